@@ -1,0 +1,97 @@
+"""The pipe's front door and its only error boundary.
+
+It builds the configuration from the environment it is given, picks the publisher, and is the
+only place that prints ✔/✖ and decides the exit code. Every line goes through the secret mask.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import sys
+import traceback
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TextIO
+
+from pipe import __version__
+from pipe.config import CREDENTIAL_VARIABLES, Config, load_config
+from pipe.errors import PipeError
+from pipe.logs import configure_logging
+from pipe.masking import SecretMasker
+from pipe.outputs import Publication, write_summary, write_variables
+
+# Imported only when chosen, so a run pays for its own publisher alone (docker-py is slow to import).
+PUBLISHERS = {"docker": "pipe.containers", "npm": "pipe.npm", "maven": "pipe.maven"}
+
+
+def seed_masker(env: Mapping[str, str]) -> SecretMasker:
+    """Register the credentials before anything can print, so that even an error about a
+    malformed variable cannot show the token."""
+    masker = SecretMasker()
+    username, token = (env.get(name) or "" for name in CREDENTIAL_VARIABLES)
+    masker.add(token.strip(), username.strip() or None)
+    return masker
+
+
+def publish(config: Config, masker: SecretMasker, log: logging.Logger) -> Publication:
+    publisher = importlib.import_module(PUBLISHERS[config.package_type])
+    return publisher.publish(config, log, masker)
+
+
+def record_results(config: Config, publication: Publication) -> None:
+    write_variables(config.environment.get("BITBUCKET_PIPELINES_VARIABLES_PATH"), publication.variables)
+    write_summary(
+        config.environment.get("BITBUCKET_PIPE_STORAGE_DIR"),
+        {
+            "pipe_version": __version__,
+            "package_type": config.package_type,
+            "dry_run": config.dry_run,
+            "summary": publication.summary,
+            "outputs": dict(publication.variables),
+            "details": dict(publication.details),
+        },
+    )
+
+
+def one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def main(environ: Mapping[str, str] | None = None, cwd: Path | None = None, stream: TextIO | None = None) -> int:
+    env = dict(os.environ if environ is None else environ)
+    out = stream or sys.stdout
+    masker = seed_masker(env)
+    # DEBUG is validated with the rest of the config; here only the log level is decided early.
+    debug = str(env.get("DEBUG", "")).strip().lower() == "true"
+    log = configure_logging(masker, debug, out)
+
+    def say(mark: str, text: str) -> None:
+        print(f"{mark} {masker.mask(one_line(text))}", file=out, flush=True)
+
+    try:
+        config = load_config(env, (cwd or Path.cwd()).resolve())
+        log.debug("bitbucket-packages-publish %s, %s", __version__, config.credentials)
+        publication = publish(config, masker, log)
+        record_results(config, publication)
+    except PipeError as error:
+        say("✖", error.message)
+        return 1
+    except KeyboardInterrupt:
+        say("✖", "interrupted before the publish finished: re-run the step; completed uploads are reused.")
+        return 1
+    except Exception as error:  # noqa: BLE001 - the boundary: nothing escapes as a traceback
+        if debug:
+            print(masker.mask(traceback.format_exc()), file=out, flush=True)
+        say(
+            "✖",
+            f"unexpected error ({type(error).__name__}: {error}): re-run with DEBUG: 'true' for details, "
+            "and report it with that output.",
+        )
+        return 1
+    say("✔", publication.summary)
+    return 0
+
+
+

@@ -1,0 +1,324 @@
+"""The pipe's variables, read once through bitbucket-pipes-toolkit and validated into one
+frozen `Config`. Nothing else in the pipe reads the environment for pipe variables."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from urllib.parse import urlsplit
+
+from bitbucket_pipes_toolkit import ArrayVariable, Pipe
+
+from pipe.auth import Credentials
+from pipe.context import BuildContext
+from pipe.errors import ConfigError
+
+PACKAGE_TYPES = ("docker", "npm", "maven")
+
+# What detection looks for in the working directory, per package type.
+MARKER_FILES = {"docker": "Dockerfile", "npm": "package.json", "maven": "pom.xml"}
+
+DEFAULT_CONTAINER_REGISTRY = "crg.apkg.io"
+DEFAULT_NPM_REGISTRY = "https://npm.apkg.io/{workspace}/"
+
+STRING_VARIABLES = (
+    "BITBUCKET_PACKAGES_USERNAME",
+    "BITBUCKET_PACKAGES_TOKEN",
+    "PACKAGE_TYPE",
+    "WORKSPACE",
+    "REGISTRY_URL",
+    "DRY_RUN",
+    "ALLOW_INSECURE_HTTP",
+    "DEBUG",
+    "IMAGE_NAME",
+    "LOCAL_IMAGE",
+    "DOCKERFILE",
+    "BUILD_CONTEXT",
+    "BUILD_TARGET",
+    "NPM_PACKAGE",
+    "NPM_DIST_TAG",
+    "VERSION",
+    "MAVEN_POM",
+)
+LIST_VARIABLES = ("BUILD_ARGS", "LABELS", "TAGS", "MAVEN_ARTIFACTS")
+BOOLEAN_VARIABLES = ("DRY_RUN", "ALLOW_INSECURE_HTTP", "DEBUG")
+CREDENTIAL_VARIABLES = ("BITBUCKET_PACKAGES_USERNAME", "BITBUCKET_PACKAGES_TOKEN")
+
+_LIST_SEPARATORS = re.compile(r"[\s,]+")
+_ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+# One path component of an OCI repository name (distribution's reference grammar).
+_IMAGE_COMPONENT = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$")
+
+
+@dataclass(frozen=True)
+class Registry:
+    """Where to publish: a base URL (scheme included, no credentials) and its host."""
+
+    url: str
+    host: str
+    insecure: bool
+
+    @property
+    def path(self) -> str:
+        """The URL's path without slashes at either end ('' for a bare host)."""
+        return urlsplit(self.url).path.strip("/")
+
+
+@dataclass(frozen=True)
+class DockerSettings:
+    image_name: str | None
+    local_image: str | None
+    dockerfile: str
+    build_context: str
+    build_args: tuple[tuple[str, str], ...]
+    build_target: str | None
+    labels: tuple[tuple[str, str], ...]
+    tags: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class NpmSettings:
+    package: str
+    dist_tag: str | None
+    version: str | None
+
+
+@dataclass(frozen=True)
+class MavenSettings:
+    pom: str
+    artifacts: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Config:
+    credentials: Credentials
+    package_type: str
+    workspace: str | None
+    registry: Registry
+    dry_run: bool
+    allow_insecure_http: bool
+    debug: bool
+    working_dir: Path
+    context: BuildContext
+    docker: DockerSettings
+    npm: NpmSettings
+    maven: MavenSettings
+    # The whole environment, read-only, for the few things that are not pipe variables
+    # (DOCKER_HOST, BITBUCKET_PIPELINES_VARIABLES_PATH, …).
+    environment: Mapping[str, str]
+
+    def resolve(self, path: str) -> Path:
+        """A user-given path, relative to the working directory (the clone)."""
+        return (self.working_dir / path).resolve()
+
+
+def read_variables(env: Mapping[str, str]) -> dict[str, object]:
+    """Pipe variables through the toolkit, every one typed as string (the toolkit would parse
+    other types as YAML and turn the tag `1.10` into `1.1`). List variables arrive either as
+    Pipelines' `NAME_COUNT`/`NAME_n` or as one space/comma-separated string."""
+    schema = {name: {"type": "string", "nullable": True} for name in STRING_VARIABLES + LIST_VARIABLES}
+    root = logging.getLogger()
+    level = root.level
+    # The toolkit turns its (root) logger to DEBUG for any non-empty DEBUG value, "false"
+    # included; the pipe decides its own log level, so undo that.
+    variables: dict[str, object] = dict(Pipe(schema=schema, env=dict(env)).variables)
+    root.setLevel(level)
+    for name in LIST_VARIABLES:
+        if f"{name}_COUNT" in env:
+            items = list(ArrayVariable(name, env))
+        else:
+            items = _LIST_SEPARATORS.split(str(variables.get(name) or ""))
+        variables[name] = tuple(item.strip() for item in items if item and item.strip())
+    return variables
+
+
+def _text(variables: Mapping[str, object], name: str, default: str | None = None) -> str | None:
+    value = variables.get(name)
+    value = value.strip() if isinstance(value, str) else value
+    return value or default
+
+
+def parse_bool(name: str, raw: object, default: bool = False) -> bool:
+    if raw is None or str(raw).strip() == "":
+        return default
+    lowered = str(raw).strip().lower()
+    if lowered == "true":
+        return True
+    if lowered == "false":
+        return False
+    raise ConfigError(f"{name} must be 'true' or 'false', got '{raw}': set {name} to 'true' or 'false' (or leave it out).")
+
+
+def parse_key_values(name: str, items: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    pairs = []
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not _ENV_KEY.match(key):
+            raise ConfigError(
+                f"{name} entry '{item}' is not KEY=VALUE: write each entry as KEY=VALUE "
+                f"(use a YAML list when a value contains spaces or commas)."
+            )
+        pairs.append((key, value))
+    return tuple(pairs)
+
+
+def read_credentials(variables: Mapping[str, object]) -> Credentials:
+    missing = [name for name in CREDENTIAL_VARIABLES if not _text(variables, name)]
+    if missing:
+        names = " and ".join(missing)
+        verb = "is" if len(missing) == 1 else "are"
+        raise ConfigError(
+            f"{names} {verb} missing: pass them as pipe variables, e.g. "
+            "BITBUCKET_PACKAGES_USERNAME: $BITBUCKET_PACKAGES_USERNAME and "
+            "BITBUCKET_PACKAGES_TOKEN: $BITBUCKET_PACKAGES_TOKEN "
+            "(or an Atlassian account email and an API token with write:package:bitbucket)."
+        )
+    return Credentials(str(_text(variables, CREDENTIAL_VARIABLES[0])), str(_text(variables, CREDENTIAL_VARIABLES[1])))
+
+
+def detect_package_type(working_dir: Path) -> str:
+    found = [kind for kind, marker in MARKER_FILES.items() if (working_dir / marker).is_file()]
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise ConfigError(
+            "PACKAGE_TYPE is not set and no Dockerfile, package.json or pom.xml is in the working "
+            "directory: set PACKAGE_TYPE to docker, npm or maven."
+        )
+    markers = ", ".join(MARKER_FILES[kind] for kind in found)
+    raise ConfigError(
+        f"PACKAGE_TYPE is not set and the working directory has {markers}: "
+        f"set PACKAGE_TYPE to one of {', '.join(found)}."
+    )
+
+
+def read_package_type(variables: Mapping[str, object], working_dir: Path) -> str:
+    package_type = _text(variables, "PACKAGE_TYPE")
+    if package_type is None:
+        return detect_package_type(working_dir)
+    if package_type.lower() not in PACKAGE_TYPES:
+        raise ConfigError(f"PACKAGE_TYPE '{package_type}' is not supported: use docker, npm or maven.")
+    return package_type.lower()
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def parse_registry(raw: str, package_type: str, allow_insecure_http: bool) -> Registry:
+    """Normalise a registry address. Container registries are often written as a bare host
+    (`crg.apkg.io`, `127.0.0.1:5000`): like Docker, assume https, except on loopback."""
+    text = raw.strip()
+    if "://" not in text:
+        if package_type != "docker":
+            raise ConfigError(f"REGISTRY_URL '{text}' has no scheme: write it as https://{text}")
+        host = urlsplit(f"//{text}").hostname or ""
+        text = f"{'http' if is_loopback(host) else 'https'}://{text}"
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"REGISTRY_URL '{raw}' is not an http(s) URL: write it as https://host/path/")
+    if parts.username or parts.password:
+        raise ConfigError(
+            "REGISTRY_URL must not contain credentials: remove the user-info and pass "
+            "BITBUCKET_PACKAGES_USERNAME / BITBUCKET_PACKAGES_TOKEN instead."
+        )
+    insecure = parts.scheme == "http"
+    if insecure and not is_loopback(parts.hostname) and not allow_insecure_http:
+        raise ConfigError(
+            f"REGISTRY_URL {text} uses plain http:// on a host that is not loopback, which would send "
+            "the token unencrypted: use https://, or set ALLOW_INSECURE_HTTP: 'true' if you accept that."
+        )
+    # npm and Maven URLs are bases that paths are appended to: the trailing slash matters.
+    url = text if text.endswith("/") or package_type == "docker" else text + "/"
+    return Registry(url=url, host=parts.netloc, insecure=insecure)
+
+
+def read_registry(variables: Mapping[str, object], package_type: str, workspace: str | None, allow_insecure: bool) -> Registry:
+    explicit = _text(variables, "REGISTRY_URL")
+    if explicit:
+        return parse_registry(explicit, package_type, allow_insecure)
+    if package_type == "docker":
+        return parse_registry(DEFAULT_CONTAINER_REGISTRY, package_type, allow_insecure)
+    if package_type == "npm":
+        if not workspace:
+            raise ConfigError(
+                "WORKSPACE is not set and BITBUCKET_WORKSPACE is empty, so the npm registry URL is unknown: "
+                "set WORKSPACE to your Bitbucket workspace slug."
+            )
+        return parse_registry(DEFAULT_NPM_REGISTRY.format(workspace=workspace), package_type, allow_insecure)
+    raise ConfigError(
+        "REGISTRY_URL is required for Maven: copy the repository URL from the package's page in "
+        "Bitbucket Packages and set REGISTRY_URL to it."
+    )
+
+
+def check_image_name(image_name: str | None, workspace: str | None) -> None:
+    """Containers are pushed to `<registry>/<workspace>/<image>`: both parts must be set and
+    be valid repository-name components, checked before anything is built."""
+    if not workspace:
+        raise ConfigError(
+            "WORKSPACE is not set and BITBUCKET_WORKSPACE is empty: set WORKSPACE to your Bitbucket workspace slug."
+        )
+    if not image_name:
+        raise ConfigError("IMAGE_NAME is not set and BITBUCKET_REPO_SLUG is empty: set IMAGE_NAME to the image's name.")
+    for name, value in (("WORKSPACE", workspace), ("IMAGE_NAME", image_name)):
+        if not all(_IMAGE_COMPONENT.match(part) for part in value.split("/")):
+            raise ConfigError(
+                f"{name} '{value}' is not a valid image repository name: use lowercase letters, digits "
+                "and single separators (. _ -), e.g. my-service."
+            )
+
+
+def load_config(env: Mapping[str, str], working_dir: Path) -> Config:
+    """Build the one validated configuration from an injected environment."""
+    variables = read_variables(env)
+    credentials = read_credentials(variables)
+    flags = {name: parse_bool(name, variables.get(name)) for name in BOOLEAN_VARIABLES}
+    context = BuildContext.from_env(env)
+    package_type = read_package_type(variables, working_dir)
+    workspace = _text(variables, "WORKSPACE", context.workspace)
+    registry = read_registry(variables, package_type, workspace, flags["ALLOW_INSECURE_HTTP"])
+    image_name = _text(variables, "IMAGE_NAME", context.repo_slug)
+    if package_type == "docker":
+        check_image_name(image_name, workspace)
+    return Config(
+        credentials=credentials,
+        package_type=package_type,
+        workspace=workspace,
+        registry=registry,
+        dry_run=flags["DRY_RUN"],
+        allow_insecure_http=flags["ALLOW_INSECURE_HTTP"],
+        debug=flags["DEBUG"],
+        working_dir=working_dir,
+        context=context,
+        docker=DockerSettings(
+            image_name=image_name,
+            local_image=_text(variables, "LOCAL_IMAGE"),
+            dockerfile=str(_text(variables, "DOCKERFILE", "Dockerfile")),
+            build_context=str(_text(variables, "BUILD_CONTEXT", ".")),
+            build_args=parse_key_values("BUILD_ARGS", variables["BUILD_ARGS"]),
+            build_target=_text(variables, "BUILD_TARGET"),
+            labels=parse_key_values("LABELS", variables["LABELS"]),
+            tags=variables["TAGS"],
+        ),
+        npm=NpmSettings(
+            package=str(_text(variables, "NPM_PACKAGE", ".")),
+            dist_tag=_text(variables, "NPM_DIST_TAG"),
+            version=_text(variables, "VERSION"),
+        ),
+        maven=MavenSettings(
+            pom=str(_text(variables, "MAVEN_POM", "pom.xml")),
+            artifacts=variables["MAVEN_ARTIFACTS"],
+        ),
+        environment=MappingProxyType(dict(env)),
+    )
