@@ -23,7 +23,7 @@ class Credentials:
     @property
     def basic_token(self) -> str:
         """base64(`user:token`), the value of an `Authorization: Basic` header."""
-        return base64.b64encode(f"{self.username}:{self.token}".encode("utf-8")).decode("ascii")
+        return base64.b64encode(f"{self.username}:{self.token}".encode()).decode("ascii")
 
     @property
     def basic_header(self) -> str:

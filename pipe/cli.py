@@ -92,6 +92,3 @@ def main(environ: Mapping[str, str] | None = None, cwd: Path | None = None, stre
         return 1
     say("✔", publication.summary)
     return 0
-
-
-

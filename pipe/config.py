@@ -7,7 +7,7 @@ import ipaddress
 import logging
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from urllib.parse import urlsplit
@@ -109,8 +109,8 @@ class Config:
     npm: NpmSettings
     maven: MavenSettings
     # The whole environment, read-only, for the few things that are not pipe variables
-    # (DOCKER_HOST, BITBUCKET_PIPELINES_VARIABLES_PATH, …).
-    environment: Mapping[str, str]
+    # (DOCKER_HOST, BITBUCKET_PIPELINES_VARIABLES_PATH, …). Kept out of repr: it holds the token.
+    environment: Mapping[str, str] = field(repr=False)
 
     def resolve(self, path: str) -> Path:
         """A user-given path, relative to the working directory (the clone)."""
@@ -151,7 +151,9 @@ def parse_bool(name: str, raw: object, default: bool = False) -> bool:
         return True
     if lowered == "false":
         return False
-    raise ConfigError(f"{name} must be 'true' or 'false', got '{raw}': set {name} to 'true' or 'false' (or leave it out).")
+    raise ConfigError(
+        f"{name} must be 'true' or 'false', got '{raw}': set {name} to 'true' or 'false' (or leave it out)."
+    )
 
 
 def parse_key_values(name: str, items: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
@@ -243,7 +245,9 @@ def parse_registry(raw: str, package_type: str, allow_insecure_http: bool) -> Re
     return Registry(url=url, host=parts.netloc, insecure=insecure)
 
 
-def read_registry(variables: Mapping[str, object], package_type: str, workspace: str | None, allow_insecure: bool) -> Registry:
+def read_registry(
+    variables: Mapping[str, object], package_type: str, workspace: str | None, allow_insecure: bool
+) -> Registry:
     explicit = _text(variables, "REGISTRY_URL")
     if explicit:
         return parse_registry(explicit, package_type, allow_insecure)

@@ -35,7 +35,7 @@ class PipeSession(requests.Session):
         super().__init__()
         self.default_timeout = timeout
 
-    def request(self, method, url, **kwargs):  # noqa: D102 - same contract as requests
+    def request(self, method, url, **kwargs):
         kwargs.setdefault("timeout", self.default_timeout)
         return super().request(method, url, **kwargs)
 

@@ -48,7 +48,7 @@ def secret_forms(secret: str, username: str | None = None) -> set[str]:
     raw = secret.encode("utf-8")
     forms = {secret, quote(secret, safe=""), *base64_fragments(raw)}
     if username:
-        forms.add(_b64(f"{username}:{secret}".encode("utf-8")))
+        forms.add(_b64(f"{username}:{secret}".encode()))
     return {form for form in forms if len(form) >= _MIN_SECRET_LENGTH}
 
 

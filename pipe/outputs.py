@@ -54,6 +54,7 @@ def write_summary(directory: str | None, summary: Mapping[str, object]) -> Path 
         target.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     except OSError as error:
         raise PipeError(
-            f"could not write the summary to BITBUCKET_PIPE_STORAGE_DIR ({error.strerror}): check that the step can write there."
+            f"could not write the summary to BITBUCKET_PIPE_STORAGE_DIR ({error.strerror}): "
+            "check that the step can write there."
         ) from None
     return target

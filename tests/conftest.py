@@ -61,7 +61,11 @@ def run_in_process(env: dict[str, str], cwd: Path) -> PipeRun:
 
 def run_subprocess(env: dict[str, str], cwd: Path, timeout: float = 600) -> PipeRun:
     """`python3 -m pipe` as a separate process, stdout and stderr together."""
-    full_env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(REPO_ROOT), "HOME": os.environ.get("HOME", "/root")}
+    full_env = {
+        "PATH": os.environ.get("PATH", ""),
+        "PYTHONPATH": str(REPO_ROOT),
+        "HOME": os.environ.get("HOME", "/root"),
+    }
     full_env.update(env)
     done = subprocess.run(
         [sys.executable, "-m", "pipe"],
