@@ -12,6 +12,7 @@ while IFS='=' read -r key value; do
   fi
 done < "$SANDBOX_DIR/sandbox.env"
 
+# shellcheck disable=SC2034  # used by install and up
 VERDACCIO_HOME="$SANDBOX_DIR/.verdaccio"
 
 log() { printf '%s\n' "$*" >&2; }
@@ -30,13 +31,36 @@ wait_for() {
   done
 }
 
-# True when the pid recorded in FILE is a live process.
+# True when the pid recorded in FILE is a live process whose command line
+# contains PATTERN (default: the file's base name, e.g. "nginx" for
+# nginx.pid; "" skips the check). The check on the command line keeps a stale pid file (after a
+# reboot, say) from pointing up/down at an unrelated process.
 pid_alive() {
-  local file="$1" pid
+  local file="$1" pattern="${2-$(basename "$1" .pid)}" pid
   [[ -s "$file" ]] || return 1
   pid="$(cat "$file")"
-  [[ "$pid" =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null
+  [[ "$pid" =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null \
+    && tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$pattern"
 }
 
 # base64 of "user:password" for HTTP Basic auth headers and npm's _auth.
 basic_token() { printf '%s:%s' "$1" "$2" | base64 -w0; }
+
+# Writes a throw-away npm userconfig (registry + Basic credentials for it)
+# into directory $1 and prints its path. Used instead of an .npmrc in any
+# project folder; the caller deletes the directory.
+# usage: npm_userconfig DIR USER PASSWORD
+npm_userconfig() {
+  local dir="$1" user="$2" password="$3"
+  local nerf="${SANDBOX_NPM_REGISTRY#http:}"   # //127.0.0.1:4873/
+  nerf="${nerf%/}/"
+  {
+    echo "registry=$SANDBOX_NPM_REGISTRY"
+    echo "$nerf:_auth=$(basic_token "$user" "$password")"
+    echo "audit=false"
+    echo "fund=false"
+    echo "update-notifier=false"
+  } > "$dir/npmrc"
+  chmod 600 "$dir/npmrc"
+  echo "$dir/npmrc"
+}
