@@ -9,7 +9,7 @@ release behind.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from pipe.config import Config
@@ -49,26 +49,35 @@ def publish(config: Config, log: logging.Logger, masker: SecretMasker) -> Public
     log.info("%s has %d tag(s) in the registry.", target.reference, len(existing))
     plan = plan_tags(settings.tags, config.context, existing)
     log_plan(plan, target, log)
-    before = {tag: reader.tag_digest(tag) for tag in plan.tags if tag in existing}
-
     if config.dry_run:
         return dry_run(config, target, plan, log)
 
+    # What the tags point at now, to tell a re-run from a move once the digest is known.
+    before = {tag: reader.tag_digest(tag) for tag in plan.tags if tag in existing}
     api = engine.connect(config.environment)
-    if settings.local_image:
-        warn_ignored_build_settings(config, log)
-        image_id = engine.find_image(api, settings.local_image)
-        log.info("Using LOCAL_IMAGE %s (%s).", settings.local_image, short_id(image_id))
+    if build_request is None:
+        image_id = use_local_image(api, config, log)
     else:
-        assert build_request is not None
-        build_request = with_labels(build_request, image_labels(config, plan))
-        log.info("Building %s (context %s) with the classic builder.", settings.dockerfile, settings.build_context)
-        image_id = engine.build(api, build_request, log)
-        log.info("Built image %s.", short_id(image_id))
-
+        image_id = build_image(api, config, replace(build_request, labels=image_labels(config, plan)), log)
     engine.tag_image(api, image_id, target.reference, plan.tags)
     digest = push_all(api, config, target, plan, log)
     return publication(target, plan, digest, before, image_id)
+
+
+def use_local_image(api, config: Config, log: logging.Logger) -> str:
+    warn_ignored_build_settings(config, log)
+    image_id = engine.find_image(api, str(config.docker.local_image))
+    log.info("Using LOCAL_IMAGE %s (%s).", config.docker.local_image, short_id(image_id))
+    return image_id
+
+
+def build_image(api, config: Config, request: engine.BuildRequest, log: logging.Logger) -> str:
+    log.info(
+        "Building %s (context %s) with the classic builder.", config.docker.dockerfile, config.docker.build_context
+    )
+    image_id = engine.build(api, request, log)
+    log.info("Built image %s.", short_id(image_id))
+    return image_id
 
 
 # --- inputs ----------------------------------------------------------------------------------
@@ -93,7 +102,7 @@ def prepare_build(config: Config) -> engine.BuildRequest:
         context=context,
         dockerfile=dockerfile,
         build_args=dict(settings.build_args),
-        labels=dict(settings.labels),
+        labels={},  # they name the version, known once the tags are planned: see image_labels
         target=settings.build_target,
     )
 
@@ -109,10 +118,6 @@ def image_labels(config: Config, plan: TagPlan) -> dict[str, str]:
     labels.update({OCI + key: value for key, value in optional.items() if value})
     labels.update(dict(config.docker.labels))
     return labels
-
-
-def with_labels(request: engine.BuildRequest, labels: dict[str, str]) -> engine.BuildRequest:
-    return engine.BuildRequest(request.context, request.dockerfile, request.build_args, labels, request.target)
 
 
 def warn_ignored_build_settings(config: Config, log: logging.Logger) -> None:

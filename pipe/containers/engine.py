@@ -1,0 +1,226 @@
+"""The Docker engine, through docker-py's low-level API: build (classic builder), tag, push.
+
+docker-py reports build and push failures *inside* the streamed JSON (`{"error": …}`), not as
+exceptions, so every streamed line is checked here. Credentials are passed per push call
+(`auth_config`): nothing runs `docker login` and nothing is written to `~/.docker/config.json`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import docker
+import requests
+from docker.errors import APIError, DockerException, ImageNotFound
+
+from pipe.auth import Credentials
+from pipe.containers.registry import name_unknown_hint
+from pipe.errors import EngineError, InputError, RegistryError
+
+# Engine calls that should answer at once (ping, inspect, tag).
+API_TIMEOUT = 60
+# Build and push stream; a silent build step may legitimately take long between two lines.
+STREAM_TIMEOUT = 3600
+
+ENGINE_HINT = "add `services: - docker` to the step (or point DOCKER_HOST at a running Docker engine)"
+
+
+@dataclass(frozen=True)
+class BuildRequest:
+    context: Path
+    dockerfile: Path
+    build_args: Mapping[str, str]
+    labels: Mapping[str, str]
+    target: str | None
+
+
+def connect(environment: Mapping[str, str]) -> docker.APIClient:
+    """The engine named by DOCKER_HOST (Pipelines' docker service), checked with a ping."""
+    where = environment.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+    try:
+        client = docker.DockerClient.from_env(environment=dict(environment), timeout=API_TIMEOUT)
+        client.api.ping()
+    except (DockerException, requests.RequestException) as error:
+        raise EngineError(
+            f"cannot reach the Docker engine at {where} ({short_reason(error)}): {ENGINE_HINT}."
+        ) from None
+    return client.api
+
+
+def short_reason(error: Exception) -> str:
+    text = str(error)
+    for marker in ("Connection refused", "No such file or directory", "timed out", "Name or service not known"):
+        if marker in text:
+            return marker.lower()
+    return " ".join(text.split())[:160]
+
+
+def find_image(api: docker.APIClient, reference: str) -> str:
+    """The id of an image already in the engine (LOCAL_IMAGE)."""
+    try:
+        return api.inspect_image(reference)["Id"]
+    except ImageNotFound:
+        raise InputError(
+            f"LOCAL_IMAGE '{reference}' is not in the Docker engine: build it earlier in the same step "
+            "(e.g. docker build -t " + reference + " .), or leave LOCAL_IMAGE out to let the pipe build it."
+        ) from None
+    except (APIError, requests.RequestException) as error:
+        raise EngineError(
+            f"the Docker engine could not inspect '{reference}' ({short_reason(error)}): {ENGINE_HINT}."
+        ) from None
+
+
+# --- build -----------------------------------------------------------------------------------
+
+
+def build(api: docker.APIClient, request: BuildRequest, log: logging.Logger) -> str:
+    """Build with the classic builder, streaming its output as log lines; the image id."""
+    try:
+        stream = api.build(
+            path=str(request.context),
+            dockerfile=str(request.dockerfile),
+            buildargs=dict(request.build_args),
+            labels=dict(request.labels),
+            target=request.target,
+            rm=True,
+            forcerm=True,
+            decode=True,
+            timeout=STREAM_TIMEOUT,
+        )
+        return follow_build(stream, log)
+    except APIError as error:
+        raise EngineError(f"the Docker engine refused the build: {error.explanation or error}.") from None
+    except requests.RequestException as error:
+        raise EngineError(f"lost the Docker engine during the build ({short_reason(error)}): {ENGINE_HINT}.") from None
+
+
+def follow_build(stream: Iterable[Mapping], log: logging.Logger) -> str:
+    """Log the builder's output and return the image id; an error line ends the build with the
+    instruction that failed and the builder's words."""
+    step = None
+    image_id = None
+    pending = ""
+    for chunk in stream:
+        if "error" in chunk or "errorDetail" in chunk:
+            message = (chunk.get("errorDetail") or {}).get("message") or chunk.get("error") or "unknown error"
+            where = f" at {step.strip()}" if step else ""
+            raise EngineError(
+                f"the image build failed{where}: {' '.join(message.split())}: fix the Dockerfile and re-run."
+            )
+        if "aux" in chunk and isinstance(chunk["aux"], Mapping) and chunk["aux"].get("ID"):
+            image_id = chunk["aux"]["ID"]
+        text = chunk.get("stream")
+        if not text:
+            continue
+        # The classic builder sends "Step 1/4 : FROM x" and its newline as separate chunks.
+        pending += text
+        *lines, pending = pending.split("\n")
+        for line in lines:
+            if line.startswith("Step "):
+                step = line
+            if line.strip():
+                log.log(builder_line_level(line), "  %s", line.rstrip())
+    if pending.strip():
+        log.info("  %s", pending.rstrip())
+    if not image_id:
+        raise EngineError(
+            "the image build ended without an image id: re-run the step; if it persists, run with DEBUG: 'true'."
+        )
+    return image_id
+
+
+def builder_line_level(line: str) -> int:
+    """The builder's own bookkeeping (layer ids, intermediate containers) only with DEBUG; the
+    steps and what they print always."""
+    text = line.strip()
+    if text.startswith("--->") or text.startswith("Removing intermediate container"):
+        return logging.DEBUG
+    return logging.INFO
+
+
+# --- tag and push ----------------------------------------------------------------------------
+
+
+def tag_image(api: docker.APIClient, image_id: str, repository: str, tags: Iterable[str]) -> None:
+    for tag in tags:
+        try:
+            api.tag(image_id, repository, tag, force=True)
+        except (APIError, requests.RequestException) as error:
+            raise EngineError(
+                f"the Docker engine could not tag the image as {repository}:{tag} ({short_reason(error)})."
+            ) from None
+
+
+def push(
+    api: docker.APIClient, repository: str, tag: str, credentials: Credentials, image: str, log: logging.Logger
+) -> str:
+    """Push one tag; its manifest digest as the registry reported it."""
+    auth = {"username": credentials.username, "password": credentials.token}
+    try:
+        stream = api.push(repository, tag=tag, auth_config=auth, stream=True, decode=True)
+        return follow_push(stream, f"{repository}:{tag}", image, log)
+    except APIError as error:
+        raise push_error(f"{repository}:{tag}", str(error.explanation or error), image) from None
+    except requests.RequestException as error:
+        raise EngineError(
+            f"lost the Docker engine while pushing {repository}:{tag} ({short_reason(error)}): {ENGINE_HINT}."
+        ) from None
+
+
+def follow_push(stream: Iterable[Mapping], reference: str, image: str, log: logging.Logger) -> str:
+    digest = None
+    for chunk in stream:
+        if "error" in chunk or "errorDetail" in chunk:
+            message = (chunk.get("errorDetail") or {}).get("message") or chunk.get("error") or "unknown error"
+            raise push_error(reference, message, image)
+        aux = chunk.get("aux")
+        if isinstance(aux, Mapping) and aux.get("Digest"):
+            digest = aux["Digest"]
+        status = chunk.get("status")
+        if status in ("Pushed", "Layer already exists", "Mounted from"):
+            log.debug("layer %s: %s", chunk.get("id"), status)
+    if not digest:
+        raise EngineError(f"pushing {reference} ended without a digest from the registry: re-run the step.")
+    return digest
+
+
+# The registry's refusal, as the engine words it, → what to do about it.
+PUSH_REFUSALS = (
+    (
+        ("unauthorized", "authentication required", "no basic auth credentials", "incorrect username or password"),
+        "the registry did not accept the credentials: check BITBUCKET_PACKAGES_USERNAME and "
+        "BITBUCKET_PACKAGES_TOKEN (an Atlassian API token needs the write:package:bitbucket scope)",
+    ),
+    (
+        ("name unknown", "name_unknown", "repository name not known"),
+        None,  # name_unknown_hint(image)
+    ),
+    (
+        ("denied", "forbidden", "insufficient_scope", "not authorized"),
+        "the credentials may not push this image: link the package to this repository in Bitbucket and "
+        "make sure the token may write packages",
+    ),
+    (
+        ("server gave http response to https client",),
+        "the Docker engine talks HTTPS to this registry: use an https:// REGISTRY_URL, or add the registry "
+        "to the engine's insecure-registries",
+    ),
+    (
+        ("connection refused", "no such host", "i/o timeout", "dial tcp", "tls:", "x509"),
+        "the Docker engine could not reach the registry: check REGISTRY_URL and that the registry is reachable",
+    ),
+)
+
+
+def push_error(reference: str, message: str, image: str) -> RegistryError:
+    said = " ".join(message.split())
+    lowered = said.lower()
+    for needles, hint in PUSH_REFUSALS:
+        if any(needle in lowered for needle in needles):
+            return RegistryError(f"pushing {reference} failed ({said}): {hint or name_unknown_hint(image)}.")
+    return RegistryError(
+        f"pushing {reference} failed ({said}): re-run the step; if it persists, run with DEBUG: 'true'."
+    )

@@ -1,0 +1,139 @@
+"""Reads from an OCI registry over the distribution API: the tag list (to know the highest
+release of each line) and the digest a tag points at (to tell a re-run from a move).
+
+Writes go through the Docker engine; this client only reads, so it asks for `pull` scope.
+Auth follows the registry's challenge: `Basic` → the pipe's credentials as Basic auth;
+`Bearer realm=…,service=…` → a token fetched from the realm with those credentials. A 401
+after a fresh token is reported, never retried in a loop.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urljoin
+
+import requests
+
+from pipe.auth import Credentials
+from pipe.config import Registry
+from pipe.errors import RegistryError
+from pipe.http import new_session, registry_error, unreachable_error
+from pipe.masking import SecretMasker
+
+# Registries answer manifest reads only for media types the client says it accepts.
+MANIFEST_TYPES = ", ".join(
+    (
+        "application/vnd.oci.image.index.v1+json",
+        "application/vnd.oci.image.manifest.v1+json",
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+        "application/vnd.docker.distribution.manifest.v2+json",
+    )
+)
+_CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')
+TAGS_PAGE_SIZE = 1000
+
+
+def name_unknown_hint(image: str) -> str:
+    return f"create the package '{image}' in Bitbucket Packages and link it to this repository, then re-run the step"
+
+
+class RegistryReader:
+    """Read-only access to one repository (`<workspace>/<image>`) of a registry."""
+
+    def __init__(
+        self,
+        registry: Registry,
+        repository: str,
+        credentials: Credentials,
+        masker: SecretMasker,
+        session: requests.Session | None = None,
+    ):
+        self.base = registry.url.rstrip("/")
+        self.repository = repository
+        self.credentials = credentials
+        self.masker = masker
+        self.session = session or new_session()
+        self._authorization: str | None = None
+        self.hints = {
+            401: "the registry did not accept the credentials: check BITBUCKET_PACKAGES_USERNAME and "
+            "BITBUCKET_PACKAGES_TOKEN (an Atlassian API token needs the write:package:bitbucket scope)",
+            403: "the credentials may not read this image: check that the package is linked to this repository",
+        }
+
+    # --- auth -----------------------------------------------------------------------------
+
+    def _request(self, method: str, url: str, action: str, **kwargs) -> requests.Response:
+        """A request answered after at most one auth challenge."""
+        response = self._send(method, url, action, **kwargs)
+        if response.status_code == 401 and self._authorization is None:
+            self._authorization = self._answer_challenge(response.headers.get("WWW-Authenticate", ""), action)
+            response = self._send(method, url, action, **kwargs)
+        return response
+
+    def _send(self, method: str, url: str, action: str, **kwargs) -> requests.Response:
+        headers = dict(kwargs.pop("headers", {}))
+        if self._authorization:
+            headers["Authorization"] = self._authorization
+        try:
+            return self.session.request(method, url, headers=headers, allow_redirects=True, **kwargs)
+        except requests.RequestException as error:
+            raise unreachable_error(url, error, action) from None
+
+    def _answer_challenge(self, challenge: str, action: str) -> str:
+        scheme = challenge.split(" ", 1)[0].lower()
+        if scheme == "bearer":
+            return "Bearer " + self._fetch_token(dict(_CHALLENGE_PARAM.findall(challenge)), action)
+        # Basic (or no challenge at all): the pipe's credentials as they are.
+        return self.credentials.basic_header
+
+    def _fetch_token(self, params: dict[str, str], action: str) -> str:
+        realm = params.get("realm")
+        if not realm:
+            raise RegistryError(
+                f"{action} failed: the registry's Bearer challenge names no token realm: check REGISTRY_URL."
+            )
+        query = {"scope": f"repository:{self.repository}:pull"}
+        if params.get("service"):
+            query["service"] = params["service"]
+        try:
+            response = self.session.get(realm, params=query, auth=self.credentials.as_requests_auth())
+        except requests.RequestException as error:
+            raise unreachable_error(realm, error, action) from None
+        if response.status_code != 200:
+            raise registry_error(response, f"{action} (token request)", self.hints)
+        body = response.json()
+        token = body.get("token") or body.get("access_token")
+        if not token:
+            raise RegistryError(f"{action} failed: the token endpoint {realm} returned no token: check REGISTRY_URL.")
+        self.masker.add(token)
+        return token
+
+    # --- reads ----------------------------------------------------------------------------
+
+    def list_tags(self) -> list[str]:
+        """Every tag of the repository, following `Link` pages. A repository the registry does
+        not know yet (`NAME_UNKNOWN`, 404) has no tags: it is created by the first push."""
+        action = f"reading the tags of {self.repository}"
+        url: str | None = f"{self.base}/v2/{self.repository}/tags/list?n={TAGS_PAGE_SIZE}"
+        tags: list[str] = []
+        while url:
+            response = self._request("GET", url, action)
+            if response.status_code == 404:
+                return tags
+            if response.status_code != 200:
+                raise registry_error(response, action, self.hints)
+            tags.extend(response.json().get("tags") or [])
+            next_link = response.links.get("next", {}).get("url")
+            url = urljoin(url, next_link) if next_link else None
+        return tags
+
+    def tag_digest(self, tag: str) -> str | None:
+        """The manifest digest `tag` points at, or None when the tag does not exist."""
+        action = f"reading {self.repository}:{tag}"
+        url = f"{self.base}/v2/{self.repository}/manifests/{tag}"
+        response = self._request("HEAD", url, action, headers={"Accept": MANIFEST_TYPES})
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            raise registry_error(response, action, self.hints)
+        return response.headers.get("Docker-Content-Digest")
