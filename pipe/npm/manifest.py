@@ -1,0 +1,285 @@
+"""package.json: read it (from a folder or from inside a `.tgz`), validate it as npm would before
+a publish, apply `VERSION`, and build the registry's PUT document around it."""
+
+from __future__ import annotations
+
+import json
+import re
+import tarfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from urllib.parse import quote
+
+from pipe.context import BuildContext
+from pipe.errors import ConfigError, InputError
+from pipe.versioning import SemVer, strip_v
+
+MAX_NAME_LENGTH = 214
+# Characters npm refuses in new package names (validate-npm-package-name).
+_SPECIAL_NAME_CHARS = re.compile(r"[~'!()*]")
+_SCOPED_NAME = re.compile(r"^@([^/]+)/([^/]+)$")
+_RESERVED_NAMES = ("node_modules", "favicon.ico")
+# npm picks a Markdown-looking README first (`README.md`, `README.markdown`, …), else a bare README.
+_MARKDOWN_README = re.compile(r"\.m?a?r?k?d?o?w?n?$", re.IGNORECASE)
+_DIST_TAG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+NO_README = "ERROR: No README data found!"
+
+
+@dataclass(frozen=True)
+class PackageJson:
+    """A parsed package.json and the exact bytes it was read from (kept, so that an unchanged
+    manifest goes into the tarball byte for byte, as `npm pack` puts it)."""
+
+    data: dict
+    raw: bytes
+    source: str  # where it was read from, for messages
+
+
+@dataclass(frozen=True)
+class Readme:
+    text: str
+    filename: str | None
+
+
+def parse_package_json(raw: bytes, source: str) -> PackageJson:
+    try:
+        data = json.loads(raw.decode("utf-8-sig"))
+    except UnicodeDecodeError:
+        raise InputError(f"{source} is not UTF-8 text: save it as UTF-8 and re-run.") from None
+    except json.JSONDecodeError as error:
+        raise InputError(
+            f"{source} is not valid JSON ({error.msg} at line {error.lineno}, column {error.colno}): "
+            "fix the syntax (`npm pkg get name` shows whether npm can read it)."
+        ) from None
+    if not isinstance(data, dict):
+        raise InputError(f"{source} must hold a JSON object ({{...}}): fix its content.")
+    return PackageJson(data=data, raw=raw, source=source)
+
+
+def read_folder_package_json(folder: Path, shown: str) -> PackageJson:
+    path = folder / "package.json"
+    if not path.is_file():
+        raise InputError(
+            f"{shown} has no package.json: point NPM_PACKAGE at the package folder (the one with "
+            "package.json) or at a .tgz made by `npm pack`."
+        )
+    return parse_package_json(path.read_bytes(), f"{shown}/package.json")
+
+
+def read_folder_readme(folder: Path) -> Readme:
+    candidates = sorted(p.name for p in folder.iterdir() if p.is_file() and p.name.lower().startswith("readme"))
+    candidates = [name for name in candidates if name.lower() == "readme" or name.lower().startswith("readme.")]
+    chosen = next((name for name in candidates if _MARKDOWN_README.search(name)), None)
+    chosen = chosen or next((name for name in candidates if name.lower() == "readme"), None)
+    if chosen is None:
+        return Readme(NO_README, None)
+    return Readme((folder / chosen).read_text(encoding="utf-8", errors="replace"), chosen)
+
+
+def _tarball_root_member(names: list[str], wanted: str) -> str | None:
+    """`package/package.json` (or `<any root>/package.json`: some packers use another root)."""
+    for name in names:
+        parts = PurePosixPath(name).parts
+        if len(parts) == 2 and parts[1] == wanted:
+            return name
+    return None
+
+
+def read_tarball_package(tgz: Path, shown: str) -> tuple[PackageJson, Readme]:
+    """The manifest and README inside a `.tgz`, without unpacking it to disk."""
+    try:
+        with tarfile.open(tgz, mode="r:gz") as archive:
+            members = [m for m in archive.getmembers() if m.isfile()]
+            names = [m.name for m in members]
+            manifest_name = _tarball_root_member(names, "package.json")
+            if manifest_name is None:
+                raise InputError(
+                    f"{shown} has no package/package.json: it is not an npm package tarball; "
+                    "make it with `npm pack` or point NPM_PACKAGE at the package folder."
+                )
+            manifest = parse_package_json(archive.extractfile(manifest_name).read(), f"{shown}:package.json")
+            readme = Readme(NO_README, None)
+            readmes = sorted(
+                n
+                for n in names
+                if len(PurePosixPath(n).parts) == 2 and PurePosixPath(n).name.lower().startswith("readme")
+            )
+            chosen = next((n for n in readmes if _MARKDOWN_README.search(PurePosixPath(n).name)), None)
+            chosen = chosen or next((n for n in readmes if PurePosixPath(n).name.lower() == "readme"), None)
+            if chosen:
+                text = archive.extractfile(chosen).read().decode("utf-8", errors="replace")
+                readme = Readme(text, PurePosixPath(chosen).name)
+            return manifest, readme
+    except (tarfile.TarError, OSError, EOFError) as error:
+        raise InputError(
+            f"{shown} is not a readable gzip tarball ({error}): make it with `npm pack` or point "
+            "NPM_PACKAGE at the package folder."
+        ) from None
+
+
+def validate_name(name: object, source: str) -> str:
+    if not isinstance(name, str) or not name.strip():
+        raise InputError(f'{source} has no "name": add "name": "<package name>" (for example "@scope/my-lib").')
+    problem = name_problem(name)
+    if problem:
+        raise InputError(f'{source} "name" "{name}" is not a valid npm package name ({problem}): rename the package.')
+    return name
+
+
+def name_problem(name: str) -> str | None:
+    """Why npm would refuse `name` for a new package, or None."""
+    if len(name) > MAX_NAME_LENGTH:
+        return f"longer than {MAX_NAME_LENGTH} characters"
+    if name != name.strip():
+        return "leading or trailing spaces"
+    if name != name.lower():
+        return "capital letters"
+    if name.startswith((".", "_")):
+        return "starts with . or _"
+    if name in _RESERVED_NAMES:
+        return "a reserved name"
+    if _SPECIAL_NAME_CHARS.search(name.split("/")[-1]):
+        return "contains one of ~'!()*"
+    scoped = _SCOPED_NAME.match(name)
+    parts = scoped.groups() if scoped else (name,)
+    if name.startswith("@") and not scoped:
+        return "a scoped name must look like @scope/name"
+    if any(quote(part, safe="") != part for part in parts):
+        return "contains characters that are not URL-safe"
+    return None
+
+
+def validate_version(version: object, source: str) -> SemVer:
+    if not isinstance(version, str) or not version.strip():
+        raise InputError(f'{source} has no "version": add "version": "1.0.0", or set VERSION.')
+    parsed = SemVer.parse(version)
+    if parsed is None:
+        raise InputError(
+            f'{source} "version" "{version}" is not a semantic version: use MAJOR.MINOR.PATCH '
+            '(for example "1.4.0" or "2.0.0-beta.1"), or set VERSION.'
+        )
+    return parsed
+
+
+def check_not_private(manifest: Mapping, source: str) -> None:
+    if manifest.get("private") is True:
+        raise InputError(
+            f'{source} has "private": true, which tells npm never to publish it: remove the "private" '
+            "field to publish this package."
+        )
+
+
+def publish_version(manifest: Mapping, override: str | None, source: str) -> SemVer:
+    """The version to publish: VERSION (a leading `v` dropped) or package.json's. Build metadata
+    is dropped, as npm's `semver.clean` does, so `1.2.3+build.4` publishes as 1.2.3."""
+    if override:
+        parsed = SemVer.parse(strip_v(override))
+        if parsed is None:
+            raise ConfigError(
+                f"VERSION '{override}' is not a semantic version: use MAJOR.MINOR.PATCH such as 1.4.0 "
+                "(a leading v is fine, so VERSION: $BITBUCKET_TAG works on tag pipelines)."
+            )
+    else:
+        parsed = validate_version(manifest.get("version"), source)
+    return SemVer(parsed.major, parsed.minor, parsed.patch, parsed.prerelease)
+
+
+def check_tag_matches(context: BuildContext, version: SemVer, from_variable: bool) -> None:
+    """On a tag pipeline for a semver tag, publishing another version is almost always a forgotten
+    bump: stop before anything is written."""
+    tagged = context.tag_version
+    if tagged is None:
+        return
+    tagged = SemVer(tagged.major, tagged.minor, tagged.patch, tagged.prerelease)
+    if str(tagged) == str(version):
+        return
+    origin = "VERSION" if from_variable else "package.json"
+    raise ConfigError(
+        f"this tag pipeline is for {context.tag} but the version to publish is {version} (from {origin}): "
+        f"set VERSION: $BITBUCKET_TAG in the pipe's variables, or bump package.json's version to {tagged} "
+        "and tag that commit."
+    )
+
+
+def choose_dist_tag(explicit: str | None, manifest: Mapping, version: SemVer) -> str:
+    """NPM_DIST_TAG, else publishConfig.tag (as npm honours it), else latest / the prerelease word."""
+    publish_config = manifest.get("publishConfig")
+    configured = publish_config.get("tag") if isinstance(publish_config, Mapping) else None
+    tag = explicit or (configured if isinstance(configured, str) and configured else None)
+    if tag is None:
+        if not version.is_prerelease:
+            return "latest"
+        return version.prerelease_word or "next"
+    if not _DIST_TAG.match(tag) or SemVer.parse(tag) is not None or re.match(r"^v?\d", tag):
+        raise ConfigError(
+            f"NPM_DIST_TAG '{tag}' is not a usable dist-tag (npm refuses tags that look like versions or hold "
+            "spaces or slashes): use a word such as latest, next or beta."
+        )
+    return tag
+
+
+def tarball_manifest_bytes(package: PackageJson, version: str) -> bytes:
+    """What goes into package/package.json: the user's file untouched when its version is the one
+    published, else the same object with the version replaced (npm's 2-space JSON)."""
+    if package.data.get("version") == version:
+        return package.raw
+    updated = dict(package.data)
+    updated["version"] = version
+    return (json.dumps(updated, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def unscoped(name: str) -> str:
+    return name.split("/", 1)[1] if name.startswith("@") and "/" in name else name
+
+
+def attachment_name(name: str, version: str) -> str:
+    """npm names the attachment `<name>-<version>.tgz`, scope included."""
+    return f"{name}-{version}.tgz"
+
+
+def tarball_url(registry_url: str, name: str, version: str) -> str:
+    return f"{registry_url}{name}/-/{unscoped(name)}-{version}.tgz"
+
+
+@dataclass(frozen=True)
+class Dist:
+    integrity: str  # sha512-<base64>
+    shasum: str  # sha1 hex
+    size: int
+
+
+def version_manifest(data: Mapping, version: str, readme: Readme, dist: Dist, registry_url: str) -> dict:
+    """The manifest as npm sends it under `versions[<version>]`: package.json without `_` keys,
+    plus `_id`, `readme`, a normalised `bin`, and `dist`."""
+    manifest = {key: value for key, value in data.items() if not key.startswith("_")}
+    name = manifest["name"]
+    manifest["version"] = version
+    if isinstance(manifest.get("bin"), str):
+        # npm turns "bin": "cli.js" into {"<unscoped name>": "cli.js"}.
+        manifest["bin"] = {unscoped(name): manifest["bin"]}
+    if "readme" not in manifest:
+        manifest["readme"] = readme.text
+        if readme.filename:
+            manifest["readmeFilename"] = readme.filename
+    manifest["_id"] = f"{name}@{version}"
+    manifest["dist"] = {
+        "integrity": dist.integrity,
+        "shasum": dist.shasum,
+        "tarball": tarball_url(registry_url, name, version),
+    }
+    return manifest
+
+
+def publish_document(manifest: Mapping, dist_tags: Mapping[str, str]) -> dict:
+    """The PUT document without `_attachments` (the tarball is streamed after it)."""
+    publish_config = manifest.get("publishConfig")
+    access = publish_config.get("access") if isinstance(publish_config, Mapping) else None
+    return {
+        "_id": manifest["name"],
+        "name": manifest["name"],
+        "description": manifest.get("description"),
+        "dist-tags": dict(dist_tags),
+        "versions": {manifest["version"]: dict(manifest)},
+        "access": access if access in ("public", "restricted") else None,
+    }

@@ -1,0 +1,258 @@
+"""The npm registry over plain HTTP: packument reads, the streamed publish PUT, dist-tags, and the
+translation of refusals into what to do."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+from urllib.parse import urlsplit
+
+import requests
+
+from pipe.errors import RegistryError
+from pipe.http import registry_error, unreachable_error
+from pipe.npm.manifest import Dist, attachment_name
+
+# Raw bytes base64-encoded per step: a multiple of 3, so that the pieces concatenate into one
+# valid base64 text without padding in the middle.
+ENCODE_CHUNK = 3 * 256 * 1024
+# Progress lines only for bodies worth waiting for, and at most one per interval.
+PROGRESS_MIN_BYTES = 8 * 1024 * 1024
+PROGRESS_INTERVAL_S = 10.0
+DOWNLOAD_CHUNK = 1024 * 1024
+# Registries answer "this version already exists" with one of these (npmjs 403, Verdaccio and
+# GitHub 409, some 400): the packument, re-read, says what really happened.
+CONFLICT_STATUSES = (400, 403, 409)
+
+
+def escape_name(name: str) -> str:
+    """`@scope/name` → `@scope%2fname`, as npm writes it in registry paths."""
+    return name.replace("/", "%2f")
+
+
+def compute_dist(path: Path) -> Dist:
+    """sha512 (integrity) and sha1 (shasum) of a tarball, in one pass over the file."""
+    sha512, sha1, size = hashlib.sha512(), hashlib.sha1(), 0  # noqa: S324 - npm's legacy shasum is sha1
+    with path.open("rb") as handle:
+        while chunk := handle.read(DOWNLOAD_CHUNK):
+            sha512.update(chunk)
+            sha1.update(chunk)
+            size += len(chunk)
+    return Dist(f"sha512-{base64.b64encode(sha512.digest()).decode('ascii')}", sha1.hexdigest(), size)
+
+
+def human_size(count: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if count < 1024 or unit == "GB":
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1024
+    return f"{count:.1f} GB"
+
+
+class Progress:
+    """Periodic 'sent so far' lines for a long upload: one line per interval, never a flood."""
+
+    def __init__(
+        self,
+        total: int,
+        log: logging.Logger,
+        interval: float = PROGRESS_INTERVAL_S,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self.total, self.log, self.interval, self.clock = total, log, interval, clock
+        self.enabled = total >= PROGRESS_MIN_BYTES
+        self.started = clock()
+        self.last_report = self.started
+        self.sent = 0
+
+    def advance(self, count: int) -> None:
+        self.sent += count
+        if not self.enabled:
+            return
+        now = self.clock()
+        if now - self.last_report >= self.interval and self.sent < self.total:
+            self.last_report = now
+            self.log.info("Uploading: %s", self.describe(now))
+
+    def describe(self, now: float) -> str:
+        elapsed = max(now - self.started, 1e-6)
+        percent = 100 * self.sent / self.total if self.total else 100
+        return (
+            f"{human_size(self.sent)} of {human_size(self.total)} sent ({percent:.0f}%), "
+            f"{human_size(self.sent / elapsed)}/s"
+        )
+
+
+class PublishBody:
+    """The PUT document as a stream: the JSON before the tarball, the tarball's base64 in pieces,
+    the JSON after it. Its length is known up front (Content-Length, no chunked encoding), and
+    memory holds one piece at a time, whatever the tarball's size."""
+
+    def __init__(
+        self,
+        document: Mapping,
+        name: str,
+        version: str,
+        tarball: Path,
+        size: int,
+        log: logging.Logger,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        head = json.dumps(dict(document), separators=(",", ":"), ensure_ascii=False)
+        attachment = json.dumps(attachment_name(name, version), ensure_ascii=False)
+        self.prefix = (
+            head[:-1] + f',"_attachments":{{{attachment}:{{"content_type":"application/octet-stream","data":"'
+        ).encode("utf-8")
+        self.suffix = f'","length":{size}}}}}}}'.encode("ascii")
+        self.length = len(self.prefix) + 4 * ((size + 2) // 3) + len(self.suffix)
+        self.tarball, self.size = tarball, size
+        self.progress = Progress(self.length, log, clock=clock)
+        self._pieces = self._generate()
+        self._buffer = b""
+        self._offset = 0
+
+    def __len__(self) -> int:
+        return self.length
+
+    def _generate(self):
+        yield self.prefix
+        with self.tarball.open("rb") as handle:
+            while chunk := _read_fully(handle, ENCODE_CHUNK):
+                yield base64.b64encode(chunk)
+        yield self.suffix
+
+    def read(self, size: int = -1) -> bytes:
+        """File-like read for http.client: at most `size` bytes, b'' at the end."""
+        if size is None or size < 0:
+            size = self.length
+        while self._offset >= len(self._buffer):
+            piece = next(self._pieces, None)
+            if piece is None:
+                return b""
+            self._buffer, self._offset = piece, 0
+        data = self._buffer[self._offset : self._offset + size]
+        self._offset += len(data)
+        self.progress.advance(len(data))
+        return data
+
+
+def _read_fully(handle: BinaryIO, size: int) -> bytes:
+    data = handle.read(size)
+    while data and len(data) < size:
+        more = handle.read(size - len(data))
+        if not more:
+            break
+        data += more
+    return data
+
+
+@dataclass(frozen=True)
+class Packument:
+    """What the registry knows about a package: its versions and dist-tags."""
+
+    versions: Mapping[str, Mapping]
+    dist_tags: Mapping[str, str]
+
+    @classmethod
+    def from_json(cls, body: object) -> Packument:
+        body = body if isinstance(body, Mapping) else {}
+        versions = body.get("versions") if isinstance(body.get("versions"), Mapping) else {}
+        tags = body.get("dist-tags") if isinstance(body.get("dist-tags"), Mapping) else {}
+        return cls(versions=versions, dist_tags={k: v for k, v in tags.items() if isinstance(v, str)})
+
+
+def _hints(name: str, registry_url: str) -> dict[int, str]:
+    package_hint = (
+        f"create the package {name} in Bitbucket Packages and link it to this repository, and make sure the "
+        "token may write packages (BITBUCKET_PACKAGES_TOKEN from Pipelines, or an API token with "
+        "write:package:bitbucket)"
+    )
+    return {
+        401: "the registry did not accept the credentials: check BITBUCKET_PACKAGES_USERNAME and "
+        "BITBUCKET_PACKAGES_TOKEN (an Atlassian API token needs the write:package:bitbucket scope)",
+        403: f"no permission to publish {name}: {package_hint}",
+        404: f"the registry has no place for {name} at {registry_url}: check REGISTRY_URL / WORKSPACE, "
+        f"the package's scope, and {package_hint}",
+        413: "the registry refused the package as too large: make it smaller (check the packed file list "
+        "for build output or assets that do not belong in it, and use `files` or .npmignore)",
+    }
+
+
+class NpmRegistry:
+    """One registry base URL (with trailing slash) and the authenticated session to it."""
+
+    def __init__(self, session: requests.Session, base_url: str, log: logging.Logger):
+        self.session, self.base_url, self.log = session, base_url, log
+
+    def package_url(self, name: str) -> str:
+        return f"{self.base_url}{escape_name(name)}"
+
+    def read_packument(self, name: str) -> Packument | None:
+        """The package's document, or None when the registry does not know the package yet."""
+        url = self.package_url(name)
+        action = f"reading {name} from the registry"
+        try:
+            response = self.session.get(url, headers={"Accept": "application/json"})
+        except requests.RequestException as error:
+            raise unreachable_error(url, error, action) from None
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            raise registry_error(response, action, _hints(name, self.base_url))
+        try:
+            return Packument.from_json(response.json())
+        except ValueError:
+            raise RegistryError(
+                f"{action} failed: {url} answered 200 with a body that is not JSON: check that REGISTRY_URL "
+                "is the npm registry's URL (for Bitbucket: https://npm.apkg.io/<workspace>/)."
+            ) from None
+
+    def download(self, url: str, target: Path) -> None:
+        """A published tarball, streamed to `target`. Credentials go only to the registry's own host."""
+        same_host = urlsplit(url).netloc == urlsplit(self.base_url).netloc
+        action = "downloading the published tarball to compare contents"
+        try:
+            with self.session.get(url, stream=True, auth=None if same_host else _NoAuth()) as response:
+                if response.status_code != 200:
+                    raise registry_error(response, action)
+                with target.open("wb") as out:
+                    for chunk in response.iter_content(DOWNLOAD_CHUNK):
+                        out.write(chunk)
+        except requests.RequestException as error:
+            raise unreachable_error(url, error, action) from None
+
+    def put_package(self, name: str, body: PublishBody) -> requests.Response:
+        """The publish PUT. Never retried blindly: the caller re-reads the packument to decide."""
+        url = self.package_url(name)
+        headers = {"Content-Type": "application/json", "Accept": "application/json", "Content-Length": str(len(body))}
+        return self.session.put(url, data=body, headers=headers, allow_redirects=False)
+
+    def set_dist_tag(self, name: str, tag: str, version: str) -> None:
+        url = f"{self.base_url}-/package/{escape_name(name)}/dist-tags/{tag}"
+        action = f"setting the dist-tag {tag} of {name} to {version}"
+        try:
+            response = self.session.put(
+                url, data=json.dumps(version), headers={"Content-Type": "application/json"}, allow_redirects=False
+            )
+        except requests.RequestException as error:
+            raise unreachable_error(url, error, action) from None
+        if response.status_code not in (200, 201, 204):
+            raise registry_error(response, action, _hints(name, self.base_url))
+
+    def refusal(self, response: requests.Response, name: str, version: str) -> RegistryError:
+        return registry_error(response, f"publishing {name}@{version}", _hints(name, self.base_url))
+
+
+class _NoAuth(requests.auth.AuthBase):
+    """Sends a request without the session's credentials (a tarball hosted elsewhere)."""
+
+    def __call__(self, request):
+        request.headers.pop("Authorization", None)
+        return request
