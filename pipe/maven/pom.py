@@ -1,0 +1,168 @@
+"""Coordinates from a POM: groupId, artifactId, version and packaging, with groupId and version
+inherited from `<parent>` and `${property}` references resolved from `<properties>`.
+
+Only the POM itself is read (no parent POM from a repository, no settings, no profiles): what
+the pipe needs is the coordinates the file will be deployed under, which is what a consumer
+will ask for.
+"""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipe.errors import InputError
+
+# A DTD is the only way to declare entities (external ones read files or URLs; nested ones
+# explode in memory). A POM never needs one, so any DOCTYPE or ENTITY is refused unparsed.
+_DTD_MARKERS = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
+_PROPERTY = re.compile(r"\$\{([^}]+)\}")
+# What Maven accepts in a groupId / artifactId (DefaultModelValidator's ID_REGEX).
+_ID = re.compile(r"^[A-Za-z0-9_\-.]+$")
+# Characters that cannot appear in a version because they would break the repository path.
+_BAD_VERSION_CHARS = re.compile(r"[\\/:\"<>|?*\s]")
+_MAX_RESOLUTION_DEPTH = 10
+
+
+@dataclass(frozen=True)
+class Pom:
+    path: Path
+    group_id: str
+    artifact_id: str
+    version: str
+    packaging: str
+
+    @property
+    def gav(self) -> str:
+        return f"{self.group_id}:{self.artifact_id}:{self.version}"
+
+    @property
+    def is_snapshot(self) -> bool:
+        return self.version.endswith("-SNAPSHOT")
+
+
+def _local(tag: object) -> str:
+    """`{http://maven.apache.org/POM/4.0.0}version` → `version` (POMs may or may not use the namespace)."""
+    return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""
+
+
+def _child(element: ET.Element | None, name: str) -> ET.Element | None:
+    if element is None:
+        return None
+    for child in element:
+        if _local(child.tag) == name:
+            return child
+    return None
+
+
+def _child_text(element: ET.Element | None, name: str) -> str | None:
+    child = _child(element, name)
+    text = (child.text or "").strip() if child is not None else ""
+    return text or None
+
+
+def read_root(path: Path, label: str) -> ET.Element:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise InputError(
+            f"{label} {path.name} was not found in {path.parent}: set MAVEN_POM to the POM to publish "
+            "(relative to the clone directory)."
+        ) from None
+    except OSError as error:
+        raise InputError(f"{label} {path} cannot be read ({error.strerror}): check the file's permissions.") from None
+    if _DTD_MARKERS.search(data):
+        raise InputError(
+            f"{label} {path.name} declares a DOCTYPE or ENTITY, which the pipe refuses to parse (it could read "
+            "files or exhaust memory): remove the <!DOCTYPE …>/<!ENTITY …> declarations from the POM."
+        )
+    try:
+        root = ET.fromstring(data)  # noqa: S314 - no DTD can be present (checked above)
+    except ET.ParseError as error:
+        raise InputError(f"{label} {path.name} is not well-formed XML ({error}): fix the POM and re-run.") from None
+    if _local(root.tag) != "project":
+        raise InputError(
+            f"{label} {path.name} is not a Maven POM (its root element is <{_local(root.tag)}>, not <project>): "
+            "set MAVEN_POM to the project's pom.xml."
+        )
+    return root
+
+
+def _properties(root: ET.Element, raw: dict[str, str | None]) -> dict[str, str]:
+    """The values `${…}` may refer to: `<properties>` and the project's own coordinates."""
+    values: dict[str, str] = {}
+    properties = _child(root, "properties")
+    if properties is not None:
+        for prop in properties:
+            name = _local(prop.tag)
+            if name:
+                values[name] = (prop.text or "").strip()
+    for key, value in raw.items():
+        if value is not None:
+            values[key] = value
+            values[key.replace("project.", "pom.", 1)] = value
+    return values
+
+
+def _resolve(value: str, what: str, properties: dict[str, str], label: str) -> str:
+    for _ in range(_MAX_RESOLUTION_DEPTH):
+        names = _PROPERTY.findall(value)
+        if not names:
+            return value
+        missing = [name for name in names if name not in properties]
+        if missing:
+            name = missing[0]
+            raise InputError(
+                f"{label}'s {what} '{value}' uses the property ${{{name}}}, which the POM does not define: "
+                f"define it in <properties> (e.g. <{name}>1.2.3</{name}>) or write the {what} literally "
+                "(a -D value given to mvn does not reach the pipe)."
+            )
+        value = _PROPERTY.sub(lambda match: properties[match.group(1)], value)
+    raise InputError(f"{label}'s {what} '{value}' refers to properties in a loop: write the {what} literally.")
+
+
+def parse_pom(path: Path, label: str = "MAVEN_POM") -> Pom:
+    root = read_root(path, label)
+    parent = _child(root, "parent")
+    raw = {
+        "project.groupId": _child_text(root, "groupId") or _child_text(parent, "groupId"),
+        "project.artifactId": _child_text(root, "artifactId"),
+        "project.version": _child_text(root, "version") or _child_text(parent, "version"),
+        "project.parent.groupId": _child_text(parent, "groupId"),
+        "project.parent.artifactId": _child_text(parent, "artifactId"),
+        "project.parent.version": _child_text(parent, "version"),
+    }
+    missing = [name for name in ("groupId", "artifactId", "version") if raw[f"project.{name}"] is None]
+    if missing:
+        names = ", ".join(f"<{name}>" for name in missing)
+        inherit = " (or a <parent> to inherit groupId/version from)" if "artifactId" not in missing else ""
+        raise InputError(f"{label} {path.name} has no {names}: add {names} to the POM{inherit}.")
+    properties = _properties(root, raw)
+    coordinates = {
+        name: _resolve(str(raw[f"project.{name}"]), name, properties, label)
+        for name in ("groupId", "artifactId", "version")
+    }
+    packaging = _resolve(_child_text(root, "packaging") or "jar", "packaging", properties, label)
+    _check_coordinates(coordinates, packaging, label)
+    return Pom(
+        path=path,
+        group_id=coordinates["groupId"],
+        artifact_id=coordinates["artifactId"],
+        version=coordinates["version"],
+        packaging=packaging,
+    )
+
+
+def _check_coordinates(coordinates: dict[str, str], packaging: str, label: str) -> None:
+    for name in ("groupId", "artifactId"):
+        if not _ID.match(coordinates[name]):
+            raise InputError(
+                f"{label}'s {name} '{coordinates[name]}' is not valid: use letters, digits, '.', '-' and '_' only."
+            )
+    version = coordinates["version"]
+    if _BAD_VERSION_CHARS.search(version) or version in (".", ".."):
+        raise InputError(f"{label}'s version '{version}' is not valid: use a version such as 1.2.3 or 1.3.0-SNAPSHOT.")
+    if not _ID.match(packaging):
+        raise InputError(f"{label}'s packaging '{packaging}' is not valid: use e.g. jar, war or pom.")
