@@ -64,3 +64,18 @@ npm_userconfig() {
   chmod 600 "$dir/npmrc"
   echo "$dir/npmrc"
 }
+
+# Serialises up and down, also between test sessions running at the same
+# time (a `down --purge` racing an `up` would delete a fresh server's files).
+# The lock file sits beside the state dir, which --purge deletes.
+sandbox_lock() {
+  local lock="${SANDBOX_STATE%/}.lock"
+  mkdir -p "$(dirname "$lock")"
+  exec 9>"$lock"
+  flock -w 900 9 || die "timed out waiting for $lock (another sandbox/up or down)"
+}
+
+# Pid of the process listening on 127.0.0.1:PORT (empty when none).
+listener_pid() {
+  ss -Hltnp "sport = :$1" 2>/dev/null | grep -o 'pid=[0-9]*' | head -n1 | cut -d= -f2
+}
