@@ -25,6 +25,7 @@ MARKER_FILES = {"docker": "Dockerfile", "npm": "package.json", "maven": "pom.xml
 
 DEFAULT_CONTAINER_REGISTRY = "crg.apkg.io"
 DEFAULT_NPM_REGISTRY = "https://npm.apkg.io/{workspace}/"
+PUSH_METHODS = ("auto", "native", "engine")
 
 STRING_VARIABLES = (
     "BITBUCKET_PACKAGES_USERNAME",
@@ -37,6 +38,8 @@ STRING_VARIABLES = (
     "DEBUG",
     "IMAGE_NAME",
     "LOCAL_IMAGE",
+    "IMAGE_ARCHIVE",
+    "PUSH_METHOD",
     "DOCKERFILE",
     "BUILD_CONTEXT",
     "BUILD_TARGET",
@@ -79,6 +82,11 @@ class DockerSettings:
     build_target: str | None
     labels: tuple[tuple[str, str], ...]
     tags: tuple[str, ...]
+    # A `docker save` tarball or OCI image layout to push as it is, with no Docker engine.
+    image_archive: str | None = None
+    # How images are pushed: "auto" (the faster path, see README), "native" (OCI distribution
+    # API from the pipe), "engine" (docker push through the engine).
+    push_method: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -283,6 +291,27 @@ def check_image_name(image_name: str | None, workspace: str | None) -> None:
             )
 
 
+def read_image_source(variables: Mapping[str, object]) -> tuple[str | None, str]:
+    """IMAGE_ARCHIVE and PUSH_METHOD, checked against each other and LOCAL_IMAGE."""
+    archive = _text(variables, "IMAGE_ARCHIVE")
+    method = str(_text(variables, "PUSH_METHOD", "auto")).lower()
+    if method not in PUSH_METHODS:
+        raise ConfigError(
+            f"PUSH_METHOD '{_text(variables, 'PUSH_METHOD')}' is not supported: use auto, native or engine."
+        )
+    if archive and _text(variables, "LOCAL_IMAGE"):
+        raise ConfigError(
+            "IMAGE_ARCHIVE and LOCAL_IMAGE are both set: set only one of them (the archive is pushed as it is; "
+            "LOCAL_IMAGE is an image in the Docker engine)."
+        )
+    if archive and method == "engine":
+        raise ConfigError(
+            "PUSH_METHOD 'engine' cannot push an IMAGE_ARCHIVE (archives are pushed without a Docker engine): "
+            "leave PUSH_METHOD out or set it to native."
+        )
+    return archive, method
+
+
 def load_config(env: Mapping[str, str], working_dir: Path) -> Config:
     """Build the one validated configuration from an injected environment."""
     variables = read_variables(env)
@@ -295,6 +324,7 @@ def load_config(env: Mapping[str, str], working_dir: Path) -> Config:
     image_name = _text(variables, "IMAGE_NAME", context.repo_slug)
     if package_type == "docker":
         check_image_name(image_name, workspace)
+    image_archive, push_method = read_image_source(variables)
     return Config(
         credentials=credentials,
         package_type=package_type,
@@ -314,6 +344,8 @@ def load_config(env: Mapping[str, str], working_dir: Path) -> Config:
             build_target=_text(variables, "BUILD_TARGET"),
             labels=parse_key_values("LABELS", variables["LABELS"]),
             tags=variables["TAGS"],
+            image_archive=image_archive,
+            push_method=push_method,
         ),
         npm=NpmSettings(
             package=str(_text(variables, "NPM_PACKAGE", ".")),

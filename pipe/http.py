@@ -2,20 +2,29 @@
 
 - Every request has a timeout (requests has none by default, and a stalled registry must not
   hang a pipeline for hours).
-- Idempotent reads (GET/HEAD) are retried on connection errors, 429 and 5xx, honouring
-  `Retry-After`; writes are never retried blindly here — a publisher decides, after re-reading
-  what the registry has, whether a write may be repeated.
+- One retry policy (`RetryPolicy`) for every publisher: bounded attempts *and* total time,
+  exponential backoff with jitter, `Retry-After` honoured. Only idempotent requests are retried
+  automatically: reads (GET/HEAD/OPTIONS) always, a PUT only on a session made with
+  `idempotent_writes=True` (a Maven file PUT sends the same bytes to the same URL), and any request
+  whose connection was refused before a byte was sent. Other writes (the npm publish PUT, an OCI
+  upload POST) are never repeated here: the publisher re-reads what the registry has and decides.
 - Redirects are not followed for uploads (callers pass `allow_redirects=False`), and requests
   itself drops `Authorization` when a redirect leaves the host.
 """
 
 from __future__ import annotations
 
+import email.utils
 import json
-from collections.abc import Mapping
+import logging
+import random
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import NewConnectionError
 from urllib3.util.retry import Retry
 
 from pipe import __version__
@@ -28,40 +37,213 @@ READ_TIMEOUT = 300.0
 RETRYABLE_STATUS = (408, 429, 500, 502, 503, 504)
 
 
-class PipeSession(requests.Session):
-    """A `requests.Session` whose requests time out unless the caller chose otherwise."""
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Transport failures after which the request may be sent again (when its method allows it).
+_TRANSIENT_ERRORS = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
+_log = logging.getLogger("pipe.http")
 
-    def __init__(self, timeout: tuple[float, float]):
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how long a request is tried again. Every publisher uses the same one.
+
+    `attempts` counts the first try; `total_seconds` bounds the whole exchange, waits included, so
+    that a registry answering `Retry-After: 3600` fails the step quickly with a clear message
+    instead of holding the pipeline for an hour."""
+
+    attempts: int = 5
+    total_seconds: float = 120.0
+    backoff: float = 0.5
+    backoff_max: float = 30.0
+    # Each wait is stretched by a random factor in [1, 1 + jitter], so that parallel uploads
+    # (and parallel pipelines) do not hit a recovering registry in lock-step.
+    jitter: float = 0.5
+    statuses: frozenset[int] = field(default_factory=lambda: frozenset(RETRYABLE_STATUS))
+
+    def backoff_delay(self, retry_number: int, rng: Callable[[], float] = random.random) -> float:
+        """The wait before retry `retry_number` (1, 2, …): backoff·2^(n-1), capped, with jitter."""
+        base = min(self.backoff_max, self.backoff * (2 ** (retry_number - 1)))
+        return base * (1 + self.jitter * rng())
+
+    def delay(self, retry_number: int, retry_after: float | None, rng: Callable[[], float] = random.random) -> float:
+        """`Retry-After` wins when it asks for longer than the backoff (it is the registry's word)."""
+        wait = self.backoff_delay(retry_number, rng)
+        return max(wait, retry_after) if retry_after is not None else wait
+
+
+DEFAULT_POLICY = RetryPolicy()
+
+
+def parse_retry_after(value: str | None, now: Callable[[], float] = time.time) -> float | None:
+    """Seconds to wait from a `Retry-After` header: delta-seconds or an HTTP date; None if absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when is None:
+        return None
+    return max(0.0, when.timestamp() - now())
+
+
+def never_sent(error: BaseException) -> bool:
+    """A connection refused or a connect timeout: the registry saw nothing, so any method may be retried."""
+    if isinstance(error, requests.ConnectTimeout):
+        return True
+    if not isinstance(error, requests.ConnectionError) or not error.args:
+        return False
+    cause = error.args[0]
+    return isinstance(getattr(cause, "reason", cause), NewConnectionError)
+
+
+class _Rewind:
+    """Puts a request body back at its start before it is sent again; None when it cannot be."""
+
+    def __init__(self, body: object):
+        self.body = body
+        self.position: int | None = None
+        if hasattr(body, "seek") and hasattr(body, "tell"):
+            try:
+                self.position = body.tell()
+            except OSError:
+                self.position = None
+
+    @property
+    def possible(self) -> bool:
+        return self.body is None or isinstance(self.body, bytes | str | dict | list) or self.position is not None
+
+    def __call__(self) -> None:
+        if self.position is not None:
+            self.body.seek(self.position)
+
+
+class PipeSession(requests.Session):
+    """A `requests.Session` whose requests time out unless the caller chose otherwise, and are
+    retried under one `RetryPolicy` when that is safe."""
+
+    def __init__(
+        self,
+        timeout: tuple[float, float],
+        policy: RetryPolicy | None = None,
+        retry_methods: Iterable[str] = READ_METHODS,
+    ):
         super().__init__()
         self.default_timeout = timeout
+        self.policy = policy or DEFAULT_POLICY
+        self.retry_methods = frozenset(m.upper() for m in retry_methods)
+        # Seams for tests: time and randomness.
+        self.sleep: Callable[[float], None] = time.sleep
+        self.clock: Callable[[], float] = time.monotonic
+        self.random: Callable[[], float] = random.random
+
+    def budget(self) -> RetryBudget:
+        """A fresh attempt/time budget under this session's policy, clock and sleep."""
+        return RetryBudget(self.policy, self.clock, self.sleep, self.random)
 
     def request(self, method, url, **kwargs):
         kwargs.setdefault("timeout", self.default_timeout)
-        return super().request(method, url, **kwargs)
+        rewind = _Rewind(kwargs.get("data"))
+        may_retry = method.upper() in self.retry_methods and rewind.possible and not kwargs.get("files")
+        budget = self.budget()
+        while True:
+            try:
+                response = super().request(method, url, **kwargs)
+            except requests.exceptions.SSLError:
+                raise  # a certificate that fails verification will not pass on a second try
+            except _TRANSIENT_ERRORS as error:
+                retry_error = may_retry or (never_sent(error) and rewind.possible)
+                if not retry_error or not budget.wait(None, f"{method} {strip_userinfo(url)}: {type(error).__name__}"):
+                    raise
+            else:
+                if not may_retry or response.status_code not in self.policy.statuses:
+                    return response
+                retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                if not budget.wait(retry_after, f"{method} {strip_userinfo(url)}: {response.status_code}"):
+                    return response
+                response.close()
+            rewind()
+
+
+class RetryBudget:
+    """The attempts and the time left for one logical request. `wait` sleeps before the next
+    attempt, or says no when the policy's attempts or total time are used up."""
+
+    def __init__(
+        self,
+        policy: RetryPolicy | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: Callable[[], float] = random.random,
+    ):
+        # Looked up at call time, so that the test bench can shorten the waits for a whole run.
+        self.policy = policy = policy or DEFAULT_POLICY
+        self.clock, self.sleep, self.rng = clock, sleep, rng
+        self.deadline = clock() + policy.total_seconds
+        self.attempt = 1
+
+    def wait(self, retry_after: float | None, why: str) -> bool:
+        if self.attempt >= self.policy.attempts:
+            return False
+        delay = self.policy.delay(self.attempt, retry_after, self.rng)
+        if self.clock() + delay > self.deadline:
+            return False
+        _log.debug("%s; retrying in %.1f s (attempt %d of %d)", why, delay, self.attempt + 1, self.policy.attempts)
+        self.sleep(delay)
+        self.attempt += 1
+        return True
+
+
+def is_transient(outcome: requests.Response | BaseException) -> bool:
+    """A failure worth another try: a broken connection, or a status the policy retries."""
+    if isinstance(outcome, requests.Response):
+        return outcome.status_code in DEFAULT_POLICY.statuses
+    return isinstance(outcome, _TRANSIENT_ERRORS)
+
+
+def session_budget(session: requests.Session) -> RetryBudget:
+    """The budget of a `PipeSession`, or the default policy for any other session (tests' fakes)."""
+    return session.budget() if isinstance(session, PipeSession) else RetryBudget()
 
 
 def new_session(
     auth: tuple[str, str] | None = None,
-    retries: int = 4,
-    backoff: float = 0.5,
+    retries: int | None = None,
+    backoff: float | None = None,
     timeout: tuple[float, float] = (CONNECT_TIMEOUT, READ_TIMEOUT),
+    idempotent_writes: bool = False,
+    policy: RetryPolicy | None = None,
 ) -> PipeSession:
-    session = PipeSession(timeout)
+    """A session with the pipe's timeouts, User-Agent and retry policy (`DEFAULT_POLICY`, with
+    `retries` retries and a `backoff` base when given). `idempotent_writes=True` lets PUTs be
+    retried too: only for PUTs that send the same bytes to the same URL."""
+    policy = policy or DEFAULT_POLICY
+    if retries is not None:
+        policy = replace(policy, attempts=retries + 1)
+    if backoff is not None:
+        policy = replace(policy, backoff=backoff)
+    methods = READ_METHODS | ({"PUT"} if idempotent_writes else set())
+    session = PipeSession(timeout, policy, methods)
     session.headers["User-Agent"] = USER_AGENT
     # Credentials come from the pipe's variables only: never from ~/.netrc.
     session.trust_env = False
     session.auth = auth
+    # The session retries (above), so urllib3 must not retry underneath it: that would multiply
+    # the attempts and ignore the time budget. The Retry object still describes the policy.
     retry = Retry(
-        total=retries,
-        connect=retries,
-        read=retries,
-        status=retries,
-        backoff_factor=backoff,
-        backoff_max=30,
-        status_forcelist=RETRYABLE_STATUS,
-        allowed_methods=frozenset({"GET", "HEAD", "OPTIONS"}),
-        respect_retry_after_header=True,
+        total=0,
+        connect=0,
+        read=0,
+        status=0,
+        redirect=0,
+        status_forcelist=policy.statuses,
+        allowed_methods=methods,
+        respect_retry_after_header=False,
         raise_on_status=False,
+        raise_on_redirect=False,
     )
     adapter = HTTPAdapter(max_retries=retry)
     session.mount("http://", adapter)
@@ -100,7 +282,18 @@ def oci_error_code(response: requests.Response) -> str | None:
         return None
 
 
+def accepted(response: requests.Response) -> bool:
+    """2xx only: `response.ok` is also true for a redirect, which publishes nothing."""
+    return 200 <= response.status_code < 300
+
+
+_REDIRECT_HINT = (
+    "the registry redirected the request elsewhere: set REGISTRY_URL to the registry's final address "
+    "(the pipe does not follow redirects with credentials)"
+)
+
 GENERIC_HINTS = {
+    **dict.fromkeys((301, 302, 303, 307, 308), _REDIRECT_HINT),
     401: "the registry did not accept the credentials: check BITBUCKET_PACKAGES_USERNAME and "
     "BITBUCKET_PACKAGES_TOKEN (an Atlassian API token needs the write:package:bitbucket scope)",
     403: "the credentials have no permission for this: make sure the package exists in Bitbucket, "
@@ -131,6 +324,11 @@ def registry_error(response: requests.Response, action: str, hints: Mapping[int,
 
 def unreachable_error(url: str, error: requests.RequestException, action: str) -> RegistryError:
     """A connection that never got an answer: say where and that it is the network or the URL."""
+    if isinstance(error, requests.exceptions.SSLError):
+        return RegistryError(
+            f"{action} failed: the TLS certificate of {strip_userinfo(url)} could not be verified: check REGISTRY_URL "
+            "(the pipe always verifies certificates against the system's trusted authorities)."
+        )
     kind = "timed out" if isinstance(error, requests.Timeout) else "could not connect"
     return RegistryError(
         f"{action} failed: {kind} to {strip_userinfo(url)}: check REGISTRY_URL and that the registry is "

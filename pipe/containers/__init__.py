@@ -1,5 +1,6 @@
-"""Publisher for PACKAGE_TYPE=docker: build an image (or take LOCAL_IMAGE), tag it by the
-release rules, push every tag through the Docker engine, report the digest.
+"""Publisher for PACKAGE_TYPE=docker: build an image (or take LOCAL_IMAGE, or an IMAGE_ARCHIVE),
+tag it by the release rules, push every tag — natively over the distribution API (`native`,
+`oci_push`) or through the Docker engine (`engine`) — and report the digest.
 
 Order matters: local inputs, then the registry's tag list (which also proves the credentials),
 then the tag plan, printed in full, and only then the engine — so a mistake never leaves half a
@@ -9,11 +10,13 @@ release behind.
 from __future__ import annotations
 
 import logging
+from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from pipe.config import Config
-from pipe.containers import engine
+from pipe.containers import engine, native
+from pipe.containers.archive import ArchivedImage, open_archive
 from pipe.containers.registry import RegistryReader
 from pipe.containers.tags import TagPlan, plan_tags
 from pipe.errors import InputError
@@ -21,6 +24,8 @@ from pipe.masking import SecretMasker
 from pipe.outputs import Publication
 
 OCI = "org.opencontainers.image."
+# What PUSH_METHOD "auto" means for an image in the engine, chosen by bench/oci_push.py (README).
+AUTO_PUSH_METHOD = "native"
 
 
 @dataclass(frozen=True)
@@ -40,9 +45,19 @@ class Target:
 
 
 def publish(config: Config, log: logging.Logger, masker: SecretMasker) -> Publication:
+    with ExitStack() as stack:
+        archive = None
+        if config.docker.image_archive:
+            archive = stack.enter_context(open_archive(config.resolve(config.docker.image_archive)))
+        return publish_image(config, log, masker, archive)
+
+
+def publish_image(
+    config: Config, log: logging.Logger, masker: SecretMasker, archive: ArchivedImage | None
+) -> Publication:
     settings = config.docker
     target = Target.from_config(config)
-    build_request = None if settings.local_image else prepare_build(config)
+    build_request = None if settings.local_image or archive else prepare_build(config)
 
     reader = RegistryReader(config.registry, target.name, config.credentials, masker)
     existing = reader.list_tags()
@@ -54,14 +69,37 @@ def publish(config: Config, log: logging.Logger, masker: SecretMasker) -> Public
 
     # What the tags point at now, to tell a re-run from a move once the digest is known.
     before = {tag: reader.tag_digest(tag) for tag in plan.tags if tag in existing}
+    if archive is not None:
+        return push_image_archive(config, target, plan, archive, before, existing, log, masker)
     api = engine.connect(config.environment)
     if build_request is None:
         image_id = use_local_image(api, config, log)
     else:
         image_id = build_image(api, config, replace(build_request, labels=image_labels(config, plan)), log)
     engine.tag_image(api, image_id, target.reference, plan.tags)
-    digest = push_all(api, config, target, plan, log)
+    if push_method(config) == "native":
+        writer = native.writer_for(config, target.name, masker)
+        result, _ = native.push_engine_image(config, api, writer, image_id, plan.tags, before, existing, log)
+        digest = result.digest
+    else:
+        digest = push_all(api, config, target, plan, log)
     return publication(target, plan, digest, before, image_id)
+
+
+def push_method(config: Config) -> str:
+    method = config.docker.push_method
+    return AUTO_PUSH_METHOD if method == "auto" else method
+
+
+def push_image_archive(
+    config: Config, target: Target, plan: TagPlan, archive: ArchivedImage, before, existing, log, masker
+) -> Publication:
+    """IMAGE_ARCHIVE: no engine, no build; the archive's image as it is."""
+    warn_ignored_build_settings(config, log, "IMAGE_ARCHIVE")
+    log.info("Pushing IMAGE_ARCHIVE %s (%s) with no Docker engine.", config.docker.image_archive, archive.kind)
+    writer = native.writer_for(config, target.name, masker)
+    result, _ = native.push_archive(writer, archive, plan.tags, before, existing, log)
+    return publication(target, plan, result.digest, before, native.image_id_of(archive, result))
 
 
 def use_local_image(api, config: Config, log: logging.Logger) -> str:
@@ -120,7 +158,7 @@ def image_labels(config: Config, plan: TagPlan) -> dict[str, str]:
     return labels
 
 
-def warn_ignored_build_settings(config: Config, log: logging.Logger) -> None:
+def warn_ignored_build_settings(config: Config, log: logging.Logger, source: str = "LOCAL_IMAGE") -> None:
     settings = config.docker
     ignored = [
         name
@@ -133,7 +171,8 @@ def warn_ignored_build_settings(config: Config, log: logging.Logger) -> None:
     ]
     if ignored:
         log.warning(
-            "LOCAL_IMAGE is set, so nothing is built and %s %s ignored.",
+            "%s is set, so nothing is built and %s %s ignored.",
+            source,
             ", ".join(ignored),
             "is" if len(ignored) == 1 else "are",
         )
@@ -152,7 +191,12 @@ def log_plan(plan: TagPlan, target: Target, log: logging.Logger) -> None:
 
 
 def dry_run(config: Config, target: Target, plan: TagPlan, log: logging.Logger) -> Publication:
-    source = f"LOCAL_IMAGE {config.docker.local_image}" if config.docker.local_image else config.docker.dockerfile
+    if config.docker.image_archive:
+        source = f"IMAGE_ARCHIVE {config.docker.image_archive}"
+    elif config.docker.local_image:
+        source = f"LOCAL_IMAGE {config.docker.local_image}"
+    else:
+        source = config.docker.dockerfile
     log.info("Dry run: nothing is built or pushed.")
     moving = [tag.describe(plan.release) for tag in plan.moving if plan.release and tag.previous is not None]
     summary = f"dry run: would push {source} as {target.reference}:{' '.join(plan.tags)}"

@@ -1,15 +1,18 @@
 """Reads from an OCI registry over the distribution API: the tag list (to know the highest
 release of each line) and the digest a tag points at (to tell a re-run from a move).
 
-Writes go through the Docker engine; this client only reads, so it asks for `pull` scope.
-Auth follows the registry's challenge: `Basic` → the pipe's credentials as Basic auth;
-`Bearer realm=…,service=…` → a token fetched from the realm with those credentials. A 401
-after a fresh token is reported, never retried in a loop.
+The reader asks for `pull` scope; the native pusher (`oci_push.RegistryWriter`) extends it with
+`pull,push`. Auth follows the registry's challenge: `Basic` → the pipe's credentials as Basic auth;
+`Bearer realm=…,service=…` → a token fetched from the realm with those credentials. A token that
+stops working during a long push (it expired) is fetched again once; a 401 right after a fresh
+token is reported, never retried in a loop.
 """
 
 from __future__ import annotations
 
 import re
+import threading
+from collections.abc import Callable
 from urllib.parse import urljoin
 
 import requests
@@ -40,6 +43,9 @@ def name_unknown_hint(image: str) -> str:
 class RegistryReader:
     """Read-only access to one repository (`<workspace>/<image>`) of a registry."""
 
+    # The token scope's actions on the repository; the writer asks for push too.
+    actions = "pull"
+
     def __init__(
         self,
         registry: Registry,
@@ -54,6 +60,10 @@ class RegistryReader:
         self.masker = masker
         self.session = session or new_session()
         self._authorization: str | None = None
+        # Parallel uploads share one token; only one of them fetches a fresh one.
+        self._auth_lock = threading.Lock()
+        # Other repositories a token must cover (cross-repository mounts read from them).
+        self.extra_scopes: tuple[str, ...] = ()
         self.hints = {
             401: "the registry did not accept the credentials: check BITBUCKET_PACKAGES_USERNAME and "
             "BITBUCKET_PACKAGES_TOKEN (an Atlassian API token needs the write:package:bitbucket scope)",
@@ -62,22 +72,45 @@ class RegistryReader:
 
     # --- auth -----------------------------------------------------------------------------
 
-    def _request(self, method: str, url: str, action: str, **kwargs) -> requests.Response:
-        """A request answered after at most one auth challenge."""
-        response = self._send(method, url, action, **kwargs)
-        if response.status_code == 401 and self._authorization is None:
-            self._authorization = self._answer_challenge(response.headers.get("WWW-Authenticate", ""), action)
-            response = self._send(method, url, action, **kwargs)
+    def _request(
+        self, method: str, url: str, action: str, body: Callable[[], object] | None = None, **kwargs
+    ) -> requests.Response:
+        """A request answered after at most one auth challenge. `body` makes a fresh request body
+        for each send (an upload stream cannot be sent twice)."""
+        used = self._authorization
+        response = self._send(method, url, action, body, **kwargs)
+        if response.status_code == 401 and self._reauthorize(used, response, action):
+            response = self._send(method, url, action, body, **kwargs)
         return response
 
-    def _send(self, method: str, url: str, action: str, **kwargs) -> requests.Response:
+    def _reauthorize(self, used: str | None, response: requests.Response, action: str) -> bool:
+        """Whether a 401 is worth one more try: with the first answer to a challenge, or with a
+        fresh token when the one used was fetched earlier (it expired). Basic credentials that
+        were refused stay refused, and a 401 with a token fetched for this very request means
+        no permission: both are returned to the caller, never looped on."""
+        with self._auth_lock:
+            if self._authorization != used:
+                return True  # another request refreshed it meanwhile
+            if used is not None and not used.startswith("Bearer "):
+                return False
+            self._authorization = self._answer_challenge(response.headers.get("WWW-Authenticate", ""), action)
+            return True
+
+    def _send(
+        self, method: str, url: str, action: str, body: Callable[[], object] | None = None, **kwargs
+    ) -> requests.Response:
         headers = dict(kwargs.pop("headers", {}))
         if self._authorization:
             headers["Authorization"] = self._authorization
+        if body is not None:
+            kwargs["data"] = body()
+        kwargs.setdefault("allow_redirects", True)
         try:
-            return self.session.request(method, url, headers=headers, allow_redirects=True, **kwargs)
+            return self.session.request(method, url, headers=headers, **kwargs)
         except requests.RequestException as error:
-            raise unreachable_error(url, error, action) from None
+            failure = unreachable_error(url, error, action)
+            failure.transient = True  # a broken connection: worth another try where the caller may retry
+            raise failure from None
 
     def _answer_challenge(self, challenge: str, action: str) -> str:
         scheme = challenge.split(" ", 1)[0].lower()
@@ -92,7 +125,8 @@ class RegistryReader:
             raise RegistryError(
                 f"{action} failed: the registry's Bearer challenge names no token realm: check REGISTRY_URL."
             )
-        query = {"scope": f"repository:{self.repository}:pull"}
+        scopes = [f"repository:{self.repository}:{self.actions}", *self.extra_scopes]
+        query: dict[str, object] = {"scope": scopes[0] if len(scopes) == 1 else scopes}
         if params.get("service"):
             query["service"] = params["service"]
         try:

@@ -378,7 +378,8 @@ def registry_tags_or_none(sandbox, image: str) -> set[str] | None:
 
 def test_debug_output_has_no_secret(sandbox, image, project, tmp_path):
     # DEBUG lets docker-py and urllib3 log; the X-Registry-Auth header and the Basic header must stay masked.
-    env = pipe_env(sandbox, image, tmp_path, BITBUCKET_BRANCH="main", DEBUG="true")
+    # The engine push is the path that hands credentials to docker-py, so it is the one to watch.
+    env = pipe_env(sandbox, image, tmp_path, BITBUCKET_BRANCH="main", DEBUG="true", PUSH_METHOD="engine")
     result = run_pipe(sandbox, env, project)
     assert result.code == 0, result.output
     assert "DEBUG: Sending supplied auth config" in result.lines

@@ -301,3 +301,39 @@ def test_bad_input_as_a_real_process_from_another_directory(workdir: Path) -> No
 def test_config_error_raised_directly_names_the_variable(workdir: Path) -> None:
     with pytest.raises(ConfigError, match="^PACKAGE_TYPE 'x' is not supported"):
         config_for(workdir, PACKAGE_TYPE="x")
+
+
+# --- IMAGE_ARCHIVE and PUSH_METHOD (native pushes) ------------------------------------
+
+
+def test_image_archive_and_push_method(workdir: Path) -> None:
+    config = config_for(workdir, PACKAGE_TYPE="docker", IMAGE_ARCHIVE="build/image.tar", PUSH_METHOD="Native")
+    assert config.docker.image_archive == "build/image.tar"
+    assert config.docker.push_method == "native"
+    defaults = config_for(workdir, PACKAGE_TYPE="docker")
+    assert (defaults.docker.image_archive, defaults.docker.push_method) == (None, "auto")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (
+            {"PUSH_METHOD": "fast"},
+            "PUSH_METHOD 'fast' is not supported: use auto, native or engine.",
+        ),
+        (
+            {"IMAGE_ARCHIVE": "image.tar", "LOCAL_IMAGE": "app:1"},
+            "IMAGE_ARCHIVE and LOCAL_IMAGE are both set: set only one of them (the archive is pushed as it is; "
+            "LOCAL_IMAGE is an image in the Docker engine).",
+        ),
+        (
+            {"IMAGE_ARCHIVE": "image.tar", "PUSH_METHOD": "engine"},
+            "PUSH_METHOD 'engine' cannot push an IMAGE_ARCHIVE (archives are pushed without a Docker engine): "
+            "leave PUSH_METHOD out or set it to native.",
+        ),
+    ],
+)
+def test_image_source_conflicts(workdir: Path, overrides: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        config_for(workdir, PACKAGE_TYPE="docker", **overrides)
+    assert caught.value.message == message

@@ -1,0 +1,523 @@
+"""Pushing an image over the OCI distribution API (DESIGN.md §2.4), without a Docker engine.
+
+Per blob: HEAD (skip what the registry has) → cross-repository mount when another repository
+may hold it → POST an upload → one monolithic PUT of the bytes (PATCH chunks then PUT when the
+registry refuses a body that large). Blobs move in parallel (bounded), layers are compressed in
+the same workers just before their upload, and every blob is pushed once whatever the number of
+tags. Then the manifests (and the index of a multi-platform image), each with its own media type;
+a tag that already points at the digest is left alone; every tag is read back at the end.
+
+Writes are retried here, not in the session (an upload is not idempotent): on a broken
+connection, 408, 429 (after `Retry-After`) and 5xx, bounded by the session's retry policy, and
+each retry starts with a HEAD, so what the registry already has is never sent again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlencode, urljoin
+
+import requests
+
+from pipe.containers.archive import (
+    DOCKER_LAYER,
+    DOCKER_MANIFEST,
+    OCI_LAYER,
+    OCI_MANIFEST,
+    ArchivedImage,
+    BlobSource,
+    ImageManifest,
+    Layer,
+)
+from pipe.containers.compress import Blob, prepare_layer
+from pipe.containers.progress import PushProgress, megabytes
+from pipe.containers.registry import MANIFEST_TYPES, RegistryReader, name_unknown_hint
+from pipe.errors import RegistryError
+from pipe.http import is_transient, parse_retry_after, registry_error, session_budget
+
+UPLOAD_WORKERS = 4
+# Chunk size when a registry refuses a monolithic upload (and names no minimum).
+DEFAULT_CHUNK = 16 << 20
+DIGEST_HEADER = "Docker-Content-Digest"
+
+# What to do about the registry's `{"errors": [{"code": …}]}`, by code.
+CODE_HINTS = {
+    "DENIED": "the credentials may not push this image: give them write access to the package and link it to "
+    "this repository",
+    "MANIFEST_INVALID": "the registry refused the image's manifest: check that it supports OCI images",
+    "MANIFEST_BLOB_UNKNOWN": "a blob the manifest names is missing in the registry: re-run the step",
+    "BLOB_UPLOAD_INVALID": "the registry lost the upload: re-run the step",
+    "DIGEST_INVALID": "the uploaded bytes did not match their digest: re-run the step; if it persists, "
+    "re-create the image archive",
+    "SIZE_INVALID": "the uploaded bytes did not match their size: re-create the image archive",
+    "TOOMANYREQUESTS": "the registry is rate-limiting: re-run the step later",
+}
+# Codes after which a fresh upload may succeed.
+RETRY_CODES = frozenset({"BLOB_UPLOAD_INVALID", "BLOB_UPLOAD_UNKNOWN", "DIGEST_INVALID"})
+
+
+def sha256_digest(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+class RegistryWriter(RegistryReader):
+    """Push access to one repository; auth, challenges and token refresh come from the reader."""
+
+    actions = "pull,push"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.hints = dict(self.hints) | {
+            401: f"the registry refused these credentials for pushing to {self.repository}: check "
+            "BITBUCKET_PACKAGES_USERNAME and BITBUCKET_PACKAGES_TOKEN (an Atlassian API token needs the "
+            "write:package:bitbucket scope)",
+            403: CODE_HINTS["DENIED"],
+        }
+
+    # --- errors ---------------------------------------------------------------------------
+
+    def fail(self, response: requests.Response, action: str) -> RegistryError:
+        """The refusal as one actionable error; marked transient when another try may succeed."""
+        hints = dict(self.hints)
+        if response.status_code == 401 and (self._authorization or "").startswith("Bearer "):
+            # The token endpoint accepted the credentials and a fresh token did not help.
+            hints[401] = (
+                f"the credentials were accepted but their token does not allow pushing to {self.repository}, even "
+                "freshly issued: this is a permission problem: give the user write access to the package (and "
+                "link the package to this repository)"
+            )
+        error = registry_error(response, action, hints)
+        if error.code == "NAME_UNKNOWN":
+            error = registry_error(response, action, {response.status_code: name_unknown_hint(self.image_name)})
+        elif error.code in CODE_HINTS and response.status_code not in (401,):
+            error = registry_error(response, action, {response.status_code: CODE_HINTS[error.code]})
+        error.transient = is_transient(response) or error.code in RETRY_CODES
+        error.retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        return error
+
+    @property
+    def image_name(self) -> str:
+        return self.repository.rsplit("/", 1)[-1]
+
+    def with_retries(self, attempt: Callable[[], object], what: str):
+        """`attempt()` again after transient failures, within the session's retry budget."""
+        budget = session_budget(self.session)
+        while True:
+            try:
+                return attempt()
+            except RegistryError as error:
+                if not getattr(error, "transient", False) or not budget.wait(getattr(error, "retry_after", None), what):
+                    raise
+
+    # --- blobs ----------------------------------------------------------------------------
+
+    def url(self, path: str) -> str:
+        return f"{self.base}/v2/{self.repository}/{path}"
+
+    def blob_exists(self, digest: str) -> bool:
+        action = f"checking blob {digest} in {self.repository}"
+        response = self._request("HEAD", self.url(f"blobs/{digest}"), action)
+        if response.status_code == 200:
+            return True
+        if response.status_code == 404:
+            return False
+        raise self.fail(response, action)
+
+    def start_upload(self, query: Mapping[str, str] | None = None) -> requests.Response:
+        action = f"starting an upload to {self.repository}"
+        suffix = "?" + urlencode(query) if query else ""
+        response = self._request(
+            "POST", self.url(f"blobs/uploads/{suffix}"), action, headers={"Content-Length": "0"}, allow_redirects=False
+        )
+        if response.status_code not in (201, 202):
+            raise self.fail(response, action)
+        return response
+
+    def mount(self, digest: str, source_repository: str) -> str | None:
+        """Mount `digest` from another repository: None when done (201), else the upload
+        location the registry opened instead (202), to upload the bytes to."""
+        response = self.start_upload({"mount": digest, "from": source_repository})
+        return None if response.status_code == 201 else self.location(response)
+
+    def location(self, response: requests.Response) -> str:
+        where = response.headers.get("Location")
+        if not where:
+            raise RegistryError(
+                f"the registry opened an upload to {self.repository} without a Location: check REGISTRY_URL."
+            )
+        return urljoin(response.url or self.base + "/", where)
+
+    def upload(self, blob: Blob, location: str | None = None, on_read=None) -> None:
+        """Upload `blob`: one PUT with the bytes; chunked when the registry refuses that."""
+        if location is None:
+            opened = self.start_upload()
+            location = self.location(opened)
+            if opened.status_code == 201:
+                return
+        action = f"uploading blob {blob.digest} to {self.repository}"
+        response = self._request(
+            "PUT",
+            with_query(location, digest=blob.digest),
+            action,
+            body=lambda: blob.source.open_with(on_read) if on_read else blob.source.open(),
+            headers={"Content-Type": "application/octet-stream", "Content-Length": str(blob.size)},
+            allow_redirects=False,
+        )
+        if response.status_code == 413:
+            # Too large for one request (a proxy's body limit): the chunked protocol instead.
+            minimum = int(response.headers.get("OCI-Chunk-Min-Length") or 0)
+            self.upload_chunked(blob, max(minimum, DEFAULT_CHUNK), on_read)
+            return
+        if response.status_code != 201:
+            raise self.fail(response, action)
+
+    def upload_chunked(self, blob: Blob, chunk: int, on_read=None) -> None:
+        action = f"uploading blob {blob.digest} to {self.repository} in chunks"
+        opened = self.start_upload()
+        location = self.location(opened)
+        chunk = max(chunk, int(opened.headers.get("OCI-Chunk-Min-Length") or 0))
+        for start in range(0, blob.size, chunk):
+            length = min(chunk, blob.size - start)
+            piece = BlobSource(blob.source.path, blob.source.offset + start, length)
+            response = self._request(
+                "PATCH",
+                location,
+                action,
+                body=lambda piece=piece: piece.open_with(on_read) if on_read else piece.open(),
+                headers={
+                    "Content-Type": "application/octet-stream",
+                    "Content-Length": str(length),
+                    "Content-Range": f"{start}-{start + length - 1}",
+                },
+                allow_redirects=False,
+            )
+            if response.status_code != 202:
+                raise self.fail(response, action)
+            location = self.location(response)
+        response = self._request(
+            "PUT", with_query(location, digest=blob.digest), action, headers={"Content-Length": "0"}
+        )
+        if response.status_code != 201:
+            raise self.fail(response, action)
+
+    # --- manifests ------------------------------------------------------------------------
+
+    def put_manifest(self, reference: str, body: bytes, media_type: str) -> str:
+        action = f"pushing the manifest {self.repository}:{reference}"
+        response = self._request(
+            "PUT",
+            self.url(f"manifests/{reference}"),
+            action,
+            data=body,
+            headers={"Content-Type": media_type},
+            allow_redirects=False,
+        )
+        if response.status_code not in (200, 201):
+            raise self.fail(response, action)
+        expected = sha256_digest(body)
+        said = response.headers.get(DIGEST_HEADER)
+        if said and said != expected:
+            raise RegistryError(
+                f"{action} failed: the registry stored digest {said} instead of {expected}: "
+                "re-run the step; if it persists, the registry rewrites manifests and cannot keep digests."
+            )
+        return expected
+
+    def get_manifest(self, reference: str) -> tuple[bytes, str] | None:
+        """The manifest's bytes and media type, or None if there is none."""
+        action = f"reading the manifest {self.repository}:{reference}"
+        response = self._request("GET", self.url(f"manifests/{reference}"), action, headers={"Accept": MANIFEST_TYPES})
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            raise self.fail(response, action)
+        body = response.content
+        return body, response.headers.get("Content-Type") or json.loads(body).get("mediaType", OCI_MANIFEST)
+
+    def get_blob(self, digest: str) -> bytes | None:
+        action = f"reading blob {digest} of {self.repository}"
+        response = self._request("GET", self.url(f"blobs/{digest}"), action)
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            raise self.fail(response, action)
+        return response.content
+
+
+def with_query(url: str, **params: str) -> str:
+    return url + ("&" if "?" in url else "?") + urlencode(params)
+
+
+# --- what the registry already has -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KnownLayer:
+    """A layer the registry holds (in some image of this repository), by its diff id."""
+
+    digest: str
+    size: int
+    media_type: str
+
+
+def known_layers(writer: RegistryWriter, references: Iterable[str]) -> dict[str, KnownLayer]:
+    """diff id → pushed layer, from the images that `references` (existing tags) point at: a
+    re-push finds its layers without compressing them again. Layer i of a manifest is the
+    compressed form of diff id i of its config."""
+    known: dict[str, KnownLayer] = {}
+    seen: set[str] = set()
+    queue = list(references)
+    while queue:
+        reference = queue.pop()
+        if reference in seen:
+            continue
+        seen.add(reference)
+        found = writer.get_manifest(reference)
+        if found is None:
+            continue
+        manifest = json.loads(found[0])
+        if "manifests" in manifest:
+            queue.extend(d["digest"] for d in manifest["manifests"] if "digest" in d)
+            continue
+        config = writer.get_blob(manifest.get("config", {}).get("digest", "")) if manifest.get("config") else None
+        if not config:
+            continue
+        diff_ids = json.loads(config).get("rootfs", {}).get("diff_ids", [])
+        for diff_id, layer in zip(diff_ids, manifest.get("layers") or [], strict=False):
+            known[diff_id] = KnownLayer(layer["digest"], layer["size"], layer.get("mediaType", OCI_LAYER + "+gzip"))
+    return known
+
+
+def layer_type_for(manifest_type: str, media_type: str) -> str:
+    """A known layer's media type in the family of the manifest it goes into."""
+    compression = media_type.rsplit("+", 1)[-1] if "+" in media_type else media_type.rsplit(".", 1)[-1]
+    compression = "" if compression in ("tar", "diff") else compression
+    if manifest_type == DOCKER_MANIFEST:
+        return DOCKER_LAYER + (".gzip" if compression == "gzip" else "")
+    return OCI_LAYER + (f"+{compression}" if compression else "")
+
+
+# --- the push --------------------------------------------------------------------------------
+
+
+@dataclass
+class PushStats:
+    uploaded: int = 0
+    uploaded_bytes: int = 0
+    present: int = 0
+    mounted: int = 0
+    compressed: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, **counts: int) -> None:
+        with self.lock:
+            for name, value in counts.items():
+                setattr(self, name, getattr(self, name) + value)
+
+
+@dataclass(frozen=True)
+class PushResult:
+    digest: str
+    media_type: str
+    manifest: bytes
+    stats: PushStats
+
+
+class ImagePusher:
+    """Pushes one archived image (all its platforms) once, then points every tag at it."""
+
+    def __init__(
+        self,
+        writer: RegistryWriter,
+        log: logging.Logger,
+        scratch: Path,
+        known: Mapping[str, KnownLayer] | None = None,
+        mount_from: Iterable[str] = (),
+        workers: int = UPLOAD_WORKERS,
+    ):
+        self.writer = writer
+        self.log = log
+        self.scratch = scratch
+        self.known = dict(known or {})
+        self.mount_from = tuple(mount_from)
+        self.workers = workers
+        self.stats = PushStats()
+        self._blobs: dict[str, Future] = {}
+        self._blobs_lock = threading.Lock()
+
+    def push(self, image: ArchivedImage) -> PushResult:
+        total = sum(len(manifest.layers) for manifest in image.manifests)
+        progress = PushProgress(self.log, total)
+        with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="blob") as pool:
+            jobs = [
+                [pool.submit(self.push_layer, manifest, layer, progress) for layer in manifest.layers]
+                for manifest in image.manifests
+            ]
+            configs = [pool.submit(self.push_config, manifest) for manifest in image.manifests]
+            layer_descriptors = [[job.result() for job in manifest_jobs] for manifest_jobs in jobs]
+            for config in configs:
+                config.result()
+        manifests = [
+            self.manifest_bytes(manifest, descriptors)
+            for manifest, descriptors in zip(image.manifests, layer_descriptors, strict=True)
+        ]
+        if not image.multi_platform:
+            body, media_type = manifests[0]
+            return PushResult(sha256_digest(body), media_type, body, self.stats)
+        for body, media_type in manifests:
+            self.writer.with_retries(
+                lambda body=body, media_type=media_type: self.writer.put_manifest(
+                    sha256_digest(body), body, media_type
+                ),
+                "pushing a platform manifest",
+            )
+        body, media_type = self.index_bytes(image, manifests)
+        return PushResult(sha256_digest(body), media_type, body, self.stats)
+
+    # --- blobs ------------------------------------------------------------------------------
+
+    def push_layer(self, manifest: ImageManifest, layer: Layer, progress: PushProgress) -> dict:
+        name = (layer.diff_id or layer.digest or "?").removeprefix("sha256:")[:12]
+        known = self.known.get(layer.diff_id or "")
+        if known is not None and self.writer.with_retries(
+            lambda: self.writer.blob_exists(known.digest), "checking a blob"
+        ):
+            self.stats.add(present=1)
+            progress.finished(name, f"already in the registry ({megabytes(known.size)})")
+            return {"mediaType": layer_type_for(manifest.media_type, known.media_type), "digest": known.digest,
+                    "size": known.size} | annotations(layer)  # fmt: skip
+        meter = progress.layer(name, layer.source.size, "compressed")
+        blob = prepare_layer(layer, self.scratch, meter)
+        if blob.digest != layer.digest:
+            self.stats.add(compressed=1)
+            self.log.debug("Layer %s compressed to %s: %s", name, megabytes(blob.size), meter.rate())
+        outcome, meter = self.push_blob(blob, lambda: progress.layer(name, blob.size, "uploaded"))
+        text = {"present": "already in the registry", "mounted": "mounted from another repository"}.get(outcome)
+        kind = "gzip" if blob.media_type.endswith("gzip") else "uncompressed"
+        done = f"{text} ({megabytes(blob.size)} {kind})" if text else f"pushed, {kind}: {meter.rate()}"
+        progress.finished(name, done)
+        descriptor = {"mediaType": blob.media_type, "digest": blob.digest, "size": blob.size}
+        return descriptor | annotations(layer)
+
+    def push_config(self, manifest: ImageManifest) -> None:
+        path = self.scratch / f"config-{manifest.config_digest.removeprefix('sha256:')}.json"
+        path.write_bytes(manifest.config)
+        blob = Blob(BlobSource(path, 0, len(manifest.config)), manifest.config_digest, len(manifest.config), "")
+        self.push_blob(blob, lambda: None)
+
+    def push_blob(self, blob: Blob, meter_factory) -> tuple[str, object]:
+        """Push `blob` once even when several layers or platforms share it."""
+        with self._blobs_lock:
+            mine = blob.digest not in self._blobs
+            if mine:
+                self._blobs[blob.digest] = Future()
+            shared = self._blobs[blob.digest]
+        if not mine:
+            return "present", shared.result()
+        try:
+            meter = meter_factory()
+            outcome = self.writer.with_retries(lambda: self.send_blob(blob, meter), f"pushing blob {blob.digest}")
+            shared.set_result(meter)
+            return outcome, meter
+        except BaseException as error:
+            shared.set_exception(error)
+            raise
+
+    def send_blob(self, blob: Blob, meter) -> str:
+        """One attempt: skip it if present, mount it if another repository has it, else upload."""
+        if self.writer.blob_exists(blob.digest):
+            self.stats.add(present=1)
+            return "present"
+        location = None
+        for source in self.mount_from:
+            location = self.writer.mount(blob.digest, source)
+            if location is None:
+                self.stats.add(mounted=1)
+                return "mounted"
+        if meter is not None:
+            meter.moved = 0
+        self.writer.upload(blob, location, meter)
+        self.stats.add(uploaded=1, uploaded_bytes=blob.size)
+        return "uploaded"
+
+    # --- manifests --------------------------------------------------------------------------
+
+    def manifest_bytes(self, manifest: ImageManifest, layers: list[dict]) -> tuple[bytes, str]:
+        """The archived manifest as it is when no layer changed (its digest, and any signature
+        over it, survive); else the manifest with the pushed layers."""
+        unchanged = [layer.digest for layer in manifest.layers] == [d["digest"] for d in layers]
+        if manifest.raw is not None and unchanged:
+            return manifest.raw, manifest.media_type
+        if manifest.raw is not None:
+            document = json.loads(manifest.raw)
+            document["layers"] = layers
+        else:
+            document = {
+                "schemaVersion": 2,
+                "mediaType": OCI_MANIFEST,
+                "config": {
+                    "mediaType": manifest.config_media_type,
+                    "digest": manifest.config_digest,
+                    "size": len(manifest.config),
+                },
+                "layers": layers,
+            }
+        return canonical(document), manifest.media_type
+
+    def index_bytes(self, image: ArchivedImage, manifests: list[tuple[bytes, str]]) -> tuple[bytes, str]:
+        unchanged = all(m.raw == body for m, (body, _) in zip(image.manifests, manifests, strict=True))
+        if image.index_raw is not None and unchanged:
+            return image.index_raw, image.index_media_type
+        document = dict(image.index or {})
+        document.setdefault("schemaVersion", 2)
+        document["mediaType"] = image.index_media_type
+        document["manifests"] = [
+            {"mediaType": media_type, "digest": sha256_digest(body), "size": len(body)}
+            | ({"platform": manifest.platform} if manifest.platform else {})
+            for manifest, (body, media_type) in zip(image.manifests, manifests, strict=True)
+        ]
+        return canonical(document), image.index_media_type
+
+
+def annotations(layer: Layer) -> dict:
+    return {"annotations": layer.descriptor["annotations"]} if layer.descriptor.get("annotations") else {}
+
+
+def canonical(document: dict) -> bytes:
+    """Compact JSON in a fixed key order: the same image always gives the same manifest digest."""
+    return json.dumps(document, separators=(",", ":"), sort_keys=False).encode()
+
+
+def point_tags(
+    writer: RegistryWriter, result: PushResult, tags: Iterable[str], current: Mapping[str, str | None], log
+) -> list[str]:
+    """PUT the manifest at each tag that does not already point at it; the tags left alone."""
+    unchanged = []
+    for tag in tags:
+        if current.get(tag) == result.digest:
+            unchanged.append(tag)
+            log.info("Tag %s already points at %s.", tag, result.digest)
+            continue
+        writer.with_retries(
+            lambda tag=tag: writer.put_manifest(tag, result.manifest, result.media_type), f"pushing tag {tag}"
+        )
+        log.info("Tagged %s:%s.", writer.repository, tag)
+    return unchanged
+
+
+def verify_tags(writer: RegistryWriter, tags: Iterable[str], digest: str) -> None:
+    """Read every tag back: each must name the pushed digest."""
+    for tag in tags:
+        found = writer.tag_digest(tag)
+        if found != digest:
+            raise RegistryError(
+                f"after the push, {writer.repository}:{tag} points at {found or 'nothing'} instead of {digest}: "
+                "another pipeline may have pushed the same tag meanwhile; re-run the step."
+            )

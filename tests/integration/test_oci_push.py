@@ -1,0 +1,374 @@
+"""Native pushes over the OCI distribution API, against real registries: the sandbox's CNCF
+registry (htpasswd, Basic) and a second real `docker-registry` in `auth: token` mode whose only
+stand-in is the test bench's token issuer (tests/oci). Results are checked by the registry's own
+answers and by `docker pull` from a clean state, never by the pipe's word."""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import hashlib
+import io
+import json
+import os
+import subprocess
+import tarfile
+from pathlib import Path
+
+import docker.errors
+import pytest
+import requests
+
+from tests.conftest import assert_no_secret, base_env, run_subprocess
+from tests.oci.registry import TokenRegistry
+from tests.oci.token_issuer import TokenIssuer
+
+MANIFEST_ACCEPT = ", ".join(
+    (
+        "application/vnd.oci.image.index.v1+json",
+        "application/vnd.oci.image.manifest.v1+json",
+        "application/vnd.docker.distribution.manifest.v2+json",
+    )
+)
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+NO_ENGINE = "unix:///nonexistent/docker.sock"
+READONLY_PREFIX = "acme/readonly-"
+
+
+# --- images ----------------------------------------------------------------------------------
+
+
+def write_context(folder: Path) -> Path:
+    """A FROM-scratch image with four layers: text, random bytes, more text, a tiny file."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "text.txt").write_text("".join(f"line {i}: some text that compresses\n" for i in range(60000)))
+    (folder / "random.bin").write_bytes(os.urandom(3_000_000))
+    (folder / "more.txt").write_text("".join(f"{i} more words for the third layer\n" for i in range(30000)))
+    (folder / "small.txt").write_text("small\n")
+    (folder / "Dockerfile").write_text(
+        "FROM scratch\nCOPY text.txt /text/\nCOPY random.bin /random/\nCOPY more.txt /more/\nCOPY small.txt /\n"
+    )
+    return folder
+
+
+@pytest.fixture(scope="module")
+def saved_image(docker_engine, tmp_path_factory):
+    """(image id, `docker save` tarball) of a fresh multi-layer image."""
+    root = tmp_path_factory.mktemp("oci-image")
+    tag = f"bbpp-oci-src:{os.urandom(6).hex()}"
+    image, _ = docker_engine.images.build(path=str(write_context(root / "context")), tag=tag, rm=True)
+    archive = root / "image.tar"
+    with open(archive, "wb") as out:
+        for chunk in image.save(named=True):
+            out.write(chunk)
+    yield image.id, archive, tag
+    docker_engine.images.remove(image.id, force=True)
+
+
+def oci_layout_from_save(saved: Path, target: Path, platforms: list[str]) -> dict[str, str]:
+    """An OCI image layout tar (as kaniko or buildah write them: gzip'd layers) made from a
+    `docker save`, with one manifest per platform; platform → config digest."""
+    blobs: dict[str, bytes] = {}
+
+    def add(data: bytes) -> tuple[str, int]:
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        blobs[digest] = data
+        return digest, len(data)
+
+    with tarfile.open(saved) as tar:
+        entry = json.loads(tar.extractfile("manifest.json").read())[0]
+        config = json.loads(tar.extractfile(entry["Config"]).read())
+        layers = []
+        for name in entry["Layers"]:
+            packed = gzip.compress(tar.extractfile(name).read(), mtime=0)
+            digest, size = add(packed)
+            layers.append({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": digest, "size": size})
+    descriptors, configs = [], {}
+    for platform in platforms:
+        os_name, arch = platform.split("/")
+        config_digest, config_size = add(json.dumps(config | {"architecture": arch, "os": os_name}).encode())
+        configs[platform] = config_digest
+        manifest = {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest,
+                       "size": config_size},
+            "layers": layers,
+        }  # fmt: skip
+        digest, size = add(json.dumps(manifest).encode())
+        descriptors.append(
+            {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": digest, "size": size,
+             "platform": {"architecture": arch, "os": os_name}}
+        )  # fmt: skip
+    index = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": descriptors}
+    with tarfile.open(target, "w") as out:
+        files = {"oci-layout": b'{"imageLayoutVersion":"1.0.0"}', "index.json": json.dumps(index).encode()}
+        files |= {f"blobs/sha256/{digest.removeprefix('sha256:')}": data for digest, data in blobs.items()}
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            out.addfile(info, io.BytesIO(data))
+    return configs
+
+
+# --- pipe and registry helpers -----------------------------------------------------------------
+
+
+def pipe_env(registry: str, user: str, token: str, image: str, tmp_path: Path, **overrides) -> dict[str, str]:
+    values = {
+        "PACKAGE_TYPE": "docker",
+        "REGISTRY_URL": registry,
+        "BITBUCKET_PACKAGES_USERNAME": user,
+        "BITBUCKET_PACKAGES_TOKEN": token,
+        "BITBUCKET_REPO_SLUG": image,
+        "BITBUCKET_COMMIT": COMMIT,
+        "DOCKER_HOST": NO_ENGINE,
+        "BITBUCKET_PIPELINES_VARIABLES_PATH": str(tmp_path / "pipeline-variables"),
+        "BITBUCKET_PIPE_STORAGE_DIR": str(tmp_path / "pipe-storage"),
+    }
+    values.update(overrides)
+    return base_env(**values)
+
+
+def run_pipe(env: dict[str, str], cwd: Path, user: str, token: str):
+    result = run_subprocess(env, cwd)
+    assert_no_secret(result.output, user, token)
+    assert "Traceback" not in result.output
+    return result
+
+
+def manifest(registry: str, auth, image: str, reference: str, workspace: str = "acme") -> requests.Response:
+    return requests.get(
+        f"http://{registry}/v2/{workspace}/{image}/manifests/{reference}",
+        auth=auth,
+        headers={"Accept": MANIFEST_ACCEPT},
+        timeout=10,
+    )
+
+
+def tag_digest(sandbox, image: str, tag: str) -> str:
+    response = manifest(sandbox.oci_registry, sandbox.writer, image, tag)
+    assert response.status_code == 200, f"{image}:{tag} is not in the registry"
+    return response.headers["Docker-Content-Digest"]
+
+
+def docker_cli(docker_host: str, config_dir: Path, *args: str, stdin: str | None = None):
+    """The real docker client, with a throw-away config dir (never ~/.docker)."""
+    return subprocess.run(
+        ["docker", "--config", str(config_dir), *args],
+        env={"PATH": "/usr/local/bin:/usr/bin:/bin", "DOCKER_HOST": docker_host},
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def pull_from_clean_state(docker_engine, docker_host, registry, user, token, reference, tmp_path):
+    """`docker pull` with a fresh client config, the reference absent from the engine first."""
+    with contextlib.suppress(docker.errors.ImageNotFound):  # not there: already clean
+        docker_engine.images.remove(reference, force=True)
+    config = tmp_path / f"docker-client-{os.urandom(4).hex()}"
+    config.mkdir()
+    login = docker_cli(docker_host, config, "login", registry, "-u", user, "--password-stdin", stdin=token)
+    assert login.returncode == 0, login.stderr
+    pull = docker_cli(docker_host, config, "pull", reference)
+    assert pull.returncode == 0, pull.stderr
+    return pull.stdout, docker_engine.images.get(reference)
+
+
+# --- Basic auth (the sandbox registry) ---------------------------------------------------------
+
+
+def test_docker_save_archive_pushes_with_no_engine_and_pulls_as_the_same_image(
+    sandbox, saved_image, workdir, tmp_path, unique, docker_engine
+):
+    image_id, archive, _ = saved_image
+    image = unique("oci")
+    env = pipe_env(
+        sandbox.oci_registry, sandbox.writer_user, sandbox.writer_token, image, tmp_path,
+        BITBUCKET_TAG="v2.3.4", IMAGE_ARCHIVE=str(archive),
+    )  # fmt: skip
+    reference = f"{sandbox.oci_registry}/acme/{image}"
+
+    first = run_pipe(env, workdir, sandbox.writer_user, sandbox.writer_token)
+    assert first.code == 0, first.output
+    digest = tag_digest(sandbox, image, "2.3.4")
+    assert first.last_line == f"✔ pushed {reference}:2.3.4 2.3 2 latest ({digest})"
+    assert f"Pushing IMAGE_ARCHIVE {archive} (docker save) with no Docker engine." in first.lines
+    assert "Pushing 4 layer(s) natively over the distribution API." in first.lines
+    # Text layers are gzip'd, the random one goes as it is; one upload serves the four tags.
+    assert "Blobs: 5 uploaded" in first.output and "2 layer(s) compressed" not in first.output
+    assert "3 layer(s) compressed." in first.output
+    # The tiny layer's tar is mostly padding, so it compresses too: only the random one does not.
+    assert sum("pushed, uncompressed:" in line for line in first.lines) == 1
+    assert {tag_digest(sandbox, image, tag) for tag in ("2.3", "2", "latest")} == {digest}
+    body = manifest(sandbox.oci_registry, sandbox.writer, image, "2.3.4")
+    assert body.headers["Content-Type"] == "application/vnd.oci.image.manifest.v1+json"
+    assert body.json()["config"]["digest"] == image_id
+    assert (tmp_path / "pipeline-variables").read_text().splitlines() == [
+        f"IMAGE_DIGEST={digest}",
+        f"IMAGE_REFERENCE={reference}@{digest}",
+        "IMAGE_TAGS=2.3.4 2.3 2 latest",
+    ]
+
+    # Unchanged re-run: nothing is compressed or uploaded, no tag is rewritten.
+    again = run_pipe(env, workdir, sandbox.writer_user, sandbox.writer_token)
+    assert again.code == 0, again.output
+    assert "Blobs: 0 uploaded (0.0 MB), 5 already in the registry, 0 mounted; 0 layer(s) compressed." in again.lines
+    assert again.last_line == f"✔ {reference}:2.3.4 2.3 2 latest already pointed at {digest}: nothing changed"
+
+    pulled_output, pulled = pull_from_clean_state(
+        docker_engine, sandbox.docker_host, sandbox.oci_registry, sandbox.writer_user, sandbox.writer_token,
+        f"{reference}:2", tmp_path,
+    )  # fmt: skip
+    assert f"Digest: {digest}" in pulled_output
+    assert pulled.id == image_id  # the very image that was saved: same config, same layers
+    assert f"{reference}@{digest}" in pulled.attrs["RepoDigests"]
+
+
+def test_same_image_pushed_twice_gives_the_same_digest(sandbox, saved_image, workdir, tmp_path, unique):
+    """Deterministic compression: a fresh repository gets byte-identical blobs and manifest."""
+    _, archive, _ = saved_image
+    digests = []
+    for image in (unique("oci-a"), unique("oci-b")):
+        env = pipe_env(
+            sandbox.oci_registry, sandbox.writer_user, sandbox.writer_token, image, tmp_path,
+            BITBUCKET_BRANCH="main", IMAGE_ARCHIVE=str(archive),
+        )  # fmt: skip
+        result = run_pipe(env, workdir, sandbox.writer_user, sandbox.writer_token)
+        assert result.code == 0, result.output
+        digests.append(tag_digest(sandbox, image, "main"))
+    assert digests[0] == digests[1]
+
+
+def test_multi_platform_oci_layout_pushes_an_index(sandbox, saved_image, workdir, tmp_path, unique, docker_engine):
+    _, saved, _ = saved_image
+    layout = tmp_path / "layout.tar"
+    configs = oci_layout_from_save(saved, layout, ["linux/amd64", "linux/arm64"])
+    image = unique("oci-multi")
+    env = pipe_env(
+        sandbox.oci_registry, sandbox.writer_user, sandbox.writer_token, image, tmp_path,
+        BITBUCKET_TAG="v1.0.0", IMAGE_ARCHIVE=str(layout),
+    )  # fmt: skip
+    result = run_pipe(env, workdir, sandbox.writer_user, sandbox.writer_token)
+    assert result.code == 0, result.output
+    assert "Pushing 8 layer(s), 2 platforms natively over the distribution API." in result.lines
+    # Already gzip'd layers are never recompressed; shared layers go up once.
+    assert "0 layer(s) compressed." in result.output
+    assert "Blobs: 6 uploaded" in result.output  # 4 layers + 2 configs
+    index = manifest(sandbox.oci_registry, sandbox.writer, image, "1.0.0")
+    assert index.headers["Content-Type"] == "application/vnd.oci.image.index.v1+json"
+    platforms = {f"{m['platform']['os']}/{m['platform']['architecture']}" for m in index.json()["manifests"]}
+    assert platforms == {"linux/amd64", "linux/arm64"}
+    reference = f"{sandbox.oci_registry}/acme/{image}"
+    _, pulled = pull_from_clean_state(
+        docker_engine, sandbox.docker_host, sandbox.oci_registry, sandbox.writer_user, sandbox.writer_token,
+        f"{reference}:1.0.0", tmp_path,
+    )  # fmt: skip
+    assert pulled.id == configs["linux/amd64"]
+
+
+def test_engine_image_pushed_natively_then_rerun_only_checks_tags(
+    sandbox, saved_image, workdir, tmp_path, unique, docker_engine
+):
+    image_id, _, local = saved_image
+    image = unique("oci-engine")
+    env = pipe_env(
+        sandbox.oci_registry, sandbox.writer_user, sandbox.writer_token, image, tmp_path,
+        BITBUCKET_TAG="v0.1.0", LOCAL_IMAGE=local, PUSH_METHOD="native", DOCKER_HOST=sandbox.docker_host,
+    )  # fmt: skip
+    first = run_pipe(env, workdir, sandbox.writer_user, sandbox.writer_token)
+    assert first.code == 0, first.output
+    digest = tag_digest(sandbox, image, "0.1.0")
+    assert any(line.startswith("Exported the image from the engine (") for line in first.lines)
+    assert manifest(sandbox.oci_registry, sandbox.writer, image, "0.1.0").json()["config"]["digest"] == image_id
+
+    again = run_pipe(env, workdir, sandbox.writer_user, sandbox.writer_token)
+    assert again.code == 0, again.output
+    assert f"The registry already holds this image ({digest}): only tags are updated." in again.lines
+    assert "Exported" not in again.output
+
+
+def test_missing_archive_is_refused_before_the_registry(sandbox, workdir, tmp_path, unique):
+    env = pipe_env(
+        sandbox.oci_registry, sandbox.writer_user, sandbox.writer_token, unique("oci"), tmp_path,
+        IMAGE_ARCHIVE="build/image.tar",
+    )  # fmt: skip
+    result = run_pipe(env, workdir, sandbox.writer_user, sandbox.writer_token)
+    assert result.code == 1
+    assert result.last_line == (
+        f"✖ IMAGE_ARCHIVE '{workdir.resolve()}/build/image.tar' does not exist: set IMAGE_ARCHIVE to a `docker save` "
+        "tarball or an OCI image layout (folder or tar), relative to the repository."
+    )
+    assert "has 0 tag(s)" not in result.output
+
+
+# --- Bearer tokens (a real registry in `auth: token` mode) -------------------------------------
+
+WRITER = ("token-writer", "token-writer-secret-7a6b5c4d")
+
+
+@pytest.fixture(scope="module")
+def token_registry(tmp_path_factory):
+    issuer = TokenIssuer(
+        users=dict([WRITER]),
+        grants={WRITER[0]: {"acme/": "pull,push", READONLY_PREFIX: "pull"}},
+    ).start()
+    registry = TokenRegistry(issuer, tmp_path_factory.mktemp("token-registry")).start()
+    yield registry
+    registry.stop()
+    issuer.stop()
+
+
+def test_token_registry_push_and_pull(token_registry, saved_image, workdir, tmp_path, unique, docker_engine, sandbox):
+    image_id, archive, _ = saved_image
+    image = unique("oci-token")
+    env = pipe_env(token_registry.host, *WRITER, image, tmp_path, BITBUCKET_TAG="v1.2.0", IMAGE_ARCHIVE=str(archive))
+    result = run_pipe(env, workdir, *WRITER)
+    assert result.code == 0, result.output
+    reference = f"{token_registry.host}/acme/{image}"
+    assert result.last_line.startswith(f"✔ pushed {reference}:1.2.0 1.2 1 latest (sha256:")
+    pushes = [r for r in token_registry.issuer.requests if any(":pull,push" in s for s in r["scope"])]
+    assert pushes and all(r["user"] == WRITER[0] for r in pushes)
+
+    pulled_output, pulled = pull_from_clean_state(
+        docker_engine, sandbox.docker_host, token_registry.host, *WRITER, f"{reference}:1.2.0", tmp_path
+    )
+    assert pulled.id == image_id
+    assert "Digest: sha256:" in pulled_output
+
+
+def test_token_without_push_permission_is_reported_not_looped(token_registry, saved_image, workdir, tmp_path, unique):
+    _, archive, _ = saved_image
+    image = unique("readonly")
+    env = pipe_env(token_registry.host, *WRITER, image, tmp_path, BITBUCKET_TAG="v1.0.0", IMAGE_ARCHIVE=str(archive))
+    before = len(token_registry.issuer.requests)
+    result = run_pipe(env, workdir, *WRITER)
+    assert result.code == 1
+    assert result.last_line == (
+        f"✖ starting an upload to acme/{image} failed: http://{token_registry.host}/v2/acme/{image}/blobs/uploads/ "
+        "answered 401 (UNAUTHORIZED: authentication required): the credentials were accepted but their token does "
+        f"not allow pushing to acme/{image}, even freshly issued: this is a permission problem: give the user write "
+        "access to the package (and link the package to this repository)."
+    )
+    # One token for the tag list, one for the push, one fresh one after the refusal: no loop.
+    assert len(token_registry.issuer.requests) - before <= 4
+    tags = requests.get(f"http://{token_registry.host}/v2/acme/{image}/tags/list", timeout=10)
+    assert tags.status_code == 401  # the registry is closed to anonymous reads: only tokens get in
+
+
+def test_token_endpoint_refusing_the_password(token_registry, saved_image, workdir, tmp_path, unique):
+    _, archive, _ = saved_image
+    image = unique("oci-token")
+    env = pipe_env(token_registry.host, WRITER[0], "wrong-password-1234", image, tmp_path, IMAGE_ARCHIVE=str(archive))
+    result = run_pipe(env, workdir, WRITER[0], "wrong-password-1234")
+    assert result.code == 1
+    assert result.last_line == (
+        f"✖ reading the tags of acme/{image} (token request) failed: {token_registry.issuer.realm}?"
+        f"scope=repository%3Aacme%2F{image}%3Apull&service=bbpp-token-registry answered 401 "
+        '({"details": "incorrect username or password"}): the registry did not accept the credentials: check '
+        "BITBUCKET_PACKAGES_USERNAME and BITBUCKET_PACKAGES_TOKEN (an Atlassian API token needs the "
+        "write:package:bitbucket scope)."
+    )

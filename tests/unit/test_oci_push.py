@@ -1,0 +1,377 @@
+"""The native push protocol and its auth, against an in-memory registry plugged in as the HTTP
+session's transport adapter (the seam): HEAD/mount/POST/PUT/PATCH, manifests and tags, Bearer
+and Basic challenges, token refresh, retries with Retry-After. The real registries are in
+tests/integration/test_oci_push.py."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import hashlib
+import io
+import json
+import logging
+import re
+import tarfile
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import requests
+from requests.adapters import BaseAdapter
+
+from pipe.auth import Credentials
+from pipe.config import Registry
+from pipe.containers.archive import open_archive
+from pipe.containers.oci_push import ImagePusher, RegistryWriter, known_layers, point_tags, verify_tags
+from pipe.errors import RegistryError
+from pipe.http import RetryPolicy, new_session
+from pipe.masking import SecretMasker
+
+BASE = "https://crg.example"
+REALM = "https://auth.example/token"
+USER, TOKEN = "pipe-user", "ATBB-secret-token-123"
+LOG = logging.getLogger("test.oci")
+
+
+def sha(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+class FakeRegistry(BaseAdapter):
+    """A distribution-API registry in memory, answering as a transport adapter."""
+
+    def __init__(self, auth: str = "bearer", push_allowed: bool = True, monolithic_limit: int | None = None):
+        super().__init__()
+        self.auth = auth
+        self.push_allowed = push_allowed
+        self.monolithic_limit = monolithic_limit
+        self.blobs: dict[str, dict[str, bytes]] = {}  # repository → digest → bytes
+        self.manifests: dict[str, dict[str, tuple[bytes, str]]] = {}
+        self.uploads: dict[str, bytearray] = {}
+        self.valid_tokens: set[str] = set()
+        self.tokens_issued = 0
+        self.calls: list[tuple[str, str]] = []
+        self.failures: list[tuple[str, str, int, dict]] = []  # (method, path regex, status, headers)
+
+    # --- transport --------------------------------------------------------------------------
+
+    def close(self) -> None:
+        pass
+
+    def send(self, request, **kwargs):
+        parts = urlsplit(request.url)
+        body = request.body
+        data = body.read() if hasattr(body, "read") else (body or b"")
+        data = data.encode() if isinstance(data, str) else data
+        self.calls.append((request.method, parts.path + (f"?{parts.query}" if parts.query else "")))
+        for failure in list(self.failures):
+            method, pattern, status, headers = failure
+            if method == request.method and re.search(pattern, parts.path):
+                self.failures.remove(failure)
+                return self.answer(request, status, headers=headers)
+        if parts.netloc == "auth.example":
+            return self.token(request, parse_qs(parts.query))
+        denied = self.check_auth(request)
+        if denied is not None:
+            return denied
+        return self.route(request, parts.path, parse_qs(parts.query), data)
+
+    def answer(self, request, status: int, body: bytes | dict = b"", headers: dict | None = None):
+        response = requests.Response()
+        response.status_code = status
+        response._content = json.dumps(body).encode() if isinstance(body, dict) else body
+        response.headers.update(headers or {})
+        response.url = request.url
+        response.request = request
+        return response
+
+    # --- auth -----------------------------------------------------------------------------
+
+    def token(self, request, query):
+        if request.headers.get("Authorization") != Credentials(USER, TOKEN).basic_header:
+            return self.answer(request, 401, {"details": "incorrect username or password"})
+        self.tokens_issued += 1
+        token = f"issued-token-{self.tokens_issued}-for-{','.join(query.get('scope', []))}"
+        self.valid_tokens.add(token)
+        return self.answer(request, 200, {"token": token})
+
+    def expire_tokens(self) -> None:
+        self.valid_tokens.clear()
+
+    def check_auth(self, request):
+        given = request.headers.get("Authorization", "")
+        writes = request.method in ("POST", "PUT", "PATCH", "DELETE")
+        if self.auth == "basic":
+            if given == Credentials(USER, TOKEN).basic_header:
+                return None
+            return self.unauthorized(request, 'Basic realm="fake"')
+        token = given.removeprefix("Bearer ")
+        if token in self.valid_tokens and (not writes or (self.push_allowed and "push" in token)):
+            return None
+        return self.unauthorized(request, f'Bearer realm="{REALM}",service="crg.example"')
+
+    def unauthorized(self, request, challenge: str):
+        body = {"errors": [{"code": "UNAUTHORIZED", "message": "authentication required"}]}
+        return self.answer(request, 401, body, {"WWW-Authenticate": challenge})
+
+    # --- API ------------------------------------------------------------------------------
+
+    def route(self, request, path: str, query: dict, data: bytes):
+        match = re.match(r"^/v2/(.+)/(blobs|manifests)/(uploads/)?(.*)$", path)
+        repository, kind, uploading, rest = match.groups()
+        blobs = self.blobs.setdefault(repository, {})
+        if kind == "blobs" and not uploading:
+            if rest in blobs:
+                return self.answer(request, 200, blobs[rest] if request.method == "GET" else b"")
+            return self.answer(request, 404)
+        if kind == "blobs" and request.method == "POST":
+            source = query.get("from", [None])[0]
+            if source and query["mount"][0] in self.blobs.get(source, {}):
+                blobs[query["mount"][0]] = self.blobs[source][query["mount"][0]]
+                return self.answer(request, 201)
+            upload = f"u{len(self.uploads)}"
+            self.uploads[upload] = bytearray()
+            return self.answer(request, 202, headers={"Location": f"/v2/{repository}/blobs/uploads/{upload}?_state=s"})
+        if kind == "blobs" and request.method == "PATCH":
+            self.uploads[rest].extend(data)
+            return self.answer(request, 202, headers={"Location": f"/v2/{repository}/blobs/uploads/{rest}?_state=s"})
+        if kind == "blobs" and request.method == "PUT":
+            if self.monolithic_limit is not None and len(data) > self.monolithic_limit:
+                return self.answer(request, 413)
+            content = bytes(self.uploads.pop(rest)) + data
+            digest = query["digest"][0]
+            if sha(content) != digest:
+                return self.answer(request, 400, {"errors": [{"code": "DIGEST_INVALID", "message": "bad"}]})
+            blobs[digest] = content
+            return self.answer(request, 201)
+        manifests = self.manifests.setdefault(repository, {})
+        if request.method == "PUT":
+            manifests[rest] = manifests[sha(data)] = (data, request.headers["Content-Type"])
+            return self.answer(request, 201, headers={"Docker-Content-Digest": sha(data)})
+        if rest not in manifests:
+            return self.answer(request, 404)
+        body, media_type = manifests[rest]
+        headers = {"Docker-Content-Digest": sha(body), "Content-Type": media_type}
+        return self.answer(request, 200, body if request.method == "GET" else b"", headers)
+
+
+# --- fixtures ----------------------------------------------------------------------------------
+
+
+def docker_save(path: Path, layers: list[bytes]) -> Path:
+    """A legacy `docker save` tarball with these uncompressed layer tars."""
+    config = {
+        "architecture": "amd64",
+        "os": "linux",
+        "rootfs": {"type": "layers", "diff_ids": [sha(layer) for layer in layers]},
+    }
+    config_bytes = json.dumps(config).encode()
+    files = {f"{sha(config_bytes)[7:]}.json": config_bytes}
+    names = []
+    for index, layer in enumerate(layers):
+        names.append(f"layer{index}/layer.tar")
+        files[names[-1]] = layer
+    files["manifest.json"] = json.dumps([{"Config": f"{sha(config_bytes)[7:]}.json", "Layers": names}]).encode()
+    with tarfile.open(path, "w") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def layer_tar(name: str, content: bytes) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        info = tarfile.TarInfo(name)
+        info.size = len(content)
+        info.mtime = 0
+        tar.addfile(info, io.BytesIO(content))
+    return buffer.getvalue()
+
+
+TEXT = layer_tar("text.txt", b"".join(b"line %d of some text\n" % i for i in range(20000)))
+RANDOM = layer_tar("random.bin", hashlib.shake_256(b"seed").digest(300_000))
+
+
+@pytest.fixture
+def registry() -> FakeRegistry:
+    return FakeRegistry()
+
+
+def writer(fake: FakeRegistry, repository: str = "acme/widget", sleeps: list | None = None) -> RegistryWriter:
+    session = new_session(policy=RetryPolicy(attempts=4, total_seconds=60, backoff=0.1, jitter=0))
+    session.mount("https://", fake)
+    session.sleep = (sleeps if sleeps is not None else []).append
+    masker = SecretMasker()
+    return RegistryWriter(Registry(BASE, "crg.example", False), repository, Credentials(USER, TOKEN), masker, session)
+
+
+def push(fake: FakeRegistry, archive: Path, tmp_path: Path, tags=("1.0.0", "latest"), **kwargs):
+    client = kwargs.pop("client", None) or writer(fake)
+    before = {tag: client.tag_digest(tag) for tag in tags}
+    with open_archive(archive) as image:
+        known = known_layers(client, [tag for tag in tags if before[tag]])
+        result = ImagePusher(client, LOG, tmp_path, known, **kwargs).push(image)
+    unchanged = point_tags(client, result, tags, before, LOG)
+    verify_tags(client, tags, result.digest)
+    return result, unchanged
+
+
+def writes(fake: FakeRegistry) -> list[tuple[str, str]]:
+    return [(method, path) for method, path in fake.calls if method in ("POST", "PUT", "PATCH")]
+
+
+# --- the protocol --------------------------------------------------------------------------------
+
+
+def test_fresh_push_uploads_each_blob_once_and_puts_the_manifest_per_tag(registry, tmp_path):
+    archive = docker_save(tmp_path / "image.tar", [TEXT, RANDOM])
+    result, unchanged = push(registry, archive, tmp_path)
+
+    stored = registry.blobs["acme/widget"]
+    manifest = json.loads(registry.manifests["acme/widget"]["1.0.0"][0])
+    assert registry.manifests["acme/widget"]["latest"][1] == "application/vnd.oci.image.manifest.v1+json"
+    assert result.digest == sha(registry.manifests["acme/widget"]["1.0.0"][0])
+    text, random = manifest["layers"]
+    # Text is gzip'd (and gunzips to the layer), random bytes go as they are, under their diff id.
+    assert text["mediaType"] == "application/vnd.oci.image.layer.v1.tar+gzip"
+    assert gzip.decompress(stored[text["digest"]]) == TEXT
+    assert random == {"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": sha(RANDOM), "size": len(RANDOM)}
+    assert manifest["config"]["mediaType"] == "application/vnd.oci.image.config.v1+json"
+    blob_puts = [path for method, path in writes(registry) if method == "PUT" and "/blobs/" in path]
+    assert len(blob_puts) == 3  # two layers and the config, whatever the number of tags
+    manifest_puts = [path for method, path in writes(registry) if "/manifests/" in path]
+    assert manifest_puts == ["/v2/acme/widget/manifests/1.0.0", "/v2/acme/widget/manifests/latest"]
+    assert unchanged == []
+
+
+def test_rerun_uploads_nothing_and_puts_no_manifest(registry, tmp_path):
+    archive = docker_save(tmp_path / "image.tar", [TEXT, RANDOM])
+    first, _ = push(registry, archive, tmp_path)
+    registry.calls.clear()
+    again, unchanged = push(registry, archive, tmp_path)
+    assert again.digest == first.digest
+    assert unchanged == ["1.0.0", "latest"]
+    assert writes(registry) == []
+    assert again.stats.compressed == 0  # known from the tag's manifest: not compressed again
+
+
+def test_same_layers_compress_to_the_same_digest_in_a_fresh_repository(registry, tmp_path):
+    archive = docker_save(tmp_path / "image.tar", [TEXT, RANDOM])
+    first, _ = push(registry, archive, tmp_path)
+    other = writer(registry, "acme/other")
+    second, _ = push(registry, archive, tmp_path, client=other)
+    assert second.digest == first.digest
+    assert second.stats.compressed == 1
+
+
+def test_blobs_in_another_repository_are_mounted_not_uploaded(registry, tmp_path):
+    archive = docker_save(tmp_path / "image.tar", [TEXT, RANDOM])
+    push(registry, archive, tmp_path)
+    registry.calls.clear()
+    result, _ = push(registry, archive, tmp_path, client=writer(registry, "acme/copy"), mount_from=["acme/widget"])
+    assert result.stats.mounted == 3 and result.stats.uploaded == 0
+    assert all("mount=" in path for method, path in writes(registry) if "/blobs/" in path)
+
+
+def test_chunked_upload_when_the_registry_refuses_a_monolithic_body(tmp_path):
+    fake = FakeRegistry(monolithic_limit=100_000)
+    archive = docker_save(tmp_path / "image.tar", [RANDOM])
+    result, _ = push(fake, archive, tmp_path)
+    assert fake.blobs["acme/widget"][sha(RANDOM)] == RANDOM
+    assert [method for method, path in fake.calls if "/uploads/u1" in path].count("PATCH") == 1
+    assert result.stats.uploaded == 2
+
+
+def test_server_errors_are_retried_after_retry_after_starting_with_a_head(registry, tmp_path):
+    archive = docker_save(tmp_path / "image.tar", [RANDOM])
+    registry.failures.append(("PUT", r"/blobs/uploads/", 503, {"Retry-After": "7"}))
+    sleeps: list[float] = []
+    push(registry, archive, tmp_path, client=writer(registry, sleeps=sleeps))
+    assert 7 in sleeps
+    heads = [path for method, path in registry.calls if method == "HEAD" and "/blobs/" in path]
+    assert len(heads) == 3  # layer, config, and the layer again before its retry
+
+
+def test_rate_limit_that_does_not_end_is_reported(registry, tmp_path):
+    archive = docker_save(tmp_path / "image.tar", [RANDOM])
+    for _ in range(10):
+        registry.failures.append(("POST", r"/blobs/uploads/", 429, {"Retry-After": "1"}))
+    with pytest.raises(RegistryError) as caught:
+        push(registry, archive, tmp_path, workers=1)
+    assert caught.value.message == (
+        f"starting an upload to acme/widget failed: {BASE}/v2/acme/widget/blobs/uploads/ answered 429: "
+        "the registry is rate-limiting: re-run the step later."
+    )
+
+
+def test_name_unknown_says_to_create_the_package(registry, tmp_path):
+    archive = docker_save(tmp_path / "image.tar", [RANDOM])
+    body = {"errors": [{"code": "NAME_UNKNOWN", "message": "repository name not known to registry"}]}
+    registry.failures.extend([("HEAD", r"/blobs/", 404, {})] * 2)
+    original = registry.route
+
+    def route(request, path, query, data):
+        if request.method == "POST":
+            return registry.answer(request, 404, body)
+        return original(request, path, query, data)
+
+    registry.route = route
+    with pytest.raises(RegistryError) as caught:
+        push(registry, archive, tmp_path, workers=1)
+    assert caught.value.message.endswith(
+        "answered 404 (NAME_UNKNOWN: repository name not known to registry): create the package 'widget' in "
+        "Bitbucket Packages and link it to this repository, then re-run the step."
+    )
+
+
+# --- auth --------------------------------------------------------------------------------------
+
+
+def test_push_asks_for_a_pull_push_token_and_refreshes_it_once_when_it_expires(registry, tmp_path):
+    archive = docker_save(tmp_path / "image.tar", [TEXT, RANDOM])
+    client = writer(registry)
+    assert client.tag_digest("1.0.0") is None
+    assert registry.tokens_issued == 1
+    registry.expire_tokens()  # a long push outlives its token
+    push(registry, archive, tmp_path, client=client)
+    assert registry.tokens_issued == 2
+    token_calls = [path for method, path in registry.calls if path.startswith("/token")]
+    assert all("scope=repository%3Aacme%2Fwidget%3Apull%2Cpush" in path for path in token_calls)
+    assert client.masker.mask("issued-token-2-for-repository:acme/widget:pull,push") == "[secure]"
+
+
+def test_401_with_a_fresh_token_is_a_permission_problem_not_a_loop(tmp_path):
+    fake = FakeRegistry(push_allowed=False)
+    archive = docker_save(tmp_path / "image.tar", [RANDOM])
+    with pytest.raises(RegistryError) as caught:
+        push(fake, archive, tmp_path, workers=1)
+    assert caught.value.message == (
+        f"starting an upload to acme/widget failed: {BASE}/v2/acme/widget/blobs/uploads/ answered 401 "
+        "(UNAUTHORIZED: authentication required): the credentials were accepted but their token does not allow "
+        "pushing to acme/widget, even freshly issued: this is a permission problem: give the user write access to "
+        "the package (and link the package to this repository)."
+    )
+    assert fake.tokens_issued <= 3
+
+
+def test_basic_challenge_is_answered_with_the_credentials(tmp_path):
+    fake = FakeRegistry(auth="basic")
+    archive = docker_save(tmp_path / "image.tar", [RANDOM])
+    push(fake, archive, tmp_path)
+    assert fake.tokens_issued == 0
+    assert sha(RANDOM) in fake.blobs["acme/widget"]
+
+
+def test_refused_basic_credentials_are_not_retried(tmp_path):
+    fake = FakeRegistry(auth="basic")
+    client = writer(fake)
+    client.credentials = Credentials(USER, "wrong")
+    with pytest.raises(RegistryError) as caught:
+        client.blob_exists(sha(b"x"))
+    assert caught.value.status == 401
+    assert "check BITBUCKET_PACKAGES_USERNAME and BITBUCKET_PACKAGES_TOKEN" in caught.value.message
+    assert len(fake.calls) == 2  # the challenge, one answer: no loop
+    assert base64.b64encode(f"{USER}:{TOKEN}".encode()).decode() not in caught.value.message
