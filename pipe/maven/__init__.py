@@ -11,13 +11,15 @@ is not there yet.
 from __future__ import annotations
 
 import logging
+import random
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 from pipe.config import Config
 from pipe.context import BuildContext
-from pipe.errors import ConflictError, InputError
+from pipe.errors import ConflictError, InputError, RegistryError
 from pipe.http import new_session
 from pipe.masking import SecretMasker
 from pipe.maven.deploy import MavenRepository, Upload, in_parallel
@@ -51,6 +53,10 @@ from pipe.outputs import Publication
 from pipe.versioning import strip_v
 
 METADATA = "maven-metadata.xml"
+# Lost-update check of the artifact metadata: rounds of write + re-read, and the pause before the
+# re-read (longer than another deploy needs between reading the file and writing it back).
+METADATA_ROUNDS = 5
+METADATA_SETTLE_S = 0.15
 # Packaged files that, found in target/ under another name, hint that the POM and the build disagree.
 _PACKAGED_SUFFIXES = (".jar", ".war", ".ear", ".rar", ".aar", ".zip")
 
@@ -77,7 +83,10 @@ def publish(config: Config, log: logging.Logger, masker: SecretMasker) -> Public
     check_tag(config.context, pom)
     main, attached = select_artifacts(config, pom)
     repository = MavenRepository(
-        config.registry.url, new_session(auth=config.credentials.as_requests_auth()), log.getChild("http")
+        # A file PUT sends the same bytes to the same URL: safe to retry under the shared policy.
+        config.registry.url,
+        new_session(auth=config.credentials.as_requests_auth(), idempotent_writes=True),
+        log.getChild("http"),
     )
     now = datetime.now(UTC)
     if pom.is_snapshot:
@@ -174,8 +183,12 @@ def plan_release(repository: MavenRepository, pom: Pom, main: Artifact | None, a
     for upload, remote in zip(planned, in_parallel(lambda u: repository.remote_sha1(u.path), planned), strict=True):
         if remote is None:
             plan.uploads.append(upload)
-        elif remote == upload.checksums.sha1:
+        elif remote == upload.checksums.sha1 and repository.checksums_match(upload.path, upload.checksums):
             plan.skipped.append(upload)
+        elif remote == upload.checksums.sha1:
+            # An earlier run broke off after the file and before its checksum files: put the same
+            # bytes again, so that Maven's checksum check passes.
+            plan.uploads.append(upload)
         else:
             conflicts.append(upload.path.rsplit("/", 1)[-1])
     if conflicts:
@@ -251,15 +264,40 @@ def write_metadata(repository: MavenRepository, plan: Plan, now: datetime, log: 
         _put_metadata(repository, f"{version_dir(pom)}/{METADATA}", render_snapshot_metadata(merged))
         written = True
     current = read_artifact_metadata(repository, pom)
+    path = f"{artifact_dir(pom.group_id, pom.artifact_id)}/{METADATA}"
     if pom.version in current.versions and not plan.uploads:
-        log.info("%s already lists %s; metadata left as it is.", METADATA, pom.version)
-        return written
-    _put_metadata(
-        repository,
-        f"{artifact_dir(pom.group_id, pom.artifact_id)}/{METADATA}",
-        render_artifact_metadata(merge_version(current, pom.version, stamp)),
-    )
+        content = repository.read(path, f"reading {path}") or b""
+        if repository.checksums_match(path, checksums_of_bytes(content)):
+            log.info("%s already lists %s; metadata left as it is.", METADATA, pom.version)
+            return written
+        # An earlier run broke off between the metadata and its checksum files: complete them.
+        _put_metadata(repository, path, content)
+        return True
+    write_artifact_metadata(repository, pom, current, stamp, log)
     return True
+
+
+def write_artifact_metadata(
+    repository: MavenRepository, pom: Pom, current: ArtifactMetadata, stamp: str, log: logging.Logger
+) -> None:
+    """Merge, write, and check that the write held: a deploy of another version writing at the same
+    moment may have overwritten ours (a lost update), or crossed our checksum files with its own.
+    After a short, jittered pause the file is re-read; until it lists this version with matching
+    checksums, it is merged and written again (a bounded number of times)."""
+    path = f"{artifact_dir(pom.group_id, pom.artifact_id)}/{METADATA}"
+    for round_number in range(1, METADATA_ROUNDS + 1):
+        _put_metadata(repository, path, render_artifact_metadata(merge_version(current, pom.version, stamp)))
+        time.sleep(METADATA_SETTLE_S * (1 + random.random()))  # noqa: S311 - jitter, not a secret
+        data = repository.read(path, f"reading {path}")
+        if data is not None:
+            current = parse_artifact_metadata(data, repository.url(path), pom.group_id, pom.artifact_id)
+            if pom.version in current.versions and repository.checksums_match(path, checksums_of_bytes(data)):
+                return
+        log.info("%s was changed by another deploy at the same time; merging again (%d).", METADATA, round_number)
+    raise RegistryError(
+        f"{repository.url(path)} kept changing under other deploys and does not list {pom.version}: the files are "
+        "uploaded; re-run the step to add the version to the metadata."
+    )
 
 
 def _classifier_extension(upload: Upload, pom: Pom, version: str) -> tuple[str, str]:

@@ -125,6 +125,15 @@ class MavenRepository:
             digest.update(chunk)
         return digest.hexdigest()
 
+    def checksums_match(self, path: str, checksums: Checksums) -> bool:
+        """Do the .md5 and .sha1 files Maven checks exist next to `path` and match `checksums`?"""
+        action = f"checking the checksum files of {path}"
+        for algorithm in REQUIRED_CHECKSUMS:
+            published = self.read(f"{path}.{algorithm}", action)
+            if published is None or published.lower().split()[:1] != [checksums.get(algorithm).encode("ascii")]:
+                return False
+        return True
+
     def _put(self, path: str, body, size: int, action: str) -> requests.Response:
         headers = {"Content-Length": str(size), "Content-Type": "application/octet-stream"}
         return self._request("PUT", path, action, data=body, headers=headers)

@@ -17,7 +17,7 @@ import requests
 
 from pipe.config import Config
 from pipe.errors import ConflictError, InputError
-from pipe.http import new_session, unreachable_error
+from pipe.http import accepted, is_transient, new_session, parse_retry_after, session_budget, unreachable_error
 from pipe.masking import SecretMasker
 from pipe.npm import packlist, tarball
 from pipe.npm.manifest import (
@@ -113,6 +113,9 @@ def pack_folder(source: Source, version: str, target: Path, log: logging.Logger)
 
 def tarball_files(path: Path) -> list[packlist.PackFile]:
     """The files of a ready `.tgz`, as the packer describes them (for the listing and the secret check)."""
+    # Refuse unsafe members (`../`, absolute paths, links) before anything is published.
+    with path.open("rb") as handle:
+        tarball.tarball_digests(handle)
     with tarfile.open(path, mode="r:gz") as archive:
         return [
             packlist.PackFile(path=m.name.split("/", 1)[-1], mode=m.mode, size=m.size)
@@ -211,7 +214,7 @@ def upload(
         return error
     elapsed = max(time.monotonic() - started, 1e-6)
     log.debug("PUT answered %s after %.1f s", response.status_code, elapsed)
-    if response.ok:
+    if accepted(response):
         log.info("Uploaded %s in %.1f s (%s/s).", human_size(len(body)), elapsed, human_size(len(body) / elapsed))
     return response
 
@@ -265,16 +268,40 @@ def publish(config: Config, log: logging.Logger, masker: SecretMasker) -> Public
 
         manifest = version_manifest(data, plan.version, source.readme, dist, config.registry.url)
         log.info("Publishing %s@%s to %s with %s.", name, version, config.registry.url, tag_text)
-        response = upload(registry, plan, dist, manifest, tgz, log)
-        if not isinstance(response, requests.Response) or not response.ok:
+        budget = session_budget(registry.session)
+        while True:
+            response = upload(registry, plan, dist, manifest, tgz, log)
+            if isinstance(response, requests.Response) and accepted(response):
+                break
             settled = settle_after_refusal(registry, response, plan, dist, config, tgz, work, log)
+            if settled is RETRY_UPLOAD:
+                # The re-read showed the version absent: only now is a second PUT safe.
+                if budget.wait(_retry_after(response), f"publishing {plan.name}@{plan.version}"):
+                    log.warning("The registry does not have %s@%s; uploading again.", plan.name, plan.version)
+                    continue
+                raise _final_error(registry, response, plan)
             if settled is not None:
                 return settled
+            break
         return Publication(
             f"Published {name}@{version} to {config.registry.url} with {tag_text}.",
             results(plan, dist),
             details(plan, dist, config, "published", len(files)),
         )
+
+
+# settle_after_refusal's answer when the PUT may be sent again.
+RETRY_UPLOAD = Publication("retry")
+
+
+def _retry_after(response: requests.Response | requests.RequestException) -> float | None:
+    return parse_retry_after(response.headers.get("Retry-After")) if isinstance(response, requests.Response) else None
+
+
+def _final_error(registry: NpmRegistry, response: requests.Response | requests.RequestException, plan: Plan):
+    if isinstance(response, requests.Response):
+        return registry.refusal(response, plan.name, plan.version)
+    return unreachable_error(registry.package_url(plan.name), response, f"publishing {plan.name}@{plan.version}")
 
 
 def settle_after_refusal(
@@ -289,16 +316,17 @@ def settle_after_refusal(
 ) -> Publication | None:
     """A refused or broken PUT: re-read the packument. The version there with our contents means
     another run (or this one, before the connection broke) published it — a success; with other
-    contents, a conflict; absent, the refusal stands."""
+    contents, a conflict; absent after a transient failure (broken connection, 429, 5xx), RETRY_UPLOAD;
+    absent otherwise, the refusal stands."""
     broken = not isinstance(response, requests.Response)
-    if not broken and response.status_code not in CONFLICT_STATUSES:
+    if not broken and not is_transient(response) and response.status_code not in CONFLICT_STATUSES:
         raise registry.refusal(response, plan.name, plan.version)
     packument = registry.read_packument(plan.name)
     existing = packument.versions.get(plan.version) if packument else None
     if existing is None:
-        if broken:
-            raise unreachable_error(registry.package_url(plan.name), response, f"publishing {plan.name}@{plan.version}")
-        raise registry.refusal(response, plan.name, plan.version)
+        if is_transient(response):
+            return RETRY_UPLOAD
+        raise _final_error(registry, response, plan)
     if not same_contents(registry, dict(existing), tgz, dist, plan, work):
         raise conflict_error(plan, config)
     if broken:

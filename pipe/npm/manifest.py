@@ -16,6 +16,8 @@ from pipe.errors import ConfigError, InputError
 from pipe.versioning import SemVer, strip_v
 
 MAX_NAME_LENGTH = 214
+# Real package.json files are a few KB; a huge one is a mistake (or an attack on the registry).
+MAX_PACKAGE_JSON_BYTES = 1024 * 1024
 # Characters npm refuses in new package names (validate-npm-package-name).
 _SPECIAL_NAME_CHARS = re.compile(r"[~'!()*]")
 _SCOPED_NAME = re.compile(r"^@([^/]+)/([^/]+)$")
@@ -43,6 +45,11 @@ class Readme:
 
 
 def parse_package_json(raw: bytes, source: str) -> PackageJson:
+    if len(raw) > MAX_PACKAGE_JSON_BYTES:
+        raise InputError(
+            f"{source} is {len(raw) // 1024} KB, more than the {MAX_PACKAGE_JSON_BYTES // 1024} KB a package.json "
+            "may hold here: keep only the package's metadata in it (registries refuse oversized documents)."
+        )
     try:
         data = json.loads(raw.decode("utf-8-sig"))
     except UnicodeDecodeError:
