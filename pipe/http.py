@@ -15,9 +15,11 @@
 from __future__ import annotations
 
 import email.utils
+import html
 import json
 import logging
 import random
+import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -252,21 +254,34 @@ def new_session(
 
 
 def registry_message(response: requests.Response) -> str | None:
-    """The registry's own words: OCI `{"errors":[…]}`, npm `{"error"|"reason"|"message"}`,
-    or the start of a plain-text body."""
+    """The registry's own words: OCI `{"errors":[…]}`, npm `{"error"|"reason"|"message"}`, a
+    token endpoint's `{"details"}`, or the gist of a plain-text or HTML body."""
     try:
         body = response.json()
     except ValueError:
-        text = " ".join((response.text or "").split())
-        return text[:200] or None
+        return _gist_of_text(response.text or "")
     if isinstance(body, Mapping):
         errors = body.get("errors")
         if isinstance(errors, list) and errors:
             return "; ".join(_describe_oci_error(e) for e in errors if isinstance(e, Mapping)) or None
-        for key in ("error", "reason", "message"):
+        for key in ("error", "reason", "message", "details", "detail"):
             if isinstance(body.get(key), str) and body[key]:
                 return body[key]
     return json.dumps(body)[:200]
+
+
+_HTML_HEADING = re.compile(r"<(h1|title)[^>]*>(.*?)</\1>", re.IGNORECASE | re.DOTALL)
+_HTML_TAG = re.compile(r"<[^>]*>")
+
+
+def _gist_of_text(text: str) -> str | None:
+    """A web server's error page (nginx, a proxy) would put a whole HTML document into the ✖
+    line: keep its heading, or its text without markup."""
+    if _HTML_TAG.search(text):
+        heading = _HTML_HEADING.search(text)
+        text = heading.group(2) if heading else _HTML_TAG.sub(" ", text)
+        text = html.unescape(_HTML_TAG.sub(" ", text))
+    return " ".join(text.split())[:200] or None
 
 
 def _describe_oci_error(error: Mapping) -> str:

@@ -103,8 +103,41 @@ def plan_dist_tags(packument: Packument | None, tag: str, version: SemVer, log: 
     return {tag: str(version)}, True
 
 
-def pack_folder(source: Source, version: str, target: Path, log: logging.Logger) -> list[packlist.PackFile]:
-    files = packlist.list_package_files(source.path, dict(source.package.data, version=version))
+# Where Pipelines keeps pipes' storage inside the clone (this pipe's JSON summary too).
+PIPELINES_GENERATED = Path(".bitbucket") / "pipelines" / "generated"
+
+
+def pipe_storage_dirs(config: Config) -> list[Path]:
+    """Folders Pipelines fills during the step, which are no part of any package."""
+    env = config.environment
+    dirs = [
+        Path(env[name]) for name in ("BITBUCKET_PIPE_STORAGE_DIR", "BITBUCKET_PIPE_SHARED_STORAGE_DIR") if env.get(name)
+    ]
+    if config.context.clone_dir:
+        dirs.append(Path(config.context.clone_dir) / PIPELINES_GENERATED)
+    return [config.resolve(str(folder)) for folder in dirs]
+
+
+def leave_out(files: list[packlist.PackFile], folder: Path, excluded: list[Path]) -> list[packlist.PackFile]:
+    """`files` without those under an excluded folder. Pipes' storage lives inside the clone, so a
+    package at the clone's root would otherwise pack an earlier pipe's summary, and a re-run in
+    the same clone would look like different contents."""
+    prefixes = []
+    for candidate in excluded:
+        try:
+            prefixes.append(candidate.relative_to(folder.resolve()).as_posix() + "/")
+        except ValueError:
+            continue  # not inside the package
+    return [f for f in files if not any(f.path.startswith(prefix) for prefix in prefixes)]
+
+
+def pack_folder(
+    source: Source, version: str, target: Path, log: logging.Logger, excluded: list[Path] | None = None
+) -> list[packlist.PackFile]:
+    listed = packlist.list_package_files(source.path, dict(source.package.data, version=version))
+    files = leave_out(listed, source.path, excluded or [])
+    if len(files) < len(listed):
+        log.info("Left out %d file(s) of Pipelines' pipe storage (not part of the package).", len(listed) - len(files))
     manifest_bytes = tarball_manifest_bytes(source.package, version)
     with target.open("wb") as out:
         tarball.write_tarball(source.path, files, manifest_bytes, out)
@@ -241,7 +274,7 @@ def publish(config: Config, log: logging.Logger, masker: SecretMasker) -> Public
             log.info("Using %s as packed (%d files).", source.shown, len(files))
         else:
             tgz = work / "package.tgz"
-            files = pack_folder(source, str(version), tgz, log)
+            files = pack_folder(source, str(version), tgz, log, pipe_storage_dirs(config))
         dist = compute_dist(tgz)
         log.info("Packed %s@%s: %d files, %s, %s.", name, version, len(files), human_size(dist.size), dist.integrity)
         warn_about_secrets(files, log)

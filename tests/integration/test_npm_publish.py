@@ -216,3 +216,21 @@ def test_bad_manifests_as_a_subprocess(sandbox, workdir: Path, manifest: dict, e
     assert result.last_line.startswith(expected), result.output
     assert "Traceback" not in result.output
     assert_no_secret(result.output, sandbox.writer_user, sandbox.writer_token)
+
+
+def test_pipe_storage_in_the_clone_is_not_packed(sandbox, unique, workdir: Path):
+    """Pipelines keeps pipes' storage under <clone>/.bitbucket/pipelines/generated; a re-run in the
+    same clone (with this pipe's own summary there now) must still be "identical contents"."""
+    name = unique("bbpp-npm")
+    write_package(workdir, name, "1.0.0")
+    storage = workdir / ".bitbucket" / "pipelines" / "generated" / "pipeline" / "pipes" / "publish"
+    env = {"BITBUCKET_CLONE_DIR": str(workdir), "BITBUCKET_PIPE_STORAGE_DIR": str(storage)}
+    first = publish(sandbox, workdir, **env)
+    assert first.code == 0, first.output
+    assert (storage / "bitbucket-packages-publish.json").is_file()
+
+    again = publish(sandbox, workdir, **env)
+    assert again.code == 0, again.output
+    assert "Left out 1 file(s) of Pipelines' pipe storage (not part of the package)." in again.lines
+    assert again.last_line.endswith("is already published with identical contents: nothing to publish.")
+    assert any(line.startswith(f"Packed {name}@1.0.0: 3 files, ") for line in again.lines), again.output

@@ -368,7 +368,7 @@ def test_token_endpoint_refusing_the_password(token_registry, saved_image, workd
     assert result.last_line == (
         f"✖ reading the tags of acme/{image} (token request) failed: {token_registry.issuer.realm}?"
         f"scope=repository%3Aacme%2F{image}%3Apull&service=bbpp-token-registry answered 401 "
-        '({"details": "incorrect username or password"}): the registry did not accept the credentials: check '
+        "(incorrect username or password): the registry did not accept the credentials: check "
         "BITBUCKET_PACKAGES_USERNAME and BITBUCKET_PACKAGES_TOKEN (an Atlassian API token needs the "
         "write:package:bitbucket scope)."
     )

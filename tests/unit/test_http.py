@@ -53,3 +53,22 @@ def test_session_defaults() -> None:
     retry = session.get_adapter("https://x").max_retries
     assert "GET" in retry.allowed_methods and "PUT" not in retry.allowed_methods
     assert 429 in retry.status_forcelist
+
+
+def test_html_error_pages_are_reduced_to_their_heading() -> None:
+    page = (
+        b"<html>\r\n<head><title>403 Forbidden</title></head>\r\n<body>\r\n<center><h1>403 Forbidden</h1></center>"
+        b"\r\n<hr><center>nginx/1.22.1</center>\r\n</body>\r\n</html>\r\n"
+    )
+    error = registry_error(response(403, page), "Uploading", {403: "use a token that may write"})
+    assert str(error).endswith("answered 403 (403 Forbidden): use a token that may write.")
+
+
+def test_markup_without_heading_is_stripped() -> None:
+    error = registry_error(response(502, b"<p>Bad &amp; <b>gateway</b></p>"), "Reading")
+    assert "(Bad & gateway)" in str(error)
+
+
+def test_token_endpoint_details_are_quoted() -> None:
+    error = registry_error(response(401, {"details": "incorrect username or password"}), "Signing in")
+    assert "(incorrect username or password)" in str(error)
