@@ -53,10 +53,13 @@ from pipe.outputs import Publication
 from pipe.versioning import strip_v
 
 METADATA = "maven-metadata.xml"
-# Lost-update check of the artifact metadata: rounds of write + re-read, and the pause before the
-# re-read (longer than another deploy needs between reading the file and writing it back).
+# Lost-update check of the artifact metadata: rounds of write + re-read. Before the re-read the
+# pipe pauses for twice as long as its own read-merge-write took (bounded): another deploy over
+# the same network needs about as long between reading the file and writing it back, so a write
+# of theirs that could drop our version has landed by then. Jitter keeps two deploys apart.
 METADATA_ROUNDS = 5
-METADATA_SETTLE_S = 0.15
+METADATA_SETTLE_MIN_S = 0.02
+METADATA_SETTLE_MAX_S = 0.5
 # Packaged files that, found in target/ under another name, hint that the POM and the build disagree.
 _PACKAGED_SUFFIXES = (".jar", ".war", ".ear", ".rar", ".aar", ".zip")
 
@@ -263,6 +266,7 @@ def write_metadata(repository: MavenRepository, plan: Plan, now: datetime, log: 
         )
         _put_metadata(repository, f"{version_dir(pom)}/{METADATA}", render_snapshot_metadata(merged))
         written = True
+    read_started = time.monotonic()
     current = read_artifact_metadata(repository, pom)
     path = f"{artifact_dir(pom.group_id, pom.artifact_id)}/{METADATA}"
     if pom.version in current.versions and not plan.uploads:
@@ -273,12 +277,23 @@ def write_metadata(repository: MavenRepository, plan: Plan, now: datetime, log: 
         # An earlier run broke off between the metadata and its checksum files: complete them.
         _put_metadata(repository, path, content)
         return True
-    write_artifact_metadata(repository, pom, current, stamp, log)
+    write_artifact_metadata(repository, pom, current, stamp, log, read_started)
     return True
 
 
+def settle_time(read_started: float) -> float:
+    """How long to wait before re-reading: twice our own read-to-written time, bounded, jittered."""
+    window = min(max(2 * (time.monotonic() - read_started), METADATA_SETTLE_MIN_S), METADATA_SETTLE_MAX_S)
+    return window * (1 + random.random())  # noqa: S311 - jitter, not a secret
+
+
 def write_artifact_metadata(
-    repository: MavenRepository, pom: Pom, current: ArtifactMetadata, stamp: str, log: logging.Logger
+    repository: MavenRepository,
+    pom: Pom,
+    current: ArtifactMetadata,
+    stamp: str,
+    log: logging.Logger,
+    read_started: float,
 ) -> None:
     """Merge, write, and check that the write held: a deploy of another version writing at the same
     moment may have overwritten ours (a lost update), or crossed our checksum files with its own.
@@ -287,7 +302,8 @@ def write_artifact_metadata(
     path = f"{artifact_dir(pom.group_id, pom.artifact_id)}/{METADATA}"
     for round_number in range(1, METADATA_ROUNDS + 1):
         _put_metadata(repository, path, render_artifact_metadata(merge_version(current, pom.version, stamp)))
-        time.sleep(METADATA_SETTLE_S * (1 + random.random()))  # noqa: S311 - jitter, not a secret
+        time.sleep(settle_time(read_started))
+        read_started = time.monotonic()
         data = repository.read(path, f"reading {path}")
         if data is not None:
             current = parse_artifact_metadata(data, repository.url(path), pom.group_id, pom.artifact_id)
