@@ -24,19 +24,11 @@ import zipfile
 from pathlib import Path
 from xml.sax.saxutils import escape
 
+from tests.sandbox_env import load_sandbox_env
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SANDBOX_ENV = REPO_ROOT / "sandbox" / "sandbox.env"
 DEPLOY_PLUGIN = "org.apache.maven.plugins:maven-deploy-plugin:3.0.0"
 SERVER_ID = "bench-target"
-
-
-def sandbox_values() -> dict[str, str]:
-    values = {}
-    for line in SANDBOX_ENV.read_text().splitlines():
-        if "=" in line and not line.startswith("#"):
-            key, _, value = line.partition("=")
-            values[key.strip()] = os.environ.get(key.strip(), value.strip())
-    return values
 
 
 def write_project(folder: Path, group: str, artifact: str, version: str, attached: int, size_kb: int) -> list[str]:
@@ -122,7 +114,7 @@ def timed(command: list[str], cwd: Path, env: dict[str, str]) -> float:
 
 
 def run(runs: int, attached: int, size_kb: int) -> tuple[list[float], list[float]]:
-    values = sandbox_values()
+    values = load_sandbox_env()
     url, user, token = values["SANDBOX_MAVEN_REGISTRY"], values["SANDBOX_WRITER_USER"], values["SANDBOX_WRITER_TOKEN"]
     pipe_times, mvn_times = [], []
     with tempfile.TemporaryDirectory(prefix="bench-maven-") as temp:

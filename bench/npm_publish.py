@@ -20,8 +20,9 @@ import tempfile
 import uuid
 from pathlib import Path
 
+from tests.sandbox_env import load_sandbox_env
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SANDBOX_ENV = REPO_ROOT / "sandbox" / "sandbox.env"
 MB = 1024 * 1024
 
 # Runs one command in this (fresh) process's child and prints its wall time and peak RSS.
@@ -33,15 +34,6 @@ wall = time.monotonic() - started
 peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
 print(json.dumps({"code": code, "wall": wall, "peak_mb": peak_kb / 1024}))
 """
-
-
-def sandbox_values() -> dict[str, str]:
-    values = {}
-    for line in SANDBOX_ENV.read_text().splitlines():
-        if "=" in line and not line.startswith("#"):
-            key, _, value = line.partition("=")
-            values[key.strip()] = os.environ.get(key.strip(), value.strip())
-    return values
 
 
 def make_package(folder: Path, name: str, size: int) -> Path:
@@ -103,7 +95,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1,100", help="package sizes in MB, comma-separated")
     sizes = [int(s) for s in parser.parse_args().sizes.split(",")]
-    values = sandbox_values()
+    values = load_sandbox_env()
     rows = []
     with tempfile.TemporaryDirectory(prefix="bbpp-bench-npm-") as tmp:
         root = Path(tmp)

@@ -32,7 +32,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
-from tests.integration.conftest import load_sandbox_env  # noqa: E402
+from tests.sandbox_env import load_sandbox_env  # noqa: E402
 
 SANDBOX = load_sandbox_env()
 REGISTRY = SANDBOX["SANDBOX_OCI_REGISTRY"]

@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO_ROOT, PipeRun, assert_no_secret, assert_no_secret_in_tree
+from tests.sandbox_env import load_sandbox_env
 
 SANDBOX_DIR = REPO_ROOT / "sandbox"
 AGENT = "/opt/atlassian/pipelines/agent"
@@ -43,16 +44,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if here in Path(str(item.fspath)).resolve().parents:
             item.add_marker(pytest.mark.e2e)
-
-
-def load_sandbox_env() -> dict[str, str]:
-    """sandbox/sandbox.env's KEY=value lines, overridden by the environment (as the scripts read it)."""
-    values = {}
-    for line in (SANDBOX_DIR / "sandbox.env").read_text(encoding="utf-8").splitlines():
-        key, sep, value = line.strip().partition("=")
-        if sep and not key.startswith("#"):
-            values[key] = os.environ.get(key, value)
-    return values
 
 
 @dataclass(frozen=True)

@@ -16,26 +16,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.sandbox_env import load_sandbox_env
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SANDBOX_DIR = REPO_ROOT / "sandbox"
-SANDBOX_ENV_FILE = SANDBOX_DIR / "sandbox.env"
 
 # sandbox/up installs packages on a fresh machine (apt, Verdaccio) before it
 # starts the servers; each server then has its own readiness timeout.
 UP_TIMEOUT_S = 900
-
-
-def load_sandbox_env(path: Path = SANDBOX_ENV_FILE) -> dict[str, str]:
-    """KEY=value lines of sandbox.env, overridden by the environment."""
-    values: dict[str, str] = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        line = line.strip()
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        key, _, value = line.partition("=")
-        key = key.strip()
-        values[key] = os.environ.get(key, value.strip())
-    return values
 
 
 def unique_name(prefix: str = "bbpp") -> str:
