@@ -25,9 +25,9 @@ from pipe.containers.oci_push import (
     sha256_digest,
     verify_tags,
 )
-from pipe.containers.progress import megabytes
 from pipe.errors import EngineError
 from pipe.masking import SecretMasker
+from pipe.progress import format_size
 
 EXPORT_CHUNK = 1 << 20
 
@@ -63,7 +63,7 @@ def push_archive(
     log.info(
         "Blobs: %d uploaded (%s), %d already in the registry, %d mounted; %d layer(s) compressed.",
         stats.uploaded,
-        megabytes(stats.uploaded_bytes),
+        format_size(stats.uploaded_bytes),
         stats.present,
         stats.mounted,
         stats.compressed,
@@ -107,7 +107,7 @@ def push_engine_image(
     with tempfile.TemporaryDirectory(prefix="bbpp-export-") as scratch:
         path = Path(scratch) / "image.tar"
         export(api, image_id, path)
-        log.info("Exported the image from the engine (%s).", megabytes(path.stat().st_size))
+        log.info("Exported the image from the engine (%s).", format_size(path.stat().st_size))
         with open_archive(path, "the exported image") as image:
             return push_archive(writer, image, tags, before, existing, log)
 

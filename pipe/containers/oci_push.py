@@ -37,10 +37,10 @@ from pipe.containers.archive import (
     Layer,
 )
 from pipe.containers.compress import Blob, prepare_layer
-from pipe.containers.progress import PushProgress, megabytes
 from pipe.containers.registry import MANIFEST_TYPES, RegistryReader, name_unknown_hint
 from pipe.errors import RegistryError
 from pipe.http import is_transient, parse_retry_after, registry_error, session_budget
+from pipe.progress import PushProgress, format_size
 
 UPLOAD_WORKERS = 4
 # Chunk size when a registry refuses a monolithic upload (and names no minimum).
@@ -390,18 +390,18 @@ class ImagePusher:
             lambda: self.writer.blob_exists(known.digest), "checking a blob"
         ):
             self.stats.add(present=1)
-            progress.finished(name, f"already in the registry ({megabytes(known.size)})")
+            progress.finished(name, f"already in the registry ({format_size(known.size)})")
             return {"mediaType": layer_type_for(manifest.media_type, known.media_type), "digest": known.digest,
                     "size": known.size} | annotations(layer)  # fmt: skip
         meter = progress.layer(name, layer.source.size, "compressed")
         blob = prepare_layer(layer, self.scratch, meter)
         if blob.digest != layer.digest:
             self.stats.add(compressed=1)
-            self.log.debug("Layer %s compressed to %s: %s", name, megabytes(blob.size), meter.rate())
+            self.log.debug("Layer %s compressed to %s: %s", name, format_size(blob.size), meter.rate())
         outcome, meter = self.push_blob(blob, lambda: progress.layer(name, blob.size, "uploaded"))
         text = {"present": "already in the registry", "mounted": "mounted from another repository"}.get(outcome)
         kind = "gzip" if blob.media_type.endswith("gzip") else "uncompressed"
-        done = f"{text} ({megabytes(blob.size)} {kind})" if text else f"pushed, {kind}: {meter.rate()}"
+        done = f"{text} ({format_size(blob.size)} {kind})" if text else f"pushed, {kind}: {meter.rate()}"
         progress.finished(name, done)
         descriptor = {"mediaType": blob.media_type, "digest": blob.digest, "size": blob.size}
         return descriptor | annotations(layer)

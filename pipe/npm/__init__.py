@@ -43,9 +43,9 @@ from pipe.npm.registry import (
     Packument,
     PublishBody,
     compute_dist,
-    human_size,
 )
 from pipe.outputs import Publication
+from pipe.progress import format_size
 from pipe.versioning import SemVer
 
 # A dry run lists the packed files; beyond this many, the rest is summarised in one line.
@@ -170,7 +170,7 @@ def warn_about_secrets(files: list[packlist.PackFile], log: logging.Logger) -> N
 def log_file_list(files: list[packlist.PackFile], log: logging.Logger) -> None:
     log.info("Files in the package (%d):", len(files))
     for item in files[:MAX_LISTED_FILES]:
-        log.info("  %s (%s, mode %o)", item.path, human_size(item.size), item.mode)
+        log.info("  %s (%s, mode %o)", item.path, format_size(item.size), item.mode)
     if len(files) > MAX_LISTED_FILES:
         log.info("  … and %d more", len(files) - MAX_LISTED_FILES)
 
@@ -248,7 +248,7 @@ def upload(
     elapsed = max(time.monotonic() - started, 1e-6)
     log.debug("PUT answered %s after %.1f s", response.status_code, elapsed)
     if accepted(response):
-        log.info("Uploaded %s in %.1f s (%s/s).", human_size(len(body)), elapsed, human_size(len(body) / elapsed))
+        log.info("Uploaded %s in %.1f s (%s/s).", format_size(len(body)), elapsed, format_size(len(body) / elapsed))
     return response
 
 
@@ -276,7 +276,7 @@ def publish(config: Config, log: logging.Logger, masker: SecretMasker) -> Public
             tgz = work / "package.tgz"
             files = pack_folder(source, str(version), tgz, log, pipe_storage_dirs(config))
         dist = compute_dist(tgz)
-        log.info("Packed %s@%s: %d files, %s, %s.", name, version, len(files), human_size(dist.size), dist.integrity)
+        log.info("Packed %s@%s: %d files, %s, %s.", name, version, len(files), format_size(dist.size), dist.integrity)
         warn_about_secrets(files, log)
         if config.dry_run:
             log_file_list(files, log)

@@ -19,6 +19,7 @@ import requests
 from pipe.errors import RegistryError
 from pipe.http import registry_error, unreachable_error
 from pipe.npm.manifest import Dist, attachment_name
+from pipe.progress import ByteMeter, format_size
 
 # Raw bytes base64-encoded per step: a multiple of 3, so that the pieces concatenate into one
 # valid base64 text without padding in the middle.
@@ -48,16 +49,9 @@ def compute_dist(path: Path) -> Dist:
     return Dist(f"sha512-{base64.b64encode(sha512.digest()).decode('ascii')}", sha1.hexdigest(), size)
 
 
-def human_size(count: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if count < 1024 or unit == "GB":
-            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
-        count /= 1024
-    return f"{count:.1f} GB"
-
-
-class Progress:
-    """Periodic 'sent so far' lines for a long upload: one line per interval, never a flood."""
+class Progress(ByteMeter):
+    """Periodic 'sent so far' lines for a long upload: one line per interval, never a flood, and
+    none at all for small bodies."""
 
     def __init__(
         self,
@@ -66,28 +60,17 @@ class Progress:
         interval: float = PROGRESS_INTERVAL_S,
         clock: Callable[[], float] = time.monotonic,
     ):
-        self.total, self.log, self.interval, self.clock = total, log, interval, clock
+        super().__init__(total, interval, clock)
+        self.log = log
         self.enabled = total >= PROGRESS_MIN_BYTES
-        self.started = clock()
-        self.last_report = self.started
-        self.sent = 0
 
     def advance(self, count: int) -> None:
-        self.sent += count
-        if not self.enabled:
-            return
-        now = self.clock()
-        if now - self.last_report >= self.interval and self.sent < self.total:
-            self.last_report = now
-            self.log.info("Uploading: %s", self.describe(now))
+        if self.add(count) and self.enabled:
+            self.log.info("Uploading: %s", self.describe())
 
-    def describe(self, now: float) -> str:
-        elapsed = max(now - self.started, 1e-6)
-        percent = 100 * self.sent / self.total if self.total else 100
-        return (
-            f"{human_size(self.sent)} of {human_size(self.total)} sent ({percent:.0f}%), "
-            f"{human_size(self.sent / elapsed)}/s"
-        )
+    def describe(self) -> str:
+        percent = 100 * self.moved / self.total if self.total else 100
+        return f"{format_size(self.moved)} of {format_size(self.total)} sent ({percent:.0f}%), {self.speed()}"
 
 
 class PublishBody:

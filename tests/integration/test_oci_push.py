@@ -216,7 +216,7 @@ def test_docker_save_archive_pushes_with_no_engine_and_pulls_as_the_same_image(
     # Unchanged re-run: nothing is compressed or uploaded, no tag is rewritten.
     again = run_pipe(env, workdir, sandbox.writer_user, sandbox.writer_token)
     assert again.code == 0, again.output
-    assert "Blobs: 0 uploaded (0.0 MB), 5 already in the registry, 0 mounted; 0 layer(s) compressed." in again.lines
+    assert "Blobs: 0 uploaded (0 B), 5 already in the registry, 0 mounted; 0 layer(s) compressed." in again.lines
     assert again.last_line == f"✔ {reference}:2.3.4 2.3 2 latest already pointed at {digest}: nothing changed"
 
     pulled_output, pulled = pull_from_clean_state(
