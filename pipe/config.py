@@ -22,6 +22,13 @@ PACKAGE_TYPES = ("docker", "npm", "maven")
 
 # What detection looks for in the working directory, per package type.
 MARKER_FILES = {"docker": "Dockerfile", "npm": "package.json", "maven": "pom.xml"}
+# Variables that only make sense for one kind: set alone, they say which kind is meant (an image
+# built earlier in the step needs no Dockerfile in the clone).
+KIND_VARIABLES = {
+    "docker": ("LOCAL_IMAGE", "IMAGE_ARCHIVE"),
+    "npm": ("NPM_PACKAGE",),
+    "maven": ("MAVEN_POM", "MAVEN_ARTIFACTS"),
+}
 
 DEFAULT_CONTAINER_REGISTRY = "crg.apkg.io"
 DEFAULT_NPM_REGISTRY = "https://npm.apkg.io/{workspace}/"
@@ -207,10 +214,16 @@ def detect_package_type(working_dir: Path) -> str:
     )
 
 
+def kind_named_by_variables(variables: Mapping[str, object]) -> str | None:
+    """The one package type whose own variables are set, if exactly one is."""
+    named = [kind for kind, names in KIND_VARIABLES.items() if any(variables.get(name) for name in names)]
+    return named[0] if len(named) == 1 else None
+
+
 def read_package_type(variables: Mapping[str, object], working_dir: Path) -> str:
     package_type = _text(variables, "PACKAGE_TYPE")
     if package_type is None:
-        return detect_package_type(working_dir)
+        return kind_named_by_variables(variables) or detect_package_type(working_dir)
     if package_type.lower() not in PACKAGE_TYPES:
         raise ConfigError(f"PACKAGE_TYPE '{package_type}' is not supported: use docker, npm or maven.")
     return package_type.lower()

@@ -337,3 +337,21 @@ def test_image_source_conflicts(workdir: Path, overrides: dict[str, str], messag
     with pytest.raises(ConfigError) as caught:
         config_for(workdir, PACKAGE_TYPE="docker", **overrides)
     assert caught.value.message == message
+
+
+@pytest.mark.parametrize(
+    "overrides,kind",
+    [
+        ({"LOCAL_IMAGE": "app:ci"}, "docker"),
+        ({"IMAGE_ARCHIVE": "image.tar"}, "docker"),
+        ({"NPM_PACKAGE": "dist/app.tgz"}, "npm"),
+        ({"MAVEN_ARTIFACTS": "target/a-1.jar", "REGISTRY_URL": "https://m.example/"}, "maven"),
+    ],
+)
+def test_a_kind_of_its_own_variables_needs_no_marker_file(workdir: Path, overrides: dict, kind: str) -> None:
+    assert config_for(workdir, **overrides).package_type == kind
+
+
+def test_variables_of_two_kinds_fall_back_to_the_files(workdir: Path) -> None:
+    (workdir / "package.json").write_text("{}")
+    assert config_for(workdir, LOCAL_IMAGE="app:ci", MAVEN_POM="pom.xml").package_type == "npm"
