@@ -149,13 +149,16 @@ class Pipelines:
                 variables[key] = value
         return variables
 
-    def run(self, variables: dict[str, str], with_docker: bool = False) -> PipelineRun:
+    def run(self, variables: dict[str, str], with_docker: bool = False, docker_tcp: str | None = None) -> PipelineRun:
         """`docker run` the pipe. Values travel as `--env NAME` (taken from the docker client's
-        environment) so that tokens stay out of the command line."""
+        environment) so that tokens stay out of the command line. `docker_tcp` (host:port) hands
+        the pipe the engine over TCP instead, as the Pipelines docker service does."""
         command = ["docker", "run", "--rm", "--network", "host", "--label", "org.bitbucket.pipelines.system=true"]
         command += ["--volume", f"{self.clone}:{CLONE_DIR}", "--volume", f"{self.agent_tmp}:{AGENT_TMP}"]
         command += ["--workdir", CLONE_DIR]
-        if with_docker:
+        if docker_tcp:
+            command += ["--env", f"DOCKER_HOST=tcp://{docker_tcp}"]
+        elif with_docker:
             # The step's Docker service, as the pipe sees it: a socket at the usual place. (The
             # docker CLI below has its own DOCKER_HOST, so this one is passed by value.)
             command += ["--volume", f"{self.docker_socket}:{DOCKER_SOCKET}"]

@@ -182,6 +182,20 @@ def test_container_branch_build_pushes_branch_and_commit_tags(pipelines: Pipelin
     pipelines.assert_nothing_leaked(run, *registries.writer)
 
 
+def test_container_build_through_the_engine_over_tcp(pipelines: Pipelines, registries: Registries) -> None:
+    """Pipelines hands a pipe its docker service as DOCKER_HOST=tcp://localhost:2375, no socket."""
+    image = unique_name("e2e-tcp")
+    write_scratch_image(pipelines.clone, "built over tcp")
+    variables = container_variables(pipelines, registries, image, BITBUCKET_BRANCH="main")
+
+    run = pipelines.run(variables, docker_tcp=registries.env["SANDBOX_DOCKER_TCP"])
+
+    assert_succeeded(run)
+    assert run.outputs["IMAGE_TAGS"].split() == ["main", "sha-0123456"]
+    assert manifest_digest(registries, f"e2e/{image}", "main") == run.outputs["IMAGE_DIGEST"]
+    pipelines.assert_nothing_leaked(run, *registries.writer)
+
+
 def test_container_pushes_an_image_built_earlier_in_the_step(pipelines: Pipelines, registries: Registries) -> None:
     image = unique_name("e2e-local")
     write_scratch_image(pipelines.clone, "built by the step's own script")
