@@ -32,6 +32,23 @@ class PipeRun:
         return self.lines[-1] if self.lines else ""
 
 
+# Each test folder's tests carry its marker, so that e.g. `-m "not integration"` selects the fast ones.
+FOLDER_MARKERS = ("integration", "e2e", "faults")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    tests_dir = Path(__file__).resolve().parent
+    for item in items:
+        folder = Path(str(item.fspath)).resolve().relative_to(tests_dir).parts[0]
+        if folder in FOLDER_MARKERS:
+            item.add_marker(getattr(pytest.mark, folder))
+
+
+def apply_overrides(env: dict[str, str], overrides: dict[str, str | None]) -> dict[str, str]:
+    """`env` with `overrides` applied: a value replaces, None removes."""
+    return apply_overrides(env, overrides)
+
+
 def base_env(**overrides: str) -> dict[str, str]:
     """A Pipelines-like environment with the test credentials; overrides win, None removes."""
     env = {

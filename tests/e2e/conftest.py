@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO_ROOT, PipeRun, assert_no_secret, assert_no_secret_in_tree
+from tests.conftest import REPO_ROOT, PipeRun, apply_overrides, assert_no_secret, assert_no_secret_in_tree
 from tests.sandbox_env import load_sandbox_env
 
 SANDBOX_DIR = REPO_ROOT / "sandbox"
@@ -37,13 +37,6 @@ DOCKER_SOCKET = "/var/run/docker.sock"
 BUILD_TIMEOUT_S = 1200
 UP_TIMEOUT_S = 900
 RUN_TIMEOUT_S = 600
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    here = Path(__file__).resolve().parent
-    for item in items:
-        if here in Path(str(item.fspath)).resolve().parents:
-            item.add_marker(pytest.mark.e2e)
 
 
 @dataclass(frozen=True)
@@ -142,12 +135,7 @@ class Pipelines:
             "BITBUCKET_PIPE_SHARED_STORAGE_DIR": f"{CLONE_DIR}/.bitbucket/pipelines/generated/pipeline/pipes",
             "BITBUCKET_PIPELINES_VARIABLES_PATH": OUTPUTS_FILE,
         }
-        for key, value in overrides.items():
-            if value is None:
-                variables.pop(key, None)
-            else:
-                variables[key] = value
-        return variables
+        return apply_overrides(variables, overrides)
 
     def run(self, variables: dict[str, str], with_docker: bool = False, docker_tcp: str | None = None) -> PipelineRun:
         """`docker run` the pipe. Values travel as `--env NAME` (taken from the docker client's

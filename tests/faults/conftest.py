@@ -32,17 +32,6 @@ def bench_policy(monkeypatch):
     monkeypatch.setattr(pipe.http, "DEFAULT_POLICY", BENCH_POLICY)
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "faults: publishes through the fault-injecting proxy to the sandbox registries")
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    here = Path(__file__).resolve().parent
-    for item in items:
-        if here in Path(str(item.fspath)).resolve().parents:
-            item.add_marker(pytest.mark.faults)
-
-
 COLUMNS = ("runs", "faulted_runs", "faults", "successes", "clean_failures", "broken_states", "reruns_completed")
 
 

@@ -92,19 +92,6 @@ class Sandbox:
         )
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "integration: needs the local registries of sandbox/ (started by sandbox/up)")
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    # Everything under tests/integration is an integration test, so that
-    # `-m "not integration"` selects the fast tests only.
-    here = Path(__file__).resolve().parent
-    for item in items:
-        if here in Path(str(item.fspath)).resolve().parents:
-            item.add_marker(pytest.mark.integration)
-
-
 @pytest.fixture(scope="session")
 def sandbox() -> Sandbox:
     """The local registries, started (once per session) and described."""
