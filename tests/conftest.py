@@ -46,7 +46,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 def apply_overrides(env: dict[str, str], overrides: dict[str, str | None]) -> dict[str, str]:
     """`env` with `overrides` applied: a value replaces, None removes."""
-    return apply_overrides(env, overrides)
+    for key, value in overrides.items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
+    return env
 
 
 def base_env(**overrides: str) -> dict[str, str]:
@@ -59,12 +64,7 @@ def base_env(**overrides: str) -> dict[str, str]:
         "BITBUCKET_COMMIT": "0123456789abcdef0123456789abcdef01234567",
         "BITBUCKET_BUILD_NUMBER": "42",
     }
-    for key, value in overrides.items():
-        if value is None:
-            env.pop(key, None)
-        else:
-            env[key] = value
-    return env
+    return apply_overrides(env, overrides)
 
 
 def run_in_process(env: dict[str, str], cwd: Path) -> PipeRun:
