@@ -1,6 +1,6 @@
 """Benchmark: the pipe's native push (OCI distribution API) against `docker push`, side by side.
 
-    .venv/bin/python -m bench.oci_push [--runs 2] [--text-mb 50] [--random-mb 75]
+    .venv/bin/python -m bench.oci_push [--runs 3] [--text-mb 50] [--random-mb 75]
 
 One multi-layer image built FROM scratch (3 text layers, 2 random = incompressible, 1 tiny),
 pushed to the sandbox registry (sandbox/up) by:
@@ -9,9 +9,11 @@ pushed to the sandbox registry (sandbox/up) by:
 - the pipe with LOCAL_IMAGE + PUSH_METHOD=native (exports the image from the engine, then pushes),
 - the pipe with IMAGE_ARCHIVE (a `docker save` tarball made beforehand, no engine involved),
 
-each to a fresh repository, then each re-pushed unchanged. Runs alternate between the methods.
-Wall time, CPU (the client process plus dockerd) and the client's peak memory are reported as
-medians, with ratios against `docker push`.
+each to a fresh repository, then each re-pushed unchanged, always the one tag `main` (the pipe
+with `TAGS: main`, so both do the same work). Runs alternate between the methods. Wall time, CPU
+(the client process plus dockerd) and the client's peak memory are reported as medians, with
+ratios against `docker push`. Also measured: how long the engine takes to export the image
+(`docker save` to /dev/null), the floor for any client that pushes an engine's image itself.
 """
 
 from __future__ import annotations
@@ -111,6 +113,7 @@ def pipe_env(image: str, **extra: str) -> dict[str, str]:
         "BITBUCKET_BRANCH": "main",
         "BITBUCKET_COMMIT": "0123456789abcdef0123456789abcdef01234567",
         "DOCKER_HOST": DOCKER_HOST,
+        "TAGS": "main",
         **extra,
     }
 
@@ -155,7 +158,7 @@ def table(results: dict[str, list[tuple[Sample, Sample]]]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--runs", type=int, default=2)
+    parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--text-mb", type=int, default=50)
     parser.add_argument("--random-mb", type=int, default=75)
     args = parser.parse_args()
@@ -169,6 +172,7 @@ def main() -> None:
         )  # fmt: skip
         methods = ["docker push", "pipe, engine push", "pipe, native from engine", "pipe, IMAGE_ARCHIVE"]
         results: dict[str, list[tuple[Sample, Sample]]] = {method: [] for method in methods}
+        exports: list[float] = []
         for run in range(args.runs):
             for method in methods:
                 # A new image (new random and text bytes) for every push: the engine remembers
@@ -177,6 +181,8 @@ def main() -> None:
                 archive = root / "image.tar"
                 subprocess.run(["docker", "save", "-o", str(archive), local], check=True)
                 size_mb = archive.stat().st_size / 1e6
+                if method == "docker push":
+                    exports.append(measure(["docker", "save", "-o", "/dev/null", local], docker_env(config)).wall)
                 results[method].append(run_once(method, local, archive, config))
                 print(f"run {run + 1} {method}: {results[method][-1][0].wall:.2f} s", file=sys.stderr)
                 subprocess.run(["docker", "rmi", "-f", local], check=False, capture_output=True)
@@ -184,6 +190,7 @@ def main() -> None:
     print(f"Image: 6 layers (3 text x {args.text_mb} MB, 2 random x {args.random_mb} MB, 1 tiny), {size_mb:.0f} MB; ")
     print(f"registry {REGISTRY} (local, plain http); {os.cpu_count()} CPUs; median of {args.runs} alternating runs.\n")
     print(table(results))
+    print(f"\nThe engine's export of the image alone (`docker save -o /dev/null`): {statistics.median(exports):.2f} s.")
 
 
 if __name__ == "__main__":

@@ -15,7 +15,6 @@
 from __future__ import annotations
 
 import email.utils
-import html
 import json
 import logging
 import random
@@ -278,6 +277,8 @@ def _gist_of_text(text: str) -> str | None:
     """A web server's error page (nginx, a proxy) would put a whole HTML document into the ✖
     line: keep its heading, or its text without markup."""
     if _HTML_TAG.search(text):
+        import html  # only for an error page: its entity table costs ~1 ms to import on every run
+
         heading = _HTML_HEADING.search(text)
         text = heading.group(2) if heading else _HTML_TAG.sub(" ", text)
         text = html.unescape(_HTML_TAG.sub(" ", text))

@@ -11,10 +11,9 @@ import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import docker
 import requests
-from docker.errors import APIError, DockerException, ImageNotFound
 
 from pipe.auth import Credentials
 from pipe.containers.registry import name_unknown_hint
@@ -26,6 +25,12 @@ API_TIMEOUT = 60
 STREAM_TIMEOUT = 3600
 
 ENGINE_HINT = "add `services: - docker` to the step (or point DOCKER_HOST at a running Docker engine)"
+
+# docker-py takes ~15 ms to import and an IMAGE_ARCHIVE push never talks to an engine, so it is
+# imported by `connect` alone. Every other function here takes the client `connect` returned:
+# docker is loaded by then, and their own `from docker.errors import …` costs nothing.
+if TYPE_CHECKING:
+    import docker
 
 
 @dataclass(frozen=True)
@@ -39,6 +44,9 @@ class BuildRequest:
 
 def connect(environment: Mapping[str, str]) -> docker.APIClient:
     """The engine named by DOCKER_HOST (Pipelines' docker service), checked with a ping."""
+    import docker
+    from docker.errors import DockerException
+
     where = environment.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
     try:
         client = docker.DockerClient.from_env(environment=dict(environment), timeout=API_TIMEOUT)
@@ -60,6 +68,8 @@ def short_reason(error: Exception) -> str:
 
 def find_image(api: docker.APIClient, reference: str) -> str:
     """The id of an image already in the engine (LOCAL_IMAGE)."""
+    from docker.errors import APIError, ImageNotFound
+
     try:
         return api.inspect_image(reference)["Id"]
     except ImageNotFound:
@@ -78,6 +88,8 @@ def find_image(api: docker.APIClient, reference: str) -> str:
 
 def build(api: docker.APIClient, request: BuildRequest, log: logging.Logger) -> str:
     """Build with the classic builder, streaming its output as log lines; the image id."""
+    from docker.errors import APIError
+
     try:
         stream = api.build(
             path=str(request.context),
@@ -145,6 +157,8 @@ def builder_line_level(line: str) -> int:
 
 
 def tag_image(api: docker.APIClient, image_id: str, repository: str, tags: Iterable[str]) -> None:
+    from docker.errors import APIError
+
     for tag in tags:
         try:
             api.tag(image_id, repository, tag, force=True)
@@ -158,6 +172,8 @@ def push(
     api: docker.APIClient, repository: str, tag: str, credentials: Credentials, image: str, log: logging.Logger
 ) -> str:
     """Push one tag; its manifest digest as the registry reported it."""
+    from docker.errors import APIError
+
     auth = {"username": credentials.username, "password": credentials.token}
     try:
         stream = api.push(repository, tag=tag, auth_config=auth, stream=True, decode=True)

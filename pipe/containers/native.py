@@ -5,16 +5,24 @@ from __future__ import annotations
 
 import json
 import logging
+import tarfile
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import docker
 import requests
-from docker.errors import APIError
 
 from pipe.config import Config
-from pipe.containers.archive import ArchivedImage, open_archive
+from pipe.containers.archive import (
+    OCI_LAYER,
+    ArchivedImage,
+    ArchiveFiles,
+    BlobSource,
+    Layer,
+    read_layout,
+    read_tar_stream,
+)
 from pipe.containers.oci_push import (
     ImagePusher,
     PushResult,
@@ -28,6 +36,9 @@ from pipe.containers.oci_push import (
 from pipe.errors import EngineError
 from pipe.masking import SecretMasker
 from pipe.progress import format_size
+
+if TYPE_CHECKING:  # docker-py is slow to import, and an IMAGE_ARCHIVE push never needs it
+    import docker
 
 EXPORT_CHUNK = 1 << 20
 
@@ -58,7 +69,14 @@ def push_archive(
     platforms = f", {len(image.manifests)} platforms" if image.multi_platform else ""
     log.info("Pushing %d layer(s)%s natively over the distribution API.", layers, platforms)
     with tempfile.TemporaryDirectory(prefix="bbpp-push-") as scratch:
-        result = ImagePusher(writer, log, Path(scratch), known).push(image)
+        with ImagePusher(writer, log, Path(scratch), known) as pusher:
+            result = pusher.push(image)
+    return finish_push(writer, result, tags, before, log)
+
+
+def finish_push(
+    writer: RegistryWriter, result: PushResult, tags: Sequence[str], before: Mapping[str, str | None], log
+) -> tuple[PushResult, list[str]]:
     stats = result.stats
     log.info(
         "Blobs: %d uploaded (%s), %d already in the registry, %d mounted; %d layer(s) compressed.",
@@ -96,29 +114,78 @@ def already_pushed(writer: RegistryWriter, image_id: str, references: Sequence[s
 def push_engine_image(
     config: Config, api: docker.APIClient, writer: RegistryWriter, image_id: str, tags, before, existing, log
 ) -> tuple[PushResult, list[str]]:
-    """An image of the engine, exported with `docker save` into a temporary file (streamed, so
-    memory stays flat) and pushed like an archive."""
-    shortcut = already_pushed(writer, image_id, reference_tags(tags, before, existing))
+    """An image of the engine, read from the engine's export (`docker save`) as a stream: each
+    layer is pushed as soon as it has passed, while the engine is still sending the next, and
+    memory stays flat. An image the registry already holds is not exported at all."""
+    references = reference_tags(tags, before, existing)
+    shortcut = already_pushed(writer, image_id, references)
     if shortcut is not None:
         log.info("The registry already holds this image (%s): only tags are updated.", shortcut.digest)
         unchanged = point_tags(writer, shortcut, tags, before, log)
         verify_tags(writer, tags, shortcut.digest)
         return shortcut, unchanged
+    diff_ids = layer_diff_ids(api, image_id)
+    known = known_layers(writer, references)
+    log.info("Exporting the image from the engine; its %d layer(s) go up as they arrive.", len(diff_ids))
     with tempfile.TemporaryDirectory(prefix="bbpp-export-") as scratch:
-        path = Path(scratch) / "image.tar"
-        export(api, image_id, path)
-        log.info("Exported the image from the engine (%s).", format_size(path.stat().st_size))
-        with open_archive(path, "the exported image") as image:
-            return push_archive(writer, image, tags, before, existing, log)
+        with ImagePusher(writer, log, Path(scratch), known, expected_layers=len(diff_ids)) as pusher:
+            files = export(api, image_id, Path(scratch), start_layers(pusher, set(diff_ids)))
+            log.info("Exported the image from the engine (%s).", format_size(files.total_size()))
+            result = pusher.push(read_layout(files, "the exported image"))
+    return finish_push(writer, result, tags, before, log)
 
 
-def export(api: docker.APIClient, image_id: str, path: Path) -> None:
+def start_layers(pusher: ImagePusher, diff_ids: set[str]) -> Callable[[str, BlobSource, str], None]:
+    """For each file of the export: a file whose digest is one of the image's diff ids is an
+    uncompressed layer, and its push starts now."""
+
+    def on_file(name: str, source: BlobSource, digest: str) -> None:
+        pusher.raise_if_failed()
+        if digest in diff_ids:
+            pusher.start_layer(Layer(source, OCI_LAYER, digest, digest))
+
+    return on_file
+
+
+def layer_diff_ids(api: docker.APIClient, image_id: str) -> list[str]:
+    """The image's layers as the engine knows them (uncompressed digests), before the export."""
+    from docker.errors import APIError
+
     try:
-        with open(path, "wb") as out:
-            for chunk in api.get_image(image_id, chunk_size=EXPORT_CHUNK):
-                out.write(chunk)
+        return list(api.inspect_image(image_id).get("RootFS", {}).get("Layers") or [])
     except (APIError, requests.RequestException) as error:
+        raise EngineError(
+            f"the Docker engine could not describe image {image_id[:19]} ({' '.join(str(error).split())[:160]}): "
+            "re-run the step."
+        ) from None
+
+
+def export(api: docker.APIClient, image_id: str, scratch: Path, on_file) -> ArchiveFiles:
+    from docker.errors import APIError
+
+    try:
+        chunks = api.get_image(image_id, chunk_size=EXPORT_CHUNK)
+        return read_tar_stream(ChunkStream(chunks), scratch, on_file)
+    except (APIError, requests.RequestException, tarfile.TarError) as error:
         raise EngineError(
             f"the Docker engine could not export image {image_id[:19]} ({' '.join(str(error).split())[:160]}): "
             "re-run the step, or set PUSH_METHOD: engine to push through the engine."
         ) from None
+
+
+class ChunkStream:
+    """A read-only stream over an iterator of byte chunks (the engine's export response).
+    `read` hands out the chunks themselves where it can: no copy of 300 MB through a buffer."""
+
+    def __init__(self, chunks: Iterable[bytes]):
+        self.chunks = iter(chunks)
+        self.pending = b""
+
+    def read(self, size: int = -1) -> bytes:
+        if not self.pending:
+            self.pending = next(self.chunks, b"")
+        if size is None or size < 0 or size >= len(self.pending):
+            data, self.pending = self.pending, b""
+            return data
+        data, self.pending = self.pending[:size], self.pending[size:]
+        return data

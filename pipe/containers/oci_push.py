@@ -331,7 +331,12 @@ class PushResult:
 
 
 class ImagePusher:
-    """Pushes one archived image (all its platforms) once, then points every tag at it."""
+    """Pushes one archived image (all its platforms) once, then points every tag at it.
+
+    Layers can be started before the whole image is known (`start_layer`): an image exported
+    from the engine arrives as a stream, and each layer goes up while the next one is read.
+    `push` then picks those uploads up by digest. Use it as a context manager: the worker pool
+    lives until the end of the `with`, and an error stops what has not started yet."""
 
     def __init__(
         self,
@@ -341,29 +346,61 @@ class ImagePusher:
         known: Mapping[str, KnownLayer] | None = None,
         mount_from: Iterable[str] = (),
         workers: int = UPLOAD_WORKERS,
+        expected_layers: int | None = None,
     ):
         self.writer = writer
         self.log = log
         self.scratch = scratch
         self.known = dict(known or {})
         self.mount_from = tuple(mount_from)
-        self.workers = workers
         self.stats = PushStats()
+        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="blob")
+        self.progress = PushProgress(log, expected_layers) if expected_layers is not None else None
         self._blobs: dict[str, Future] = {}
         self._blobs_lock = threading.Lock()
+        # Layers started ahead of `push`, by digest: pushed as uncompressed OCI layers, the only
+        # kind an engine export holds.
+        self._early: dict[str, Future] = {}
+
+    def __enter__(self) -> ImagePusher:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def start_layer(self, layer: Layer) -> None:
+        """Start pushing an uncompressed layer now; `push` takes the result for the same digest."""
+        if layer.digest not in self._early:
+            progress = self.progress_for(None)
+            self._early[layer.digest] = self.pool.submit(self.push_layer, OCI_MANIFEST, layer, progress)
+
+    def raise_if_failed(self) -> None:
+        """Stop early when a layer started ahead has already failed (bad credentials, say)."""
+        for job in self._early.values():
+            if job.done() and job.exception() is not None:
+                raise job.exception()
+
+    def progress_for(self, image: ArchivedImage | None) -> PushProgress:
+        if self.progress is None:
+            total = sum(len(manifest.layers) for manifest in image.manifests) if image else 0
+            self.progress = PushProgress(self.log, total)
+        return self.progress
 
     def push(self, image: ArchivedImage) -> PushResult:
-        total = sum(len(manifest.layers) for manifest in image.manifests)
-        progress = PushProgress(self.log, total)
-        with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="blob") as pool:
-            jobs = [
-                [pool.submit(self.push_layer, manifest, layer, progress) for layer in manifest.layers]
-                for manifest in image.manifests
-            ]
-            configs = [pool.submit(self.push_config, manifest) for manifest in image.manifests]
-            layer_descriptors = [[job.result() for job in manifest_jobs] for manifest_jobs in jobs]
-            for config in configs:
-                config.result()
+        progress = self.progress_for(image)
+        jobs = [
+            [self.layer_job(manifest, layer, progress) for layer in manifest.layers] for manifest in image.manifests
+        ]
+        configs = [self.pool.submit(self.push_config, manifest) for manifest in image.manifests]
+        layer_descriptors = [
+            [job.result() | annotations(layer) for job, layer in zip(manifest_jobs, manifest.layers, strict=True)]
+            for manifest_jobs, manifest in zip(jobs, image.manifests, strict=True)
+        ]
+        for config in configs:
+            config.result()
         manifests = [
             self.manifest_bytes(manifest, descriptors)
             for manifest, descriptors in zip(image.manifests, layer_descriptors, strict=True)
@@ -381,9 +418,16 @@ class ImagePusher:
         body, media_type = self.index_bytes(image, manifests)
         return PushResult(sha256_digest(body), media_type, body, self.stats)
 
+    def layer_job(self, manifest: ImageManifest, layer: Layer, progress: PushProgress) -> Future:
+        """The layer's push: the one started ahead for the same kind of layer, else a new one."""
+        early = self._early.get(layer.digest or "")
+        if early is not None and layer.media_type == OCI_LAYER and manifest.media_type == OCI_MANIFEST:
+            return early
+        return self.pool.submit(self.push_layer, manifest.media_type, layer, progress)
+
     # --- blobs ------------------------------------------------------------------------------
 
-    def push_layer(self, manifest: ImageManifest, layer: Layer, progress: PushProgress) -> dict:
+    def push_layer(self, manifest_type: str, layer: Layer, progress: PushProgress) -> dict:
         name = (layer.diff_id or layer.digest or "?").removeprefix("sha256:")[:12]
         known = self.known.get(layer.diff_id or "")
         if known is not None and self.writer.with_retries(
@@ -391,8 +435,8 @@ class ImagePusher:
         ):
             self.stats.add(present=1)
             progress.finished(name, f"already in the registry ({format_size(known.size)})")
-            return {"mediaType": layer_type_for(manifest.media_type, known.media_type), "digest": known.digest,
-                    "size": known.size} | annotations(layer)  # fmt: skip
+            return {"mediaType": layer_type_for(manifest_type, known.media_type), "digest": known.digest,
+                    "size": known.size}  # fmt: skip
         meter = progress.layer(name, layer.source.size, "compressed")
         blob = prepare_layer(layer, self.scratch, meter)
         if blob.digest != layer.digest:
@@ -403,8 +447,7 @@ class ImagePusher:
         kind = "gzip" if blob.media_type.endswith("gzip") else "uncompressed"
         done = f"{text} ({format_size(blob.size)} {kind})" if text else f"pushed, {kind}: {meter.rate()}"
         progress.finished(name, done)
-        descriptor = {"mediaType": blob.media_type, "digest": blob.digest, "size": blob.size}
-        return descriptor | annotations(layer)
+        return {"mediaType": blob.media_type, "digest": blob.digest, "size": blob.size}
 
     def push_config(self, manifest: ImageManifest) -> None:
         path = self.scratch / f"config-{manifest.config_digest.removeprefix('sha256:')}.json"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from collections.abc import Callable
 from urllib.parse import urljoin
 
@@ -34,6 +35,14 @@ MANIFEST_TYPES = ", ".join(
 )
 _CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')
 TAGS_PAGE_SIZE = 1000
+DEFAULT_TOKEN_LIFETIME = 60.0
+
+
+def token_lifetime(body: dict) -> float:
+    try:
+        return max(float(body.get("expires_in") or DEFAULT_TOKEN_LIFETIME), 1.0)
+    except (TypeError, ValueError):
+        return DEFAULT_TOKEN_LIFETIME
 
 
 def name_unknown_hint(image: str) -> str:
@@ -62,6 +71,10 @@ class RegistryReader:
         self._authorization: str | None = None
         # Parallel uploads share one token; only one of them fetches a fresh one.
         self._auth_lock = threading.Lock()
+        # The token fetched because an earlier one was refused, and when it expires: refused
+        # before then, it lacks permission, and no thread fetches another.
+        self._refreshed: str | None = None
+        self._refreshed_until = 0.0
         # Other repositories a token must cover (cross-repository mounts read from them).
         self.extra_scopes: tuple[str, ...] = ()
         self.hints = {
@@ -93,7 +106,11 @@ class RegistryReader:
                 return True  # another request refreshed it meanwhile
             if used is not None and not used.startswith("Bearer "):
                 return False
+            if used is not None and used == self._refreshed and time.monotonic() < self._refreshed_until:
+                return False  # a fresh token refused: a permission problem, whichever thread sees it
             self._authorization = self._answer_challenge(response.headers.get("WWW-Authenticate", ""), action)
+            if used is not None:
+                self._refreshed = self._authorization
             return True
 
     def _send(
@@ -140,6 +157,8 @@ class RegistryReader:
         if not token:
             raise RegistryError(f"{action} failed: the token endpoint {realm} returned no token: check REGISTRY_URL.")
         self.masker.add(token)
+        # Token lifetimes are the issuer's (60 s when it names none, per the token spec).
+        self._refreshed_until = time.monotonic() + token_lifetime(body)
         return token
 
     # --- reads ----------------------------------------------------------------------------

@@ -291,6 +291,65 @@ def test_engine_image_pushed_natively_then_rerun_only_checks_tags(
     assert "Exported" not in again.output
 
 
+def test_engine_export_streamed_gives_the_archive_push_digest_and_pulls(
+    sandbox, saved_image, workdir, tmp_path, unique, docker_engine
+):
+    """The export is read as a stream and layers go up as they pass: the result must be the
+    very image an IMAGE_ARCHIVE push of `docker save` gives, byte for byte."""
+    image_id, archive, local = saved_image
+    from_engine, from_archive = unique("oci-stream"), unique("oci-file")
+    outputs = {}
+    for image, source in ((from_engine, {"LOCAL_IMAGE": local, "DOCKER_HOST": sandbox.docker_host}),
+                          (from_archive, {"IMAGE_ARCHIVE": str(archive)})):  # fmt: skip
+        env = pipe_env(
+            sandbox.oci_registry, sandbox.writer_user, sandbox.writer_token, image, tmp_path,
+            BITBUCKET_BRANCH="main", PUSH_METHOD="native", **source,
+        )  # fmt: skip
+        result = run_pipe(env, workdir, sandbox.writer_user, sandbox.writer_token)
+        assert result.code == 0, result.output
+        outputs[image] = result.lines
+    assert "Exporting the image from the engine; its 4 layer(s) go up as they arrive." in outputs[from_engine]
+    digest = tag_digest(sandbox, from_engine, "main")
+    assert digest == tag_digest(sandbox, from_archive, "main")
+
+    reference = f"{sandbox.oci_registry}/acme/{from_engine}"
+    pulled_output, pulled = pull_from_clean_state(
+        docker_engine, sandbox.docker_host, sandbox.oci_registry, sandbox.writer_user, sandbox.writer_token,
+        f"{reference}:main", tmp_path,
+    )  # fmt: skip
+    assert f"Digest: {digest}" in pulled_output
+    assert pulled.id == image_id
+
+
+def test_engine_image_with_a_new_top_layer_uploads_only_that_layer(
+    sandbox, saved_image, workdir, tmp_path, unique, docker_engine
+):
+    """A rebuild that changed only its last step: the layers below are found in the registry
+    by the tag's manifest and skipped, though the export still carries them."""
+    _, _, local = saved_image
+    image = unique("oci-delta")
+    env = pipe_env(
+        sandbox.oci_registry, sandbox.writer_user, sandbox.writer_token, image, tmp_path,
+        BITBUCKET_BRANCH="main", LOCAL_IMAGE=local, PUSH_METHOD="native", DOCKER_HOST=sandbox.docker_host,
+    )  # fmt: skip
+    assert run_pipe(env, workdir, sandbox.writer_user, sandbox.writer_token).code == 0
+    context = tmp_path / "on-top"
+    context.mkdir()
+    (context / "new.txt").write_text(os.urandom(8).hex())
+    (context / "Dockerfile").write_text(f"FROM {local}\nCOPY new.txt /\n")
+    child, _ = docker_engine.images.build(path=str(context), tag=f"{local}-child", rm=True)
+    try:
+        result = run_pipe(env | {"LOCAL_IMAGE": f"{local}-child"}, workdir, sandbox.writer_user, sandbox.writer_token)
+    finally:
+        docker_engine.images.remove(child.id, force=True)
+    assert result.code == 0, result.output
+    assert "Exporting the image from the engine; its 5 layer(s) go up as they arrive." in result.lines
+    assert sum("already in the registry" in line and line.startswith("Layer ") for line in result.lines) == 4
+    assert "Blobs: 2 uploaded" in result.output  # the new layer and the new config
+    config = manifest(sandbox.oci_registry, sandbox.writer, image, "main").json()["config"]["digest"]
+    assert config == child.id
+
+
 def test_missing_archive_is_refused_before_the_registry(sandbox, workdir, tmp_path, unique):
     env = pipe_env(
         sandbox.oci_registry, sandbox.writer_user, sandbox.writer_token, unique("oci"), tmp_path,

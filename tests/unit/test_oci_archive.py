@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pipe.containers.archive import BlobSource, Layer, open_archive
+from pipe.containers.archive import BlobSource, Layer, open_archive, read_tar_stream
 from pipe.containers.compress import compression_pays, prepare_layer
 from pipe.errors import InputError
 
@@ -173,3 +173,82 @@ def test_not_an_image_archive(tmp_path):
         "IMAGE_ARCHIVE holds neither an OCI layout (index.json) nor a `docker save` manifest (manifest.json): "
         "point IMAGE_ARCHIVE at the output of `docker save` or an OCI image layout."
     )
+
+
+# --- reading a tar as a stream (engine exports) -----------------------------------------------
+
+
+class Trickle(io.RawIOBase):
+    """A stream that hands out at most `step` bytes per read, as a socket may."""
+
+    def __init__(self, data: bytes, step: int):
+        super().__init__()
+        self.data, self.step, self.position = data, step, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        chunk = self.data[self.position : self.position + min(self.step, len(buffer))]
+        buffer[: len(chunk)] = chunk
+        self.position += len(chunk)
+        return len(chunk)
+
+
+def tar_bytes(tar_format: int) -> bytes:
+    """A tar with what exports hold (folders, files, a symlink, a hard link); beyond ustar,
+    names long enough to need the format's extension headers."""
+    long_names = tar_format != tarfile.USTAR_FORMAT
+    deep = "d" * 60 + "/" + "e" * 60 + "/" + "layer-with-a-long-name-" + "f" * 40 + ".tar" if long_names else "x/y.tar"
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tar_format) as tar:
+        for name, data in (("abc/layer.tar", TEXT), (deep, RANDOM), ("empty.json", b""), ("manifest.json", b"[]")):
+            folder = tarfile.TarInfo(name.rsplit("/", 1)[0] if "/" in name else ".")
+            folder.type = tarfile.DIRTYPE
+            tar.addfile(folder)
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        link = tarfile.TarInfo("def/layer.tar")
+        link.type, link.linkname = tarfile.SYMTYPE, "../abc/layer.tar"
+        tar.addfile(link)
+        hard = tarfile.TarInfo("again/" + ("g" * 120 if long_names else "g") + ".tar")
+        hard.type, hard.linkname = tarfile.LNKTYPE, deep
+        tar.addfile(hard)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("tar_format", [tarfile.USTAR_FORMAT, tarfile.GNU_FORMAT, tarfile.PAX_FORMAT])
+def test_stream_reader_sees_what_tarfile_sees(tmp_path, tar_format):
+    data = tar_bytes(tar_format)
+    heard = []
+    files = read_tar_stream(Trickle(data, 7000), tmp_path, lambda name, source, digest: heard.append((name, digest)))
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        expected = {m.name: tar.extractfile(m).read() for m in tar if m.isreg()}
+        links = {m.name: m for m in tar if m.issym() or m.islnk()}
+    assert sorted(name for name, _ in heard) == sorted(expected)
+    for name, content in expected.items():
+        assert files.source(name).read_all() == content
+        assert (name, sha(content)) in heard
+    for name, link in links.items():  # links resolve to the bytes they point at
+        target = link.linkname if link.islnk() else str(Path(name).parent / link.linkname)
+        assert files.source(name).read_all() == expected[os.path.normpath(target)]
+
+
+@pytest.mark.parametrize("cut", ["mid-file", "at a header", "before the end marker"])
+def test_stream_reader_refuses_a_cut_stream(tmp_path, cut):
+    data = tar_bytes(tarfile.PAX_FORMAT)
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        members = tar.getmembers()
+    second = members[2].offset  # a header after the first file
+    end = members[-1].offset_data + -(-members[-1].size // 512) * 512  # the last member's end
+    length = {"mid-file": len(data) // 2, "at a header": second, "before the end marker": end}[cut]
+    with pytest.raises(tarfile.TarError):
+        read_tar_stream(io.BytesIO(data[:length]), tmp_path, lambda *_: None)
+
+
+def test_stream_reader_refuses_a_damaged_header(tmp_path):
+    data = bytearray(tar_bytes(tarfile.GNU_FORMAT))
+    data[148:156] = b"0000000\0"  # the first header's checksum
+    with pytest.raises(tarfile.TarError):
+        read_tar_stream(io.BytesIO(bytes(data)), tmp_path, lambda *_: None)

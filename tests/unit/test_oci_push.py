@@ -22,7 +22,7 @@ from requests.adapters import BaseAdapter
 
 from pipe.auth import Credentials
 from pipe.config import Registry
-from pipe.containers.archive import open_archive
+from pipe.containers.archive import OCI_LAYER, Layer, open_archive, read_layout, read_tar_stream
 from pipe.containers.oci_push import ImagePusher, RegistryWriter, known_layers, point_tags, verify_tags
 from pipe.errors import RegistryError
 from pipe.http import RetryPolicy, new_session
@@ -213,7 +213,8 @@ def push(fake: FakeRegistry, archive: Path, tmp_path: Path, tags=("1.0.0", "late
     before = {tag: client.tag_digest(tag) for tag in tags}
     with open_archive(archive) as image:
         known = known_layers(client, [tag for tag in tags if before[tag]])
-        result = ImagePusher(client, LOG, tmp_path, known, **kwargs).push(image)
+        with ImagePusher(client, LOG, tmp_path, known, **kwargs) as pusher:
+            result = pusher.push(image)
     unchanged = point_tags(client, result, tags, before, LOG)
     verify_tags(client, tags, result.digest)
     return result, unchanged
@@ -357,6 +358,17 @@ def test_401_with_a_fresh_token_is_a_permission_problem_not_a_loop(tmp_path):
     assert fake.tokens_issued <= 3
 
 
+def test_parallel_uploads_refused_with_a_fresh_token_fetch_no_more_tokens(tmp_path):
+    """Four uploads refused at once: one fresh token is fetched, and its refusal ends them all
+    (before, each thread that used the newest token fetched yet another)."""
+    fake = FakeRegistry(push_allowed=False)
+    layers = [layer_tar(f"file{i}.bin", hashlib.shake_256(b"%d" % i).digest(200_000)) for i in range(6)]
+    archive = docker_save(tmp_path / "image.tar", layers)
+    with pytest.raises(RegistryError, match="permission problem"):
+        push(fake, archive, tmp_path, workers=4)
+    assert fake.tokens_issued == 2  # the first token, and one fresh one after the refusal
+
+
 def test_basic_challenge_is_answered_with_the_credentials(tmp_path):
     fake = FakeRegistry(auth="basic")
     archive = docker_save(tmp_path / "image.tar", [RANDOM])
@@ -375,3 +387,47 @@ def test_refused_basic_credentials_are_not_retried(tmp_path):
     assert "check BITBUCKET_PACKAGES_USERNAME and BITBUCKET_PACKAGES_TOKEN" in caught.value.message
     assert len(fake.calls) == 2  # the challenge, one answer: no loop
     assert base64.b64encode(f"{USER}:{TOKEN}".encode()).decode() not in caught.value.message
+
+
+# --- layers started while an engine export is still arriving -------------------------------------
+
+
+def stream_push(fake: FakeRegistry, archive: Path, tmp_path: Path, client=None):
+    """Push `archive` as an engine export is pushed: read as a stream, each layer started the
+    moment it has passed, then the whole image."""
+    client = client or writer(fake)
+    diff_ids = {sha(TEXT), sha(RANDOM)}
+    started = []
+    scratch = tmp_path / "scratch"
+    scratch.mkdir(exist_ok=True)
+    with ImagePusher(client, LOG, scratch, expected_layers=2) as pusher:
+
+        def on_file(name, source, digest):
+            pusher.raise_if_failed()
+            if digest in diff_ids:
+                started.append(name)
+                pusher.start_layer(Layer(source, OCI_LAYER, digest, digest))
+
+        with open(archive, "rb") as stream:
+            files = read_tar_stream(stream, scratch, on_file)
+        return started, pusher.push(read_layout(files, "the exported image"))
+
+
+def test_layers_started_from_a_stream_are_pushed_once_with_the_same_digest(registry, tmp_path):
+    archive = docker_save(tmp_path / "image.tar", [TEXT, RANDOM])
+    started, result = stream_push(registry, archive, tmp_path)
+    assert started == ["layer0/layer.tar", "layer1/layer.tar"]
+    blob_puts = [path for method, path in writes(registry) if method == "PUT" and "/blobs/" in path]
+    assert len(blob_puts) == 3  # the two layers, started early, are not pushed again by push()
+    # The same image as from the archive on disk: the same manifest, the same digest.
+    (tmp_path / "disk").mkdir()
+    from_disk, _ = push(FakeRegistry(), archive, tmp_path / "disk")
+    assert result.digest == from_disk.digest
+
+
+def test_a_layer_refused_while_the_stream_is_read_fails_the_push_with_its_reason(tmp_path):
+    fake = FakeRegistry(push_allowed=False, auth="bearer")
+    archive = docker_save(tmp_path / "image.tar", [TEXT, RANDOM, layer_tar("more.txt", b"more")])
+    with pytest.raises(RegistryError, match="permission problem"):
+        stream_push(fake, archive, tmp_path)
+    assert not any(method == "PUT" for method, _ in fake.calls)
