@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from pipe.config import Config
-from pipe.containers import engine, native
+from pipe.containers import dockerfile, engine, native
 from pipe.containers.archive import ArchivedImage, open_archive
 from pipe.containers.registry import RegistryReader
 from pipe.containers.tags import TagPlan, plan_tags
@@ -78,12 +78,24 @@ def publish_image(
         image_id = build_image(api, config, replace(build_request, labels=image_labels(config, plan)), log)
     engine.tag_image(api, image_id, target.reference, plan.tags)
     if push_method(config) == "native":
-        writer = native.writer_for(config, target.name, masker)
-        result, _ = native.push_engine_image(config, api, writer, image_id, plan.tags, before, existing, log)
+        bases = base_repositories(config, target, build_request)
+        writer = native.writer_for(config, target.name, masker, bases)
+        result, _ = native.push_engine_image(config, api, writer, image_id, plan.tags, before, existing, log, bases)
         digest = result.digest
     else:
         digest = push_all(api, config, target, plan, log)
     return publication(target, plan, digest, before, image_id)
+
+
+def base_repositories(
+    config: Config, target: Target, build_request: engine.BuildRequest | None
+) -> list[tuple[str, str]]:
+    """Base images of the Dockerfile just built that live in this workspace of the registry:
+    their layers can be mounted (an image pushed as it is, LOCAL_IMAGE, names none)."""
+    if build_request is None:
+        return []
+    text = build_request.dockerfile.read_text(encoding="utf-8", errors="replace")
+    return dockerfile.mount_sources(text, build_request.build_args, config.registry.host, target.name)
 
 
 def push_method(config: Config) -> str:

@@ -25,6 +25,7 @@ from pipe.containers.archive import (
 )
 from pipe.containers.oci_push import (
     ImagePusher,
+    KnownLayer,
     PushResult,
     PushStats,
     RegistryWriter,
@@ -33,7 +34,8 @@ from pipe.containers.oci_push import (
     sha256_digest,
     verify_tags,
 )
-from pipe.errors import EngineError
+from pipe.containers.registry import RegistryReader
+from pipe.errors import EngineError, RegistryError
 from pipe.masking import SecretMasker
 from pipe.progress import format_size
 
@@ -43,8 +45,32 @@ if TYPE_CHECKING:  # docker-py is slow to import, and an IMAGE_ARCHIVE push neve
 EXPORT_CHUNK = 1 << 20
 
 
-def writer_for(config: Config, repository: str, masker: SecretMasker) -> RegistryWriter:
-    return RegistryWriter(config.registry, repository, config.credentials, masker)
+def writer_for(
+    config: Config, repository: str, masker: SecretMasker, bases: Sequence[tuple[str, str]] = ()
+) -> RegistryWriter:
+    writer = RegistryWriter(config.registry, repository, config.credentials, masker)
+    # A mount reads from the base image's repository: the token has to allow that too.
+    writer.extra_scopes = tuple(dict.fromkeys(f"repository:{base}:pull" for base, _ in bases))
+    return writer
+
+
+def base_layers(
+    config: Config, bases: Sequence[tuple[str, str]], masker: SecretMasker, log: logging.Logger
+) -> dict[str, KnownLayer]:
+    """The layers of the base images (Dockerfile `FROM`s in the same workspace), which the
+    registry can mount instead of taking them again. A base it will not show is only a missed
+    shortcut: its layers are then pushed like the others."""
+    known: dict[str, KnownLayer] = {}
+    for repository, reference in bases:
+        reader = RegistryReader(config.registry, repository, config.credentials, masker)
+        try:
+            known.update(known_layers(reader, [reference], source=repository))
+        except RegistryError as error:
+            log.debug("Base image %s:%s not read (%s): its layers are pushed.", repository, reference, error)
+    if known:
+        names = ", ".join(f"{repository}:{reference}" for repository, reference in bases)
+        log.info("Layers of the base image %s are mounted from there rather than uploaded.", names)
+    return known
 
 
 def reference_tags(tags: Sequence[str], before: Mapping[str, str | None], existing: Sequence[str]) -> list[str]:
@@ -112,7 +138,15 @@ def already_pushed(writer: RegistryWriter, image_id: str, references: Sequence[s
 
 
 def push_engine_image(
-    config: Config, api: docker.APIClient, writer: RegistryWriter, image_id: str, tags, before, existing, log
+    config: Config,
+    api: docker.APIClient,
+    writer: RegistryWriter,
+    image_id: str,
+    tags,
+    before,
+    existing,
+    log,
+    bases: Sequence[tuple[str, str]] = (),
 ) -> tuple[PushResult, list[str]]:
     """An image of the engine, read from the engine's export (`docker save`) as a stream: each
     layer is pushed as soon as it has passed, while the engine is still sending the next, and
@@ -125,7 +159,7 @@ def push_engine_image(
         verify_tags(writer, tags, shortcut.digest)
         return shortcut, unchanged
     diff_ids = layer_diff_ids(api, image_id)
-    known = known_layers(writer, references)
+    known = base_layers(config, bases, writer.masker, log) | known_layers(writer, references)
     log.info("Exporting the image from the engine; its %d layer(s) go up as they arrive.", len(diff_ids))
     with tempfile.TemporaryDirectory(prefix="bbpp-export-") as scratch:
         with ImagePusher(writer, log, Path(scratch), known, expected_layers=len(diff_ids)) as pusher:

@@ -37,7 +37,7 @@ from pipe.containers.archive import (
     Layer,
 )
 from pipe.containers.compress import Blob, prepare_layer
-from pipe.containers.registry import MANIFEST_TYPES, RegistryReader, name_unknown_hint
+from pipe.containers.registry import RegistryReader, name_unknown_hint
 from pipe.errors import RegistryError
 from pipe.http import is_transient, parse_retry_after, registry_error, session_budget
 from pipe.progress import PushProgress, format_size
@@ -117,9 +117,6 @@ class RegistryWriter(RegistryReader):
                     raise
 
     # --- blobs ----------------------------------------------------------------------------
-
-    def url(self, path: str) -> str:
-        return f"{self.base}/v2/{self.repository}/{path}"
 
     def blob_exists(self, digest: str) -> bool:
         action = f"checking blob {digest} in {self.repository}"
@@ -230,26 +227,6 @@ class RegistryWriter(RegistryReader):
             )
         return expected
 
-    def get_manifest(self, reference: str) -> tuple[bytes, str] | None:
-        """The manifest's bytes and media type, or None if there is none."""
-        action = f"reading the manifest {self.repository}:{reference}"
-        response = self._request("GET", self.url(f"manifests/{reference}"), action, headers={"Accept": MANIFEST_TYPES})
-        if response.status_code == 404:
-            return None
-        if response.status_code != 200:
-            raise self.fail(response, action)
-        body = response.content
-        return body, response.headers.get("Content-Type") or json.loads(body).get("mediaType", OCI_MANIFEST)
-
-    def get_blob(self, digest: str) -> bytes | None:
-        action = f"reading blob {digest} of {self.repository}"
-        response = self._request("GET", self.url(f"blobs/{digest}"), action)
-        if response.status_code == 404:
-            return None
-        if response.status_code != 200:
-            raise self.fail(response, action)
-        return response.content
-
 
 def with_query(url: str, **params: str) -> str:
     return url + ("&" if "?" in url else "?") + urlencode(params)
@@ -260,17 +237,20 @@ def with_query(url: str, **params: str) -> str:
 
 @dataclass(frozen=True)
 class KnownLayer:
-    """A layer the registry holds (in some image of this repository), by its diff id."""
+    """A layer the registry holds, by its diff id: in some image of this repository, or of
+    `source`, another repository it can be mounted from (a base image's)."""
 
     digest: str
     size: int
     media_type: str
+    source: str | None = None
 
 
-def known_layers(writer: RegistryWriter, references: Iterable[str]) -> dict[str, KnownLayer]:
+def known_layers(reader: RegistryReader, references: Iterable[str], source: str | None = None) -> dict[str, KnownLayer]:
     """diff id → pushed layer, from the images that `references` (existing tags) point at: a
     re-push finds its layers without compressing them again. Layer i of a manifest is the
-    compressed form of diff id i of its config."""
+    compressed form of diff id i of its config. `source` names the reader's repository when it
+    is not the one pushed to (the layers are mounted from there)."""
     known: dict[str, KnownLayer] = {}
     seen: set[str] = set()
     queue = list(references)
@@ -279,19 +259,20 @@ def known_layers(writer: RegistryWriter, references: Iterable[str]) -> dict[str,
         if reference in seen:
             continue
         seen.add(reference)
-        found = writer.get_manifest(reference)
+        found = reader.get_manifest(reference)
         if found is None:
             continue
         manifest = json.loads(found[0])
         if "manifests" in manifest:
             queue.extend(d["digest"] for d in manifest["manifests"] if "digest" in d)
             continue
-        config = writer.get_blob(manifest.get("config", {}).get("digest", "")) if manifest.get("config") else None
+        config = reader.get_blob(manifest.get("config", {}).get("digest", "")) if manifest.get("config") else None
         if not config:
             continue
         diff_ids = json.loads(config).get("rootfs", {}).get("diff_ids", [])
         for diff_id, layer in zip(diff_ids, manifest.get("layers") or [], strict=False):
-            known[diff_id] = KnownLayer(layer["digest"], layer["size"], layer.get("mediaType", OCI_LAYER + "+gzip"))
+            media_type = layer.get("mediaType", OCI_LAYER + "+gzip")
+            known[diff_id] = KnownLayer(layer["digest"], layer["size"], media_type, source)
     return known
 
 
@@ -344,7 +325,6 @@ class ImagePusher:
         log: logging.Logger,
         scratch: Path,
         known: Mapping[str, KnownLayer] | None = None,
-        mount_from: Iterable[str] = (),
         workers: int = UPLOAD_WORKERS,
         expected_layers: int | None = None,
     ):
@@ -352,7 +332,6 @@ class ImagePusher:
         self.log = log
         self.scratch = scratch
         self.known = dict(known or {})
-        self.mount_from = tuple(mount_from)
         self.stats = PushStats()
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="blob")
         self.progress = PushProgress(log, expected_layers) if expected_layers is not None else None
@@ -430,11 +409,10 @@ class ImagePusher:
     def push_layer(self, manifest_type: str, layer: Layer, progress: PushProgress) -> dict:
         name = (layer.diff_id or layer.digest or "?").removeprefix("sha256:")[:12]
         known = self.known.get(layer.diff_id or "")
-        if known is not None and self.writer.with_retries(
-            lambda: self.writer.blob_exists(known.digest), "checking a blob"
-        ):
-            self.stats.add(present=1)
-            progress.finished(name, f"already in the registry ({format_size(known.size)})")
+        outcome = known and self.writer.with_retries(lambda: self.link_known(known), "checking a blob")
+        if outcome:
+            text = {"present": "already in the registry", "mounted": f"mounted from {known.source}"}[outcome]
+            progress.finished(name, f"{text} ({format_size(known.size)})")
             return {"mediaType": layer_type_for(manifest_type, known.media_type), "digest": known.digest,
                     "size": known.size}  # fmt: skip
         meter = progress.layer(name, layer.source.size, "compressed")
@@ -443,11 +421,22 @@ class ImagePusher:
             self.stats.add(compressed=1)
             self.log.debug("Layer %s compressed to %s: %s", name, format_size(blob.size), meter.rate())
         outcome, meter = self.push_blob(blob, lambda: progress.layer(name, blob.size, "uploaded"))
-        text = {"present": "already in the registry", "mounted": "mounted from another repository"}.get(outcome)
+        text = {"present": "already in the registry"}.get(outcome)
         kind = "gzip" if blob.media_type.endswith("gzip") else "uncompressed"
         done = f"{text} ({format_size(blob.size)} {kind})" if text else f"pushed, {kind}: {meter.rate()}"
         progress.finished(name, done)
         return {"mediaType": blob.media_type, "digest": blob.digest, "size": blob.size}
+
+    def link_known(self, known: KnownLayer) -> str | None:
+        """ "present" when this repository has the layer's blob, "mounted" when the registry
+        linked it from the base image's repository, else None (it has to be uploaded)."""
+        if self.writer.blob_exists(known.digest):
+            self.stats.add(present=1)
+            return "present"
+        if known.source and self.writer.mount(known.digest, known.source) is None:
+            self.stats.add(mounted=1)
+            return "mounted"
+        return None
 
     def push_config(self, manifest: ImageManifest) -> None:
         path = self.scratch / f"config-{manifest.config_digest.removeprefix('sha256:')}.json"
@@ -474,19 +463,13 @@ class ImagePusher:
             raise
 
     def send_blob(self, blob: Blob, meter) -> str:
-        """One attempt: skip it if present, mount it if another repository has it, else upload."""
+        """One attempt: skip it if present, else upload."""
         if self.writer.blob_exists(blob.digest):
             self.stats.add(present=1)
             return "present"
-        location = None
-        for source in self.mount_from:
-            location = self.writer.mount(blob.digest, source)
-            if location is None:
-                self.stats.add(mounted=1)
-                return "mounted"
         if meter is not None:
             meter.moved = 0
-        self.writer.upload(blob, location, meter)
+        self.writer.upload(blob, None, meter)
         self.stats.add(uploaded=1, uploaded_bytes=blob.size)
         return "uploaded"
 

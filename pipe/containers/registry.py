@@ -10,6 +10,7 @@ token is reported, never retried in a loop.
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 import time
@@ -20,6 +21,7 @@ import requests
 
 from pipe.auth import Credentials
 from pipe.config import Registry
+from pipe.containers.archive import OCI_MANIFEST
 from pipe.errors import RegistryError
 from pipe.http import new_session, registry_error, unreachable_error
 from pipe.masking import SecretMasker
@@ -162,6 +164,33 @@ class RegistryReader:
         return token
 
     # --- reads ----------------------------------------------------------------------------
+
+    def url(self, path: str) -> str:
+        return f"{self.base}/v2/{self.repository}/{path}"
+
+    def fail(self, response: requests.Response, action: str) -> RegistryError:
+        return registry_error(response, action, self.hints)
+
+    def get_manifest(self, reference: str) -> tuple[bytes, str] | None:
+        """The manifest's bytes and media type, or None if there is none."""
+        action = f"reading the manifest {self.repository}:{reference}"
+        response = self._request("GET", self.url(f"manifests/{reference}"), action, headers={"Accept": MANIFEST_TYPES})
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            raise self.fail(response, action)
+        body = response.content
+        media_type = response.headers.get("Content-Type") or json.loads(body).get("mediaType", OCI_MANIFEST)
+        return body, media_type
+
+    def get_blob(self, digest: str) -> bytes | None:
+        action = f"reading blob {digest} of {self.repository}"
+        response = self._request("GET", self.url(f"blobs/{digest}"), action)
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            raise self.fail(response, action)
+        return response.content
 
     def list_tags(self) -> list[str]:
         """Every tag of the repository, following `Link` pages. A repository the registry does

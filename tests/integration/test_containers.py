@@ -7,6 +7,7 @@ consumer (`docker pull` from a clean state), never to the pipe's own word.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -387,3 +388,38 @@ def test_debug_output_has_no_secret(sandbox, image, project, tmp_path):
     assert result.code == 0, result.output
     assert "DEBUG: Sending supplied auth config" in result.lines
     assert registry_tags(sandbox, image) == {"main", "sha-0123456"}
+
+
+# --- base images of the same workspace ---------------------------------------------------------
+
+
+def test_layers_of_a_base_image_in_the_workspace_are_mounted_not_uploaded(sandbox, project, tmp_path, unique):
+    """Team images built `FROM <registry>/<workspace>/base`: the registry links the base's
+    layers into the new repository (cross-repository mount) instead of receiving them again."""
+    base, app = unique("base"), unique("app")
+    (project / "big.bin").write_bytes(os.urandom(2_000_000))
+    (project / "Dockerfile").write_text("FROM scratch\nCOPY big.bin /big.bin\nCOPY hello.txt /base.txt\n")
+    release(sandbox, base, project, tmp_path, "v1.0.0")
+    base_layers = requests.get(
+        f"{sandbox.oci_url}/v2/acme/{base}/manifests/1.0.0",
+        auth=sandbox.writer, headers={"Accept": MANIFEST_ACCEPT}, timeout=10,
+    ).json()["layers"]  # fmt: skip
+
+    (project / "Dockerfile").write_text(
+        f"ARG BASE_TAG=0.0.0\nFROM {sandbox.oci_registry}/acme/{base}:${{BASE_TAG}}\nCOPY hello.txt /app.txt\n"
+    )
+    result = release(sandbox, app, project, tmp_path, "v2.0.0", BUILD_ARGS="BASE_TAG=1.0.0")
+    assert f"Layers of the base image acme/{base}:1.0.0 are mounted from there rather than uploaded." in result.lines
+    assert sum(f"mounted from acme/{base}" in line for line in result.lines) == 2
+    assert "2 mounted" in result.output and "Blobs: 2 uploaded" in result.output  # the new layer, the config
+
+    manifest = requests.get(
+        f"{sandbox.oci_url}/v2/acme/{app}/manifests/2.0.0",
+        auth=sandbox.writer, headers={"Accept": MANIFEST_ACCEPT}, timeout=10,
+    ).json()  # fmt: skip
+    assert manifest["layers"][:2] == base_layers
+    for layer in manifest["layers"]:  # every blob is now the app repository's own
+        blob = requests.head(
+            f"{sandbox.oci_url}/v2/acme/{app}/blobs/{layer['digest']}", auth=sandbox.writer, timeout=10
+        )
+        assert blob.status_code == 200

@@ -268,13 +268,33 @@ def test_same_layers_compress_to_the_same_digest_in_a_fresh_repository(registry,
     assert second.stats.compressed == 1
 
 
-def test_blobs_in_another_repository_are_mounted_not_uploaded(registry, tmp_path):
-    archive = docker_save(tmp_path / "image.tar", [TEXT, RANDOM])
-    push(registry, archive, tmp_path)
+def push_on_base(fake: FakeRegistry, archive: Path, tmp_path: Path, base: str = "acme/widget"):
+    """Push `archive` to acme/app, knowing the layers of `base`:1.0.0 (its Dockerfile's FROM)."""
+    client = writer(fake, "acme/app")
+    known = known_layers(writer(fake, base), ["1.0.0"], source=base)
+    with open_archive(archive) as image, ImagePusher(client, LOG, tmp_path, known) as pusher:
+        return pusher.push(image)
+
+
+def test_base_image_layers_are_mounted_from_its_repository_not_uploaded(registry, tmp_path):
+    push(registry, docker_save(tmp_path / "base.tar", [TEXT, RANDOM]), tmp_path)
     registry.calls.clear()
-    result, _ = push(registry, archive, tmp_path, client=writer(registry, "acme/copy"), mount_from=["acme/widget"])
-    assert result.stats.mounted == 3 and result.stats.uploaded == 0
-    assert all("mount=" in path for method, path in writes(registry) if "/blobs/" in path)
+    child = docker_save(tmp_path / "child.tar", [TEXT, RANDOM, layer_tar("app.txt", b"the app")])
+    result = push_on_base(registry, child, tmp_path)
+    assert result.stats.mounted == 2 and result.stats.uploaded == 2  # the new layer and the config
+    mounts = [path for method, path in writes(registry) if "mount=" in path]
+    assert len(mounts) == 2 and all("from=acme%2Fwidget" in path for path in mounts)
+    assert result.stats.compressed == 1  # only the new layer: the base's are taken as they are there
+    base_layers = json.loads(registry.manifests["acme/widget"]["1.0.0"][0])["layers"]
+    assert json.loads(result.manifest)["layers"][:2] == base_layers
+
+
+def test_a_refused_mount_falls_back_to_an_upload(registry, tmp_path):
+    push(registry, docker_save(tmp_path / "base.tar", [RANDOM]), tmp_path)
+    registry.blobs["acme/widget"].pop(sha(RANDOM))  # the registry lost it: it opens an upload instead
+    result = push_on_base(registry, docker_save(tmp_path / "child.tar", [RANDOM]), tmp_path)
+    assert result.stats.mounted == 0 and result.stats.uploaded == 2
+    assert registry.blobs["acme/app"][sha(RANDOM)] == RANDOM
 
 
 def test_chunked_upload_when_the_registry_refuses_a_monolithic_body(tmp_path):

@@ -1,0 +1,67 @@
+"""Base images read from a Dockerfile (for cross-repository mounts)."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipe.containers.dockerfile import base_images, mount_sources, repository_of
+
+REGISTRY = "crg.example"
+
+
+def test_from_lines_with_platform_stages_args_and_continuations():
+    text = """\
+# syntax=docker/dockerfile:1
+ARG BASE=crg.example/acme/python-base
+ARG VERSION=3.12
+FROM --platform=linux/amd64 ${BASE}:$VERSION AS build
+RUN make
+FROM build AS test
+FROM \\
+    crg.example/acme/runtime@sha256:0123 AS final
+# FROM crg.example/acme/commented-out:1
+COPY --from=build /out /
+FROM scratch
+ARG LATE=crg.example/acme/late
+FROM $LATE
+"""
+    assert base_images(text, {}) == [
+        "crg.example/acme/python-base:3.12",
+        "crg.example/acme/runtime@sha256:0123",
+    ]
+    # BUILD_ARGS win over the ARG defaults, as with `docker build --build-arg`.
+    assert base_images(text, {"VERSION": "3.13"})[0] == "crg.example/acme/python-base:3.13"
+
+
+def test_unknown_variables_leave_the_base_out():
+    assert base_images("ARG TAG\nFROM crg.example/acme/base:${TAG}\n", {}) == []
+    assert base_images("ARG TAG\nFROM crg.example/acme/base:${TAG}\n", {"TAG": "1"}) == ["crg.example/acme/base:1"]
+
+
+@pytest.mark.parametrize(
+    ("reference", "repository"),
+    [
+        ("crg.example/acme/base", ("acme/base", "latest")),
+        ("crg.example/acme/base:1.2", ("acme/base", "1.2")),
+        ("crg.example/acme/base@sha256:abcd", ("acme/base", "sha256:abcd")),
+        ("crg.example/acme/base:1@sha256:abcd", ("acme/base", "sha256:abcd")),
+        ("crg.example/path/acme/base:1", ("path/acme/base", "1")),
+        ("crg.example:443/acme/base:1", None),  # another host as far as names go
+        ("python:3.12-slim", None),
+        ("docker.io/library/python:3.12", None),
+    ],
+)
+def test_repository_of_a_reference_on_the_registry(reference, repository):
+    assert repository_of(reference, REGISTRY) == repository
+
+
+def test_mount_sources_are_other_repositories_of_the_same_workspace():
+    text = (
+        "FROM crg.example/acme/base:1 AS one\n"
+        "FROM crg.example/acme/widget:0.9 AS previous\n"  # the target itself: nothing to mount
+        "FROM crg.example/other-team/base:1 AS two\n"  # another workspace: not asked for
+        "FROM python:3.12-slim AS three\n"
+        "FROM crg.example/acme/base:2\n"
+        "FROM crg.example/acme/base:1\n"  # named twice: asked once
+    )
+    assert mount_sources(text, {}, REGISTRY, "acme/widget") == [("acme/base", "1"), ("acme/base", "2")]
