@@ -431,3 +431,24 @@ def test_token_endpoint_refusing_the_password(token_registry, saved_image, workd
         "BITBUCKET_PACKAGES_USERNAME and BITBUCKET_PACKAGES_TOKEN (an Atlassian API token needs the "
         "write:package:bitbucket scope)."
     )
+
+
+def test_token_registry_mounts_base_layers_with_a_token_that_reads_the_base(
+    token_registry, workdir, tmp_path, unique, sandbox, docker_engine
+):
+    """A mount needs pull on the base's repository too: the push token asks for both scopes."""
+    base, app = unique("token-base"), unique("token-app")
+    (workdir / "big.bin").write_bytes(os.urandom(1_000_000))
+    (workdir / "Dockerfile").write_text("FROM scratch\nCOPY big.bin /big.bin\n")
+    build = {"BITBUCKET_TAG": "v1.0.0", "DOCKER_HOST": sandbox.docker_host}
+    assert run_pipe(pipe_env(token_registry.host, *WRITER, base, tmp_path, **build), workdir, *WRITER).code == 0
+
+    (workdir / "Dockerfile").write_text(f"FROM {token_registry.host}/acme/{base}:1.0.0\nCOPY Dockerfile /\n")
+    before = len(token_registry.issuer.requests)
+    result = run_pipe(pipe_env(token_registry.host, *WRITER, app, tmp_path, **build), workdir, *WRITER)
+    assert result.code == 0, result.output
+    assert sum(f"mounted from acme/{base}" in line for line in result.lines) == 1
+    assert "1 mounted" in result.output
+    scopes = [set(r["scope"]) for r in token_registry.issuer.requests[before:]]
+    assert {f"repository:acme/{app}:pull,push", f"repository:acme/{base}:pull"} in scopes
+    docker_engine.images.remove(f"{token_registry.host}/acme/{base}:1.0.0", force=True)
