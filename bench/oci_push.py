@@ -168,20 +168,31 @@ def small_image_memory(root: Path, config: Path, text_mb: int, random_mb: int) -
     return sample.peak_mb
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def image_arguments(description: str) -> argparse.Namespace:
+    """Runs and the image's make-up, the same for every image benchmark."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--text-mb", type=int, default=50)
     parser.add_argument("--random-mb", type=int, default=75)
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def logged_in_config(root: Path) -> Path:
+    """A docker client config of its own, logged in to the sandbox registry (never ~/.docker)."""
+    config = root / "docker-config"
+    config.mkdir()
+    subprocess.run(
+        ["docker", "login", REGISTRY, "-u", USER, "--password-stdin"],
+        input=TOKEN.encode(), check=True, capture_output=True, env=docker_env(config),
+    )  # fmt: skip
+    return config
+
+
+def main() -> None:
+    args = image_arguments(__doc__.split("\n")[0])
     with tempfile.TemporaryDirectory(prefix="bench-oci-") as scratch:
         root = Path(scratch)
-        config = root / "docker-config"
-        config.mkdir()
-        subprocess.run(
-            ["docker", "login", REGISTRY, "-u", USER, "--password-stdin"],
-            input=TOKEN.encode(), check=True, capture_output=True, env=docker_env(config),
-        )  # fmt: skip
+        config = logged_in_config(root)
         methods = ["docker push", "pipe, engine push", "pipe, native from engine", "pipe, IMAGE_ARCHIVE"]
         results: dict[str, list[tuple[Sample, Sample]]] = {method: [] for method in methods}
         exports: list[float] = []

@@ -18,7 +18,6 @@ each to its own repository where release 1.0.0 was pushed by the same method, al
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
 import shutil
@@ -29,7 +28,16 @@ import tempfile
 import uuid
 from pathlib import Path
 
-from bench.oci_push import REGISTRY, TOKEN, USER, Sample, build_image, docker_env, measure, pipe_env
+from bench.oci_push import (
+    REGISTRY,
+    Sample,
+    build_image,
+    docker_env,
+    image_arguments,
+    logged_in_config,
+    measure,
+    pipe_env,
+)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 METHODS = ("docker push", "pipe, native from engine", "pipe, IMAGE_ARCHIVE")
@@ -85,21 +93,12 @@ def run_once(method: str, base: str, root: Path, config: Path, metadata: Path) -
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--text-mb", type=int, default=50)
-    parser.add_argument("--random-mb", type=int, default=75)
-    args = parser.parse_args()
+    args = image_arguments(__doc__.split("\n")[0])
     metadata = engine_metadata_dir()
     results: dict[str, list[Sample]] = {method: [] for method in METHODS}
     with tempfile.TemporaryDirectory(prefix="bench-release-") as scratch:
         root = Path(scratch)
-        config = root / "docker-config"
-        config.mkdir()
-        subprocess.run(
-            ["docker", "login", REGISTRY, "-u", USER, "--password-stdin"],
-            input=TOKEN.encode(), check=True, capture_output=True, env=docker_env(config),
-        )  # fmt: skip
+        config = logged_in_config(root)
         for run in range(args.runs):
             base = build_image(root / f"base-{run}", args.text_mb, args.random_mb)
             for method in METHODS:

@@ -85,3 +85,17 @@ class LayerProgress(ByteMeter):
                 format_size(self.total),
                 self.speed(),
             )
+
+
+class ExportProgress(ByteMeter):
+    """An image streaming out of the engine's export: a line every few seconds, against the
+    engine's own idea of the image's size (the export adds tar headers, hence "about")."""
+
+    def __init__(self, log: logging.Logger, size: int, clock: Callable[[], float] = time.monotonic):
+        super().__init__(size, LAYER_INTERVAL_S, clock)
+        self.log = log
+
+    def __call__(self, count: int) -> None:
+        if self.add(count):
+            moved, total = format_size(self.moved), format_size(self.total)
+            self.log.info("Exporting the image: %s of about %s (%s).", moved, total, self.speed())

@@ -37,7 +37,7 @@ from pipe.containers.oci_push import (
 from pipe.containers.registry import RegistryReader
 from pipe.errors import EngineError, RegistryError
 from pipe.masking import SecretMasker
-from pipe.progress import format_size
+from pipe.progress import ExportProgress, format_size
 
 if TYPE_CHECKING:  # docker-py is slow to import, and an IMAGE_ARCHIVE push never needs it
     import docker
@@ -158,12 +158,13 @@ def push_engine_image(
         unchanged = point_tags(writer, shortcut, tags, before, log)
         verify_tags(writer, tags, shortcut.digest)
         return shortcut, unchanged
-    diff_ids = layer_diff_ids(api, image_id)
+    diff_ids, size = describe_image(api, image_id)
     known = base_layers(config, bases, writer.masker, log) | known_layers(writer, references)
     log.info("Exporting the image from the engine; its %d layer(s) go up as they arrive.", len(diff_ids))
     with tempfile.TemporaryDirectory(prefix="bbpp-export-") as scratch:
         with ImagePusher(writer, log, Path(scratch), known, expected_layers=len(diff_ids)) as pusher:
-            files = export(api, image_id, Path(scratch), start_layers(pusher, set(diff_ids)))
+            meter = ExportProgress(log, size)
+            files = export(api, image_id, Path(scratch), start_layers(pusher, set(diff_ids)), meter)
             log.info("Exported the image from the engine (%s).", format_size(files.total_size()))
             result = pusher.push(read_layout(files, "the exported image"))
     return finish_push(writer, result, tags, before, log)
@@ -181,25 +182,27 @@ def start_layers(pusher: ImagePusher, diff_ids: set[str]) -> Callable[[str, Blob
     return on_file
 
 
-def layer_diff_ids(api: docker.APIClient, image_id: str) -> list[str]:
-    """The image's layers as the engine knows them (uncompressed digests), before the export."""
+def describe_image(api: docker.APIClient, image_id: str) -> tuple[list[str], int]:
+    """The image's layers as the engine knows them (uncompressed digests) and its size, before
+    the export."""
     from docker.errors import APIError
 
     try:
-        return list(api.inspect_image(image_id).get("RootFS", {}).get("Layers") or [])
+        details = api.inspect_image(image_id)
     except (APIError, requests.RequestException) as error:
         raise EngineError(
             f"the Docker engine could not describe image {image_id[:19]} ({' '.join(str(error).split())[:160]}): "
             "re-run the step."
         ) from None
+    return list(details.get("RootFS", {}).get("Layers") or []), int(details.get("Size") or 0)
 
 
-def export(api: docker.APIClient, image_id: str, scratch: Path, on_file) -> ArchiveFiles:
+def export(api: docker.APIClient, image_id: str, scratch: Path, on_file, on_read=None) -> ArchiveFiles:
     from docker.errors import APIError
 
     try:
         chunks = api.get_image(image_id, chunk_size=EXPORT_CHUNK)
-        return read_tar_stream(ChunkStream(chunks), scratch, on_file)
+        return read_tar_stream(ChunkStream(chunks, on_read), scratch, on_file)
     except (APIError, requests.RequestException, tarfile.TarError) as error:
         raise EngineError(
             f"the Docker engine could not export image {image_id[:19]} ({' '.join(str(error).split())[:160]}): "
@@ -211,13 +214,16 @@ class ChunkStream:
     """A read-only stream over an iterator of byte chunks (the engine's export response).
     `read` hands out the chunks themselves where it can: no copy of 300 MB through a buffer."""
 
-    def __init__(self, chunks: Iterable[bytes]):
+    def __init__(self, chunks: Iterable[bytes], on_read: Callable[[int], None] | None = None):
         self.chunks = iter(chunks)
         self.pending = b""
+        self.on_read = on_read
 
     def read(self, size: int = -1) -> bytes:
         if not self.pending:
             self.pending = next(self.chunks, b"")
+            if self.on_read and self.pending:
+                self.on_read(len(self.pending))
         if size is None or size < 0 or size >= len(self.pending):
             data, self.pending = self.pending, b""
             return data

@@ -6,6 +6,7 @@ import gzip
 import hashlib
 import io
 import json
+import logging
 import os
 import tarfile
 from pathlib import Path
@@ -252,3 +253,29 @@ def test_stream_reader_refuses_a_damaged_header(tmp_path):
     data[148:156] = b"0000000\0"  # the first header's checksum
     with pytest.raises(tarfile.TarError):
         read_tar_stream(io.BytesIO(bytes(data)), tmp_path, lambda *_: None)
+
+
+def test_engine_export_reports_progress_every_interval_while_it_streams(tmp_path, caplog):
+    """A large export says how far it is every few seconds, however its chunks arrive."""
+    from pipe.containers.native import ChunkStream
+    from pipe.progress import LAYER_INTERVAL_S, ExportProgress
+
+    data = tar_bytes(tarfile.PAX_FORMAT)
+    now = [0.0]
+    log = logging.getLogger("export-progress")
+    meter = ExportProgress(log, len(data), clock=lambda: now[0])
+
+    def chunks():
+        for start in range(0, len(data), 4096):
+            now[0] += LAYER_INTERVAL_S / 4
+            yield data[start : start + 4096]
+
+    with caplog.at_level(logging.INFO, logger="export-progress"):
+        files = read_tar_stream(ChunkStream(chunks(), meter), tmp_path, lambda *_: None)
+    lines = [record.getMessage() for record in caplog.records]
+    assert files.source("abc/layer.tar").read_all() == TEXT
+    assert meter.moved >= len(data) - tarfile.RECORDSIZE  # reading stops at the end marker, before the padding
+    # Four chunks make an interval: a line after every fourth, none once everything has come.
+    chunk_count = -(-len(data) // 4096)
+    assert len(lines) == len([k for k in range(4, chunk_count + 1, 4) if k * 4096 < len(data)]) > 10
+    assert lines[0].startswith("Exporting the image: 16.0 KB of about ")
