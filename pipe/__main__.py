@@ -36,9 +36,23 @@ def exit_now(code: int) -> None:
     if threading.active_count() > 1:
         sys.exit(code)  # a thread still runs: let the ordinary shutdown wait for it
     logging.shutdown()
-    sys.stdout.flush()
-    sys.stderr.flush()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a reader that went away: nothing left to tell it
+            pass
     os._exit(code)
 
 
-exit_now(load_main()())
+def run() -> int:
+    """`main`, with output to a reader that went away (`| head`) ending the run quietly: there is
+    nobody left to read a traceback, and logging must not print one per line either."""
+    logging.raiseExceptions = False
+    try:
+        return load_main()()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+
+
+exit_now(run())

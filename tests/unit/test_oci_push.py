@@ -451,3 +451,39 @@ def test_a_layer_refused_while_the_stream_is_read_fails_the_push_with_its_reason
     with pytest.raises(RegistryError, match="permission problem"):
         stream_push(fake, archive, tmp_path)
     assert not any(method == "PUT" for method, _ in fake.calls)
+
+
+def docker25_save(path: Path, layers: list[bytes]) -> Path:
+    """What `docker save` writes from Docker 25 on: an OCI layout (uncompressed layers under
+    blobs/sha256/, index.json) with the legacy manifest.json beside it."""
+    config = json.dumps({"os": "linux", "rootfs": {"type": "layers", "diff_ids": [sha(x) for x in layers]}}).encode()
+    manifest = json.dumps({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": sha(config), "size": len(config)},
+        "layers": [{"mediaType": OCI_LAYER, "digest": sha(x), "size": len(x)} for x in layers],
+    }).encode()  # fmt: skip
+    index = {"schemaVersion": 2, "manifests": [
+        {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": sha(manifest), "size": len(manifest)}
+    ]}  # fmt: skip
+    blobs = {f"blobs/sha256/{sha(data)[7:]}": data for data in (*layers, config, manifest)}
+    legacy = [{"Config": f"blobs/sha256/{sha(config)[7:]}", "Layers": [f"blobs/sha256/{sha(x)[7:]}" for x in layers]}]
+    files = blobs | {"oci-layout": b'{"imageLayoutVersion":"1.0.0"}', "index.json": json.dumps(index).encode(),
+                     "manifest.json": json.dumps(legacy).encode()}  # fmt: skip
+    with tarfile.open(path, "w") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def test_a_docker_25_export_streams_like_a_legacy_one(registry, tmp_path):
+    archive = docker25_save(tmp_path / "image.tar", [TEXT, RANDOM])
+    started, result = stream_push(registry, archive, tmp_path)
+    assert started == [f"blobs/sha256/{sha(TEXT)[7:]}", f"blobs/sha256/{sha(RANDOM)[7:]}"]
+    blob_puts = [path for method, path in writes(registry) if method == "PUT" and "/blobs/" in path]
+    assert len(blob_puts) == 3
+    (tmp_path / "disk").mkdir()
+    from_disk, _ = push(FakeRegistry(), archive, tmp_path / "disk")
+    assert result.digest == from_disk.digest
