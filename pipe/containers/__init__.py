@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from pipe.config import Config
-from pipe.containers import dockerfile, engine, native
+from pipe.containers import bases, engine, native
 from pipe.containers.archive import ArchivedImage, open_archive
 from pipe.containers.registry import RegistryReader
 from pipe.containers.tags import TagPlan, plan_tags
@@ -78,24 +78,32 @@ def publish_image(
         image_id = build_image(api, config, replace(build_request, labels=image_labels(config, plan)), log)
     engine.tag_image(api, image_id, target.reference, plan.tags)
     if push_method(config) == "native":
-        bases = base_repositories(config, target, build_request)
-        writer = native.writer_for(config, target.name, masker, bases)
-        result, _ = native.push_engine_image(config, api, writer, image_id, plan.tags, before, existing, log, bases)
+        image = native.describe_image(api, image_id)
+        images = dockerfile_bases(build_request) + bases.declared_bases(image.labels)
+        writer, base_known = native_writer(config, target, masker, images, log)
+        result, _ = native.push_engine_image(api, writer, image, plan.tags, before, existing, log, base_known)
         digest = result.digest
     else:
         digest = push_all(api, config, target, plan, log)
     return publication(target, plan, digest, before, image_id)
 
 
-def base_repositories(
-    config: Config, target: Target, build_request: engine.BuildRequest | None
-) -> list[tuple[str, str]]:
-    """Base images of the Dockerfile just built that live in this workspace of the registry:
-    their layers can be mounted (an image pushed as it is, LOCAL_IMAGE, names none)."""
+def dockerfile_bases(build_request: engine.BuildRequest | None) -> list[str]:
+    """The images the Dockerfile just built names in its `FROM` lines."""
     if build_request is None:
         return []
     text = build_request.dockerfile.read_text(encoding="utf-8", errors="replace")
-    return dockerfile.mount_sources(text, build_request.build_args, config.registry.host, target.name)
+    return bases.base_images(text, build_request.build_args)
+
+
+def native_writer(
+    config: Config, target: Target, masker: SecretMasker, base_images: list[str], log: logging.Logger
+) -> tuple[native.RegistryWriter, dict[str, native.KnownLayer]]:
+    """The registry writer, and the layers of those base images that live in this workspace of
+    the registry: they are mounted from there instead of uploaded."""
+    sources = bases.mount_sources(base_images, config.registry.host, target.name)
+    writer = native.writer_for(config, target.name, masker, sources)
+    return writer, native.base_layers(config, sources, masker, log)
 
 
 def push_method(config: Config) -> str:
@@ -109,8 +117,9 @@ def push_image_archive(
     """IMAGE_ARCHIVE: no engine, no build; the archive's image as it is."""
     warn_ignored_build_settings(config, log, "IMAGE_ARCHIVE")
     log.info("Pushing IMAGE_ARCHIVE %s (%s) with no Docker engine.", config.docker.image_archive, archive.kind)
-    writer = native.writer_for(config, target.name, masker)
-    result, _ = native.push_archive(writer, archive, plan.tags, before, existing, log)
+    declared = [name for manifest in archive.manifests for name in bases.declared_bases(*manifest.base_hints)]
+    writer, base_known = native_writer(config, target, masker, declared, log)
+    result, _ = native.push_archive(writer, archive, plan.tags, before, existing, log, base_known)
     return publication(target, plan, result.digest, before, native.image_id_of(archive, result))
 
 

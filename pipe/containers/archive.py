@@ -147,6 +147,14 @@ class ImageManifest:
     def diff_ids(self) -> list[str]:
         return list(json.loads(self.config).get("rootfs", {}).get("diff_ids", []))
 
+    @property
+    def base_hints(self) -> tuple[dict, dict]:
+        """The config's labels and the manifest's annotations: where a builder may have named the
+        base image."""
+        labels = (json.loads(self.config).get("config") or {}).get("Labels") or {}
+        annotations = (json.loads(self.raw).get("annotations") or {}) if self.raw else {}
+        return labels, annotations
+
 
 @dataclass
 class ArchivedImage:

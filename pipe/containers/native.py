@@ -8,6 +8,7 @@ import logging
 import tarfile
 import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -88,9 +89,11 @@ def push_archive(
     before: Mapping[str, str | None],
     existing: Sequence[str],
     log: logging.Logger,
+    base_known: Mapping[str, KnownLayer] | None = None,
 ) -> tuple[PushResult, list[str]]:
-    """Push the image's blobs and manifests once, point every tag at it, read the tags back."""
-    known = known_layers(writer, reference_tags(tags, before, existing))
+    """Push the image's blobs and manifests once, point every tag at it, read the tags back.
+    `base_known`: layers of base images in other repositories, mounted from there."""
+    known = dict(base_known or {}) | known_layers(writer, reference_tags(tags, before, existing))
     layers = sum(len(manifest.layers) for manifest in image.manifests)
     platforms = f", {len(image.manifests)} platforms" if image.multi_platform else ""
     log.info("Pushing %d layer(s)%s natively over the distribution API.", layers, platforms)
@@ -137,34 +140,43 @@ def already_pushed(writer: RegistryWriter, image_id: str, references: Sequence[s
     return None
 
 
+@dataclass(frozen=True)
+class EngineImage:
+    """An image of the engine as its inspection tells: id, layers (uncompressed digests), size
+    and labels, known before any export."""
+
+    id: str
+    diff_ids: tuple[str, ...]
+    size: int
+    labels: Mapping[str, str]
+
+
 def push_engine_image(
-    config: Config,
     api: docker.APIClient,
     writer: RegistryWriter,
-    image_id: str,
+    image: EngineImage,
     tags,
     before,
     existing,
     log,
-    bases: Sequence[tuple[str, str]] = (),
+    base_known: Mapping[str, KnownLayer] | None = None,
 ) -> tuple[PushResult, list[str]]:
     """An image of the engine, read from the engine's export (`docker save`) as a stream: each
     layer is pushed as soon as it has passed, while the engine is still sending the next, and
     memory stays flat. An image the registry already holds is not exported at all."""
     references = reference_tags(tags, before, existing)
-    shortcut = already_pushed(writer, image_id, references)
+    shortcut = already_pushed(writer, image.id, references)
     if shortcut is not None:
         log.info("The registry already holds this image (%s): only tags are updated.", shortcut.digest)
         unchanged = point_tags(writer, shortcut, tags, before, log)
         verify_tags(writer, tags, shortcut.digest)
         return shortcut, unchanged
-    diff_ids, size = describe_image(api, image_id)
-    known = base_layers(config, bases, writer.masker, log) | known_layers(writer, references)
-    log.info("Exporting the image from the engine; its %d layer(s) go up as they arrive.", len(diff_ids))
+    known = dict(base_known or {}) | known_layers(writer, references)
+    log.info("Exporting the image from the engine; its %d layer(s) go up as they arrive.", len(image.diff_ids))
     with tempfile.TemporaryDirectory(prefix="bbpp-export-") as scratch:
-        with ImagePusher(writer, log, Path(scratch), known, expected_layers=len(diff_ids)) as pusher:
-            meter = ExportProgress(log, size)
-            files = export(api, image_id, Path(scratch), start_layers(pusher, set(diff_ids)), meter)
+        with ImagePusher(writer, log, Path(scratch), known, expected_layers=len(image.diff_ids)) as pusher:
+            meter = ExportProgress(log, image.size)
+            files = export(api, image.id, Path(scratch), start_layers(pusher, set(image.diff_ids)), meter)
             log.info("Exported the image from the engine (%s).", format_size(files.total_size()))
             result = pusher.push(read_layout(files, "the exported image"))
     return finish_push(writer, result, tags, before, log)
@@ -182,9 +194,7 @@ def start_layers(pusher: ImagePusher, diff_ids: set[str]) -> Callable[[str, Blob
     return on_file
 
 
-def describe_image(api: docker.APIClient, image_id: str) -> tuple[list[str], int]:
-    """The image's layers as the engine knows them (uncompressed digests) and its size, before
-    the export."""
+def describe_image(api: docker.APIClient, image_id: str) -> EngineImage:
     from docker.errors import APIError
 
     try:
@@ -194,7 +204,12 @@ def describe_image(api: docker.APIClient, image_id: str) -> tuple[list[str], int
             f"the Docker engine could not describe image {image_id[:19]} ({' '.join(str(error).split())[:160]}): "
             "re-run the step."
         ) from None
-    return list(details.get("RootFS", {}).get("Layers") or []), int(details.get("Size") or 0)
+    return EngineImage(
+        id=image_id,
+        diff_ids=tuple(details.get("RootFS", {}).get("Layers") or ()),
+        size=int(details.get("Size") or 0),
+        labels=dict((details.get("Config") or {}).get("Labels") or {}),
+    )
 
 
 def export(api: docker.APIClient, image_id: str, scratch: Path, on_file, on_read=None) -> ArchiveFiles:

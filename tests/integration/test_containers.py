@@ -423,3 +423,22 @@ def test_layers_of_a_base_image_in_the_workspace_are_mounted_not_uploaded(sandbo
             f"{sandbox.oci_url}/v2/acme/{app}/blobs/{layer['digest']}", auth=sandbox.writer, timeout=10
         )
         assert blob.status_code == 200
+
+
+def test_a_local_image_labelled_with_its_base_mounts_the_base_layers(sandbox, project, tmp_path, unique, docker_engine):
+    """LOCAL_IMAGE names no Dockerfile: the base comes from the OCI base-name label its builder set."""
+    base, app = unique("lbase"), unique("lapp")
+    (project / "big.bin").write_bytes(os.urandom(1_000_000))
+    (project / "Dockerfile").write_text("FROM scratch\nCOPY big.bin /big.bin\n")
+    release(sandbox, base, project, tmp_path, "v1.0.0")
+    base_reference = f"{sandbox.oci_registry}/acme/{base}:1.0.0"
+    (project / "Dockerfile").write_text(
+        f"FROM {base_reference}\nLABEL org.opencontainers.image.base.name={base_reference}\nCOPY hello.txt /\n"
+    )
+    local, _ = docker_engine.images.build(path=str(project), tag=f"bbpp-labelled:{app}", rm=True)
+    try:
+        result = release(sandbox, app, project, tmp_path, "v1.0.0", LOCAL_IMAGE=f"bbpp-labelled:{app}")
+    finally:
+        docker_engine.images.remove(local.id, force=True)
+    assert sum(f"mounted from acme/{base}" in line for line in result.lines) == 1
+    assert "1 mounted" in result.output

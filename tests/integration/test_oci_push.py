@@ -452,3 +452,48 @@ def test_token_registry_mounts_base_layers_with_a_token_that_reads_the_base(
     scopes = [set(r["scope"]) for r in token_registry.issuer.requests[before:]]
     assert {f"repository:acme/{app}:pull,push", f"repository:acme/{base}:pull"} in scopes
     docker_engine.images.remove(f"{token_registry.host}/acme/{base}:1.0.0", force=True)
+
+
+def test_an_archive_annotated_with_its_base_mounts_the_base_layers(sandbox, saved_image, workdir, tmp_path, unique):
+    """An OCI layout (kaniko, buildkit) that names its base in the manifest annotation: layers
+    with the base's diff ids are mounted from the base's repository, none is uploaded."""
+    _, archive, _ = saved_image
+    base, app = unique("abase"), unique("aapp")
+    env = pipe_env(
+        sandbox.oci_registry, sandbox.writer_user, sandbox.writer_token, base, tmp_path,
+        BITBUCKET_TAG="v1.0.0", IMAGE_ARCHIVE=str(archive),
+    )  # fmt: skip
+    assert run_pipe(env, workdir, sandbox.writer_user, sandbox.writer_token).code == 0
+    layout = tmp_path / "layout.tar"
+    oci_layout_from_save(archive, layout, ["linux/amd64"])
+    annotate_manifests(layout, {"org.opencontainers.image.base.name": f"{sandbox.oci_registry}/acme/{base}:1.0.0"})
+    result = run_pipe(env | {"BITBUCKET_REPO_SLUG": app, "IMAGE_ARCHIVE": str(layout)}, workdir,
+                      sandbox.writer_user, sandbox.writer_token)  # fmt: skip
+    assert result.code == 0, result.output
+    assert f"Layers of the base image acme/{base}:1.0.0 are mounted from there rather than uploaded." in result.lines
+    assert sum(f"mounted from acme/{base}" in line for line in result.lines) == 4
+    assert "4 mounted" in result.output and "0 layer(s) compressed" in result.output
+    pushed = manifest(sandbox.oci_registry, sandbox.writer, app, "1.0.0").json()["layers"]
+    assert [layer["digest"] for layer in pushed] == [
+        layer["digest"] for layer in manifest(sandbox.oci_registry, sandbox.writer, base, "1.0.0").json()["layers"]
+    ]
+
+
+def annotate_manifests(layout: Path, annotations: dict[str, str]) -> None:
+    """Rewrite an OCI layout tar so that its (single-platform) manifest carries `annotations`."""
+    with tarfile.open(layout) as tar:
+        files = {member.name: tar.extractfile(member).read() for member in tar if member.isfile()}
+    index = json.loads(files["index.json"])
+    descriptor = index["manifests"][0]
+    manifest_name = f"blobs/sha256/{descriptor['digest'].removeprefix('sha256:')}"
+    document = json.loads(files.pop(manifest_name)) | {"annotations": annotations}
+    body = json.dumps(document).encode()
+    digest = "sha256:" + hashlib.sha256(body).hexdigest()
+    files[f"blobs/sha256/{digest.removeprefix('sha256:')}"] = body
+    index["manifests"] = [descriptor | {"digest": digest, "size": len(body)}]
+    files["index.json"] = json.dumps(index).encode()
+    with tarfile.open(layout, "w") as out:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            out.addfile(info, io.BytesIO(data))

@@ -1,10 +1,13 @@
-"""Base images read from a Dockerfile (for cross-repository mounts)."""
+"""Base images read from a Dockerfile or from the OCI base-name label (for cross-repository mounts)."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from pipe.containers.dockerfile import base_images, mount_sources, repository_of
+from pipe.containers.archive import OCI_CONFIG, ImageManifest
+from pipe.containers.bases import BASE_NAME, base_images, declared_bases, mount_sources, repository_of
 
 REGISTRY = "crg.example"
 
@@ -64,4 +67,23 @@ def test_mount_sources_are_other_repositories_of_the_same_workspace():
         "FROM crg.example/acme/base:2\n"
         "FROM crg.example/acme/base:1\n"  # named twice: asked once
     )
-    assert mount_sources(text, {}, REGISTRY, "acme/widget") == [("acme/base", "1"), ("acme/base", "2")]
+    assert mount_sources(base_images(text, {}), REGISTRY, "acme/widget") == [("acme/base", "1"), ("acme/base", "2")]
+
+
+def test_base_name_from_labels_or_annotations():
+    label = {BASE_NAME: "crg.example/acme/base:1", "other": "x"}
+    annotation = {BASE_NAME: "crg.example/acme/base:1"}
+    assert declared_bases(label, None, annotation) == ["crg.example/acme/base:1"]
+    assert declared_bases({}, None) == []
+
+
+def test_an_archived_image_names_its_base_in_its_config_labels_or_manifest_annotations():
+    config = json.dumps({"config": {"Labels": {BASE_NAME: "crg.example/acme/from-label:1"}}}).encode()
+    raw = json.dumps({"annotations": {BASE_NAME: "crg.example/acme/from-annotation:2"}}).encode()
+    manifest = ImageManifest(config, OCI_CONFIG, [], raw=raw)
+    assert declared_bases(*manifest.base_hints) == [
+        "crg.example/acme/from-label:1",
+        "crg.example/acme/from-annotation:2",
+    ]
+    legacy = ImageManifest(json.dumps({"config": {}}).encode(), OCI_CONFIG, [])  # a docker save: no manifest of its own
+    assert declared_bases(*legacy.base_hints) == []

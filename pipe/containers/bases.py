@@ -1,4 +1,5 @@
-"""The base images a Dockerfile builds from, read without an engine.
+"""Which image an image was built on: the Dockerfile's `FROM` lines (read without an engine),
+or, for an image the pipe did not build, the OCI base-name label or annotation its builder left.
 
 A team's images usually share base layers: `FROM <registry>/<workspace>/base:1` in several
 repositories. Those layers are already in the registry, under the base image's repository, and
@@ -11,6 +12,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 
+# Set by builders (buildkit, buildpacks, metadata actions) as a config label or a manifest annotation.
+BASE_NAME = "org.opencontainers.image.base.name"
 # `$NAME` or `${NAME}` (the `${NAME:-default}` forms are left unexpanded: such a base is skipped).
 VARIABLE = re.compile(r"\$(?:\{(\w+)\}|(\w+))")
 
@@ -71,12 +74,18 @@ def repository_of(reference: str, registry_host: str) -> tuple[str, str] | None:
     return (repository, digest or tag or "latest") if repository else None
 
 
-def mount_sources(text: str, build_args: Mapping[str, str], registry_host: str, target: str) -> list[tuple[str, str]]:
-    """(repository, tag or digest) of each base image this Dockerfile builds on that lives in
-    another repository of the same workspace as `target`."""
+def declared_bases(*labels_or_annotations: Mapping[str, str] | None) -> list[str]:
+    """The base image named by `org.opencontainers.image.base.name`, wherever it is set."""
+    found = [str(mapping[BASE_NAME]) for mapping in labels_or_annotations if mapping and mapping.get(BASE_NAME)]
+    return list(dict.fromkeys(found))
+
+
+def mount_sources(images: Iterable[str], registry_host: str, target: str) -> list[tuple[str, str]]:
+    """(repository, tag or digest) of each of `images` that lives in another repository of the
+    same workspace as `target`."""
     workspace = target.rsplit("/", 1)[0] + "/"
     sources: list[tuple[str, str]] = []
-    for image in base_images(text, build_args):
+    for image in images:
         found = repository_of(image, registry_host)
         if found and found[0] != target and found[0].startswith(workspace) and found not in sources:
             sources.append(found)
