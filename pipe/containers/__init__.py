@@ -73,15 +73,17 @@ def publish_image(
         return push_image_archive(config, target, plan, archive, before, existing, log, masker)
     api = engine.connect(config.environment)
     if build_request is None:
-        image_id = use_local_image(api, config, log)
+        local = use_local_image(api, config, log)
+        image_id = local.id
     else:
+        local = None
         image_id = build_image(api, config, replace(build_request, labels=image_labels(config, plan)), log)
     engine.tag_image(api, image_id, target.reference, plan.tags)
     if push_method(config) == "native":
-        image = native.describe_image(api, image_id)
+        image = local or engine.describe_image(api, image_id)
         images = dockerfile_bases(build_request) + bases.declared_bases(image.labels)
-        writer, base_known = native_writer(config, target, masker, images, log)
-        result, _ = native.push_engine_image(api, writer, image, plan.tags, before, existing, log, base_known)
+        writer, sources = native_writer(config, target, masker, images)
+        result, _ = native.push_engine_image(api, writer, image, plan.tags, before, existing, log, sources)
         digest = result.digest
     else:
         digest = push_all(api, config, target, plan, log)
@@ -97,13 +99,12 @@ def dockerfile_bases(build_request: engine.BuildRequest | None) -> list[str]:
 
 
 def native_writer(
-    config: Config, target: Target, masker: SecretMasker, base_images: list[str], log: logging.Logger
-) -> tuple[native.RegistryWriter, dict[str, native.KnownLayer]]:
-    """The registry writer, and the layers of those base images that live in this workspace of
-    the registry: they are mounted from there instead of uploaded."""
+    config: Config, target: Target, masker: SecretMasker, base_images: list[str]
+) -> tuple[native.RegistryWriter, list[tuple[str, str]]]:
+    """The registry writer, and those base images that live in this workspace of the registry:
+    their layers are mounted from there instead of uploaded."""
     sources = bases.mount_sources(base_images, config.registry.host, target.name)
-    writer = native.writer_for(config, target.name, masker, sources)
-    return writer, native.base_layers(config, sources, masker, log)
+    return native.writer_for(config, target.name, masker, sources), sources
 
 
 def push_method(config: Config) -> str:
@@ -118,16 +119,16 @@ def push_image_archive(
     warn_ignored_build_settings(config, log, "IMAGE_ARCHIVE")
     log.info("Pushing IMAGE_ARCHIVE %s (%s) with no Docker engine.", config.docker.image_archive, archive.kind)
     declared = [name for manifest in archive.manifests for name in bases.declared_bases(*manifest.base_hints)]
-    writer, base_known = native_writer(config, target, masker, declared, log)
-    result, _ = native.push_archive(writer, archive, plan.tags, before, existing, log, base_known)
+    writer, sources = native_writer(config, target, masker, declared)
+    result, _ = native.push_archive(writer, archive, plan.tags, before, existing, log, sources)
     return publication(target, plan, result.digest, before, native.image_id_of(archive, result))
 
 
-def use_local_image(api, config: Config, log: logging.Logger) -> str:
+def use_local_image(api, config: Config, log: logging.Logger) -> engine.EngineImage:
     warn_ignored_build_settings(config, log)
-    image_id = engine.find_image(api, str(config.docker.local_image))
-    log.info("Using LOCAL_IMAGE %s (%s).", config.docker.local_image, short_id(image_id))
-    return image_id
+    image = engine.describe_image(api, str(config.docker.local_image))
+    log.info("Using LOCAL_IMAGE %s (%s).", config.docker.local_image, short_id(image.id))
+    return image
 
 
 def build_image(api, config: Config, request: engine.BuildRequest, log: logging.Logger) -> str:

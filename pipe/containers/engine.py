@@ -66,12 +66,23 @@ def short_reason(error: Exception) -> str:
     return " ".join(text.split())[:160]
 
 
-def find_image(api: docker.APIClient, reference: str) -> str:
-    """The id of an image already in the engine (LOCAL_IMAGE)."""
+@dataclass(frozen=True)
+class EngineImage:
+    """An image of the engine as its inspection tells: id, layers (uncompressed digests), size
+    and labels, all known before any export."""
+
+    id: str
+    diff_ids: tuple[str, ...]
+    size: int
+    labels: Mapping[str, str]
+
+
+def describe_image(api: docker.APIClient, reference: str) -> EngineImage:
+    """An image already in the engine (LOCAL_IMAGE, or one just built)."""
     from docker.errors import APIError, ImageNotFound
 
     try:
-        return api.inspect_image(reference)["Id"]
+        details = api.inspect_image(reference)
     except ImageNotFound:
         raise InputError(
             f"LOCAL_IMAGE '{reference}' is not in the Docker engine: build it earlier in the same step "
@@ -81,6 +92,12 @@ def find_image(api: docker.APIClient, reference: str) -> str:
         raise EngineError(
             f"the Docker engine could not inspect '{reference}' ({short_reason(error)}): {ENGINE_HINT}."
         ) from None
+    return EngineImage(
+        id=details["Id"],
+        diff_ids=tuple(details.get("RootFS", {}).get("Layers") or ()),
+        size=int(details.get("Size") or 0),
+        labels=dict((details.get("Config") or {}).get("Labels") or {}),
+    )
 
 
 # --- build -----------------------------------------------------------------------------------

@@ -8,13 +8,13 @@ import logging
 import tarfile
 import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import requests
 
 from pipe.config import Config
+from pipe.containers import engine
 from pipe.containers.archive import (
     OCI_LAYER,
     ArchivedImage,
@@ -55,15 +55,13 @@ def writer_for(
     return writer
 
 
-def base_layers(
-    config: Config, bases: Sequence[tuple[str, str]], masker: SecretMasker, log: logging.Logger
-) -> dict[str, KnownLayer]:
-    """The layers of the base images (Dockerfile `FROM`s in the same workspace), which the
+def base_layers(writer: RegistryWriter, bases: Sequence[tuple[str, str]], log: logging.Logger) -> dict[str, KnownLayer]:
+    """The layers of the base images (`(repository, tag)` in the same workspace), which the
     registry can mount instead of taking them again. A base it will not show is only a missed
     shortcut: its layers are then pushed like the others."""
     known: dict[str, KnownLayer] = {}
     for repository, reference in bases:
-        reader = RegistryReader(config.registry, repository, config.credentials, masker)
+        reader = RegistryReader(writer.registry, repository, writer.credentials, writer.masker)
         try:
             known.update(known_layers(reader, [reference], source=repository))
         except RegistryError as error:
@@ -89,11 +87,11 @@ def push_archive(
     before: Mapping[str, str | None],
     existing: Sequence[str],
     log: logging.Logger,
-    base_known: Mapping[str, KnownLayer] | None = None,
+    bases: Sequence[tuple[str, str]] = (),
 ) -> tuple[PushResult, list[str]]:
     """Push the image's blobs and manifests once, point every tag at it, read the tags back.
-    `base_known`: layers of base images in other repositories, mounted from there."""
-    known = dict(base_known or {}) | known_layers(writer, reference_tags(tags, before, existing))
+    `bases`: base images in other repositories (repository, tag) to mount layers from."""
+    known = base_layers(writer, bases, log) | known_layers(writer, reference_tags(tags, before, existing))
     layers = sum(len(manifest.layers) for manifest in image.manifests)
     platforms = f", {len(image.manifests)} platforms" if image.multi_platform else ""
     log.info("Pushing %d layer(s)%s natively over the distribution API.", layers, platforms)
@@ -126,11 +124,10 @@ def image_id_of(image: ArchivedImage, result: PushResult) -> str:
     return result.digest if image.multi_platform else image.manifests[0].config_digest
 
 
-def already_pushed(writer: RegistryWriter, image_id: str, references: Sequence[str]) -> PushResult | None:
+def already_pushed(image_id: str, manifests: Mapping[str, tuple[bytes, str] | None]) -> PushResult | None:
     """The manifest of an existing tag whose config is this engine image (same id = same config
     bytes, hence the same layers): a re-push then needs no export at all."""
-    for reference in references:
-        found = writer.get_manifest(reference)
+    for found in manifests.values():
         if found is None:
             continue
         body, media_type = found
@@ -140,38 +137,28 @@ def already_pushed(writer: RegistryWriter, image_id: str, references: Sequence[s
     return None
 
 
-@dataclass(frozen=True)
-class EngineImage:
-    """An image of the engine as its inspection tells: id, layers (uncompressed digests), size
-    and labels, known before any export."""
-
-    id: str
-    diff_ids: tuple[str, ...]
-    size: int
-    labels: Mapping[str, str]
-
-
 def push_engine_image(
     api: docker.APIClient,
     writer: RegistryWriter,
-    image: EngineImage,
+    image: engine.EngineImage,
     tags,
     before,
     existing,
     log,
-    base_known: Mapping[str, KnownLayer] | None = None,
+    bases: Sequence[tuple[str, str]] = (),
 ) -> tuple[PushResult, list[str]]:
     """An image of the engine, read from the engine's export (`docker save`) as a stream: each
     layer is pushed as soon as it has passed, while the engine is still sending the next, and
     memory stays flat. An image the registry already holds is not exported at all."""
     references = reference_tags(tags, before, existing)
-    shortcut = already_pushed(writer, image.id, references)
+    manifests = {reference: writer.get_manifest(reference) for reference in references}  # read once, used twice
+    shortcut = already_pushed(image.id, manifests)
     if shortcut is not None:
         log.info("The registry already holds this image (%s): only tags are updated.", shortcut.digest)
         unchanged = point_tags(writer, shortcut, tags, before, log)
         verify_tags(writer, tags, shortcut.digest)
         return shortcut, unchanged
-    known = dict(base_known or {}) | known_layers(writer, references)
+    known = base_layers(writer, bases, log) | known_layers(writer, references, fetched=manifests)
     log.info("Exporting the image from the engine; its %d layer(s) go up as they arrive.", len(image.diff_ids))
     with tempfile.TemporaryDirectory(prefix="bbpp-export-") as scratch:
         with ImagePusher(writer, log, Path(scratch), known, expected_layers=len(image.diff_ids)) as pusher:
@@ -192,24 +179,6 @@ def start_layers(pusher: ImagePusher, diff_ids: set[str]) -> Callable[[str, Blob
             pusher.start_layer(Layer(source, OCI_LAYER, digest, digest))
 
     return on_file
-
-
-def describe_image(api: docker.APIClient, image_id: str) -> EngineImage:
-    from docker.errors import APIError
-
-    try:
-        details = api.inspect_image(image_id)
-    except (APIError, requests.RequestException) as error:
-        raise EngineError(
-            f"the Docker engine could not describe image {image_id[:19]} ({' '.join(str(error).split())[:160]}): "
-            "re-run the step."
-        ) from None
-    return EngineImage(
-        id=image_id,
-        diff_ids=tuple(details.get("RootFS", {}).get("Layers") or ()),
-        size=int(details.get("Size") or 0),
-        labels=dict((details.get("Config") or {}).get("Labels") or {}),
-    )
 
 
 def export(api: docker.APIClient, image_id: str, scratch: Path, on_file, on_read=None) -> ArchiveFiles:

@@ -246,11 +246,18 @@ class KnownLayer:
     source: str | None = None
 
 
-def known_layers(reader: RegistryReader, references: Iterable[str], source: str | None = None) -> dict[str, KnownLayer]:
+def known_layers(
+    reader: RegistryReader,
+    references: Iterable[str],
+    source: str | None = None,
+    fetched: Mapping[str, tuple[bytes, str] | None] | None = None,
+) -> dict[str, KnownLayer]:
     """diff id → pushed layer, from the images that `references` (existing tags) point at: a
     re-push finds its layers without compressing them again. Layer i of a manifest is the
     compressed form of diff id i of its config. `source` names the reader's repository when it
-    is not the one pushed to (the layers are mounted from there)."""
+    is not the one pushed to (the layers are mounted from there); `fetched` holds manifests the
+    caller has already read, by reference."""
+    fetched = fetched or {}
     known: dict[str, KnownLayer] = {}
     seen: set[str] = set()
     queue = list(references)
@@ -259,7 +266,7 @@ def known_layers(reader: RegistryReader, references: Iterable[str], source: str 
         if reference in seen:
             continue
         seen.add(reference)
-        found = reader.get_manifest(reference)
+        found = fetched[reference] if reference in fetched else reader.get_manifest(reference)
         if found is None:
             continue
         manifest = json.loads(found[0])

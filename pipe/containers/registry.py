@@ -65,6 +65,7 @@ class RegistryReader:
         masker: SecretMasker,
         session: requests.Session | None = None,
     ):
+        self.registry = registry
         self.base = registry.url.rstrip("/")
         self.repository = repository
         self.credentials = credentials
