@@ -159,6 +159,15 @@ class FakeRegistry(BaseAdapter):
 # --- fixtures ----------------------------------------------------------------------------------
 
 
+def write_tar(path: Path, files: dict[str, bytes]) -> Path:
+    with tarfile.open(path, "w") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
 def docker_save(path: Path, layers: list[bytes]) -> Path:
     """A legacy `docker save` tarball with these uncompressed layer tars."""
     config = {
@@ -173,12 +182,7 @@ def docker_save(path: Path, layers: list[bytes]) -> Path:
         names.append(f"layer{index}/layer.tar")
         files[names[-1]] = layer
     files["manifest.json"] = json.dumps([{"Config": f"{sha(config_bytes)[7:]}.json", "Layers": names}]).encode()
-    with tarfile.open(path, "w") as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return path
+    return write_tar(path, files)
 
 
 def layer_tar(name: str, content: bytes) -> bytes:
@@ -470,12 +474,7 @@ def docker25_save(path: Path, layers: list[bytes]) -> Path:
     legacy = [{"Config": f"blobs/sha256/{sha(config)[7:]}", "Layers": [f"blobs/sha256/{sha(x)[7:]}" for x in layers]}]
     files = blobs | {"oci-layout": b'{"imageLayoutVersion":"1.0.0"}', "index.json": json.dumps(index).encode(),
                      "manifest.json": json.dumps(legacy).encode()}  # fmt: skip
-    with tarfile.open(path, "w") as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return path
+    return write_tar(path, files)
 
 
 def test_a_docker_25_export_streams_like_a_legacy_one(registry, tmp_path):
