@@ -161,7 +161,9 @@ def push_engine_image(
     known = base_layers(writer, bases, log) | known_layers(writer, references, fetched=manifests)
     log.info("Exporting the image from the engine; its %d layer(s) go up as they arrive.", len(image.diff_ids))
     with tempfile.TemporaryDirectory(prefix="bbpp-export-") as scratch:
-        with ImagePusher(writer, log, Path(scratch), known, expected_layers=len(image.diff_ids)) as pusher:
+        # An image may hold the same layer twice (an empty one, say): it is pushed, and counted, once.
+        layers = len(set(image.diff_ids))
+        with ImagePusher(writer, log, Path(scratch), known, expected_layers=layers) as pusher:
             meter = ExportProgress(log, image.size)
             files = export(api, image.id, Path(scratch), start_layers(pusher, set(image.diff_ids)), meter)
             log.info("Exported the image from the engine (%s).", format_size(files.total_size()))

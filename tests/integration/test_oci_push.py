@@ -497,3 +497,29 @@ def annotate_manifests(layout: Path, annotations: dict[str, str]) -> None:
             info = tarfile.TarInfo(name)
             info.size = len(data)
             out.addfile(info, io.BytesIO(data))
+
+
+def test_an_engine_image_holding_the_same_layer_twice_pushes_and_pulls(
+    sandbox, workdir, tmp_path, unique, docker_engine
+):
+    """Two identical steps give two identical layers: the export stores one, the push sends one,
+    the manifest names it twice, and `docker pull` gives the very image back."""
+    (workdir / "same.txt").write_text("the same\n")
+    (workdir / "Dockerfile").write_text("FROM scratch\nCOPY same.txt /same.txt\nCOPY same.txt /same.txt\n")
+    built, _ = docker_engine.images.build(path=str(workdir), tag=f"bbpp-twice:{unique('t')}", rm=True)
+    image = unique("oci-twice")
+    env = pipe_env(
+        sandbox.oci_registry, sandbox.writer_user, sandbox.writer_token, image, tmp_path,
+        BITBUCKET_BRANCH="main", LOCAL_IMAGE=built.tags[0], DOCKER_HOST=sandbox.docker_host,
+    )  # fmt: skip
+    result = run_pipe(env, workdir, sandbox.writer_user, sandbox.writer_token)
+    assert result.code == 0, result.output
+    assert any(line.endswith("(1/1 layers done).") for line in result.lines)
+    layers = manifest(sandbox.oci_registry, sandbox.writer, image, "main").json()["layers"]
+    assert len(layers) == 2 and layers[0]["digest"] == layers[1]["digest"]
+    _, pulled = pull_from_clean_state(
+        docker_engine, sandbox.docker_host, sandbox.oci_registry, sandbox.writer_user, sandbox.writer_token,
+        f"{sandbox.oci_registry}/acme/{image}:main", tmp_path,
+    )  # fmt: skip
+    assert pulled.id == built.id
+    docker_engine.images.remove(built.id, force=True)

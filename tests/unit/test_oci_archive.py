@@ -279,3 +279,24 @@ def test_engine_export_reports_progress_every_interval_while_it_streams(tmp_path
     chunk_count = -(-len(data) // 4096)
     assert len(lines) == len([k for k in range(4, chunk_count + 1, 4) if k * 4096 < len(data)]) > 10
     assert lines[0].startswith("Exporting the image: 16.0 KB of about ")
+
+
+@pytest.mark.parametrize("failure", ["connection lost", "stream cut short"])
+def test_an_export_that_breaks_off_is_an_engine_error_with_what_to_do(tmp_path, failure):
+    import requests
+
+    from pipe.containers.native import export
+    from pipe.errors import EngineError
+
+    data = tar_bytes(tarfile.PAX_FORMAT)
+
+    class BreakingEngine:
+        def get_image(self, image_id, chunk_size):
+            yield data[: len(data) // 2]
+            if failure == "connection lost":
+                raise requests.ConnectionError("Connection broken: IncompleteRead")
+
+    with pytest.raises(EngineError) as caught:
+        export(BreakingEngine(), "sha256:" + "ab" * 32, tmp_path, lambda *_: None)
+    assert caught.value.message.startswith("the Docker engine could not export image sha256:abababababab (")
+    assert caught.value.message.endswith("re-run the step, or set PUSH_METHOD: engine to push through the engine.")
