@@ -191,7 +191,7 @@ def export(api: docker.APIClient, image_id: str, scratch: Path, on_file, on_read
         return read_tar_stream(ChunkStream(chunks, on_read), scratch, on_file)
     except (APIError, requests.RequestException, tarfile.TarError) as error:
         raise EngineError(
-            f"the Docker engine could not export image {image_id[:19]} ({' '.join(str(error).split())[:160]}): "
+            f"the Docker engine could not export image {image_id[:19]} ({engine.short_reason(error)}): "
             "re-run the step, or set PUSH_METHOD: engine to push through the engine."
         ) from None
 

@@ -358,10 +358,12 @@ class ImagePusher:
         self.pool.shutdown(wait=True, cancel_futures=True)
 
     def start_layer(self, layer: Layer) -> None:
-        """Start pushing an uncompressed layer now; `push` takes the result for the same digest."""
+        """Start pushing an uncompressed layer now; `push` takes the result for the same digest.
+        Layers counted before the image is known need `expected_layers`."""
+        if self.progress is None:
+            raise ValueError("start_layer needs the pusher made with expected_layers")
         if layer.digest not in self._early:
-            progress = self.progress_for(None)
-            self._early[layer.digest] = self.pool.submit(self.push_layer, OCI_MANIFEST, layer, progress)
+            self._early[layer.digest] = self.pool.submit(self.push_layer, OCI_MANIFEST, layer, self.progress)
 
     def raise_if_failed(self) -> None:
         """Stop early when a layer started ahead has already failed (bad credentials, say)."""
@@ -369,14 +371,10 @@ class ImagePusher:
             if job.done() and job.exception() is not None:
                 raise job.exception()
 
-    def progress_for(self, image: ArchivedImage | None) -> PushProgress:
-        if self.progress is None:
-            total = sum(len(manifest.layers) for manifest in image.manifests) if image else 0
-            self.progress = PushProgress(self.log, total)
-        return self.progress
-
     def push(self, image: ArchivedImage) -> PushResult:
-        progress = self.progress_for(image)
+        if self.progress is None:
+            self.progress = PushProgress(self.log, sum(len(manifest.layers) for manifest in image.manifests))
+        progress = self.progress
         jobs = [
             [self.layer_job(manifest, layer, progress) for layer in manifest.layers] for manifest in image.manifests
         ]

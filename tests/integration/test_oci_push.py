@@ -101,14 +101,18 @@ def oci_layout_from_save(saved: Path, target: Path, platforms: list[str]) -> dic
              "platform": {"architecture": arch, "os": os_name}}
         )  # fmt: skip
     index = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": descriptors}
-    with tarfile.open(target, "w") as out:
-        files = {"oci-layout": b'{"imageLayoutVersion":"1.0.0"}', "index.json": json.dumps(index).encode()}
-        files |= {f"blobs/sha256/{digest.removeprefix('sha256:')}": data for digest, data in blobs.items()}
+    files = {"oci-layout": b'{"imageLayoutVersion":"1.0.0"}', "index.json": json.dumps(index).encode()}
+    files |= {f"blobs/sha256/{digest.removeprefix('sha256:')}": data for digest, data in blobs.items()}
+    write_tar(target, files)
+    return configs
+
+
+def write_tar(path: Path, files: dict[str, bytes]) -> None:
+    with tarfile.open(path, "w") as out:
         for name, data in files.items():
             info = tarfile.TarInfo(name)
             info.size = len(data)
             out.addfile(info, io.BytesIO(data))
-    return configs
 
 
 # --- pipe and registry helpers -----------------------------------------------------------------
@@ -492,11 +496,7 @@ def annotate_manifests(layout: Path, annotations: dict[str, str]) -> None:
     files[f"blobs/sha256/{digest.removeprefix('sha256:')}"] = body
     index["manifests"] = [descriptor | {"digest": digest, "size": len(body)}]
     files["index.json"] = json.dumps(index).encode()
-    with tarfile.open(layout, "w") as out:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            out.addfile(info, io.BytesIO(data))
+    write_tar(layout, files)
 
 
 def test_an_engine_image_holding_the_same_layer_twice_pushes_and_pulls(
