@@ -23,7 +23,7 @@ from pipe.masking import SecretMasker
 from pipe.outputs import Publication, write_summary, write_variables
 
 # Imported only when chosen, so a run pays for its own publisher alone (docker-py is slow to import).
-PUBLISHERS = {"docker": "pipe.containers", "npm": "pipe.npm", "maven": "pipe.maven"}
+PUBLISHERS = {"docker": "pipe.containers.publish", "npm": "pipe.npm.publish", "maven": "pipe.maven.publish"}
 
 
 def seed_masker(env: Mapping[str, str]) -> SecretMasker:
@@ -41,9 +41,9 @@ def publish(config: Config, masker: SecretMasker, log: logging.Logger) -> Public
 
 
 def record_results(config: Config, publication: Publication) -> None:
-    write_variables(config.environment.get("BITBUCKET_PIPELINES_VARIABLES_PATH"), publication.variables)
+    write_variables(config.context.variables_path, publication.variables)
     write_summary(
-        config.environment.get("BITBUCKET_PIPE_STORAGE_DIR"),
+        config.context.storage_dir,
         {
             "pipe_version": __version__,
             "package_type": config.package_type,

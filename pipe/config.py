@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from bitbucket_pipes_toolkit import ArrayVariable, Pipe
 
 from pipe.auth import Credentials
-from pipe.context import BuildContext
+from pipe.context import PipelinesRun
 from pipe.errors import ConfigError
 
 PACKAGE_TYPES = ("docker", "npm", "maven")
@@ -119,7 +119,7 @@ class Config:
     allow_insecure_http: bool
     debug: bool
     working_dir: Path
-    context: BuildContext
+    context: PipelinesRun
     docker: DockerSettings
     npm: NpmSettings
     maven: MavenSettings
@@ -330,7 +330,7 @@ def load_config(env: Mapping[str, str], working_dir: Path) -> Config:
     variables = read_variables(env)
     credentials = read_credentials(variables)
     flags = {name: parse_bool(name, variables.get(name)) for name in BOOLEAN_VARIABLES}
-    context = BuildContext.from_env(env)
+    context = PipelinesRun.from_env(env)
     package_type = read_package_type(variables, working_dir)
     workspace = _text(variables, "WORKSPACE", context.workspace)
     registry = read_registry(variables, package_type, workspace, flags["ALLOW_INSECURE_HTTP"])

@@ -1,4 +1,6 @@
-"""What Pipelines tells about the build: tag, branch, commit, build number, repository."""
+"""The Pipelines run the pipe is part of: what it was started for (tag, branch, commit, build
+number, repository) and the paths Pipelines gives a pipe (clone folder, output variables file,
+pipe storage folder). Named for the run, not `BUILD_CONTEXT` (the Docker build folder)."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from pipe.versioning import SemVer
 
 
 @dataclass(frozen=True)
-class BuildContext:
+class PipelinesRun:
     tag: str | None
     branch: str | None
     commit: str | None
@@ -18,9 +20,12 @@ class BuildContext:
     repo_slug: str | None
     clone_dir: str | None
     git_origin: str | None
+    variables_path: str | None = None  # where output variables go (BITBUCKET_PIPELINES_VARIABLES_PATH)
+    storage_dir: str | None = None  # the pipe's own storage folder (BITBUCKET_PIPE_STORAGE_DIR)
+    shared_storage_dir: str | None = None  # every pipe's storage (BITBUCKET_PIPE_SHARED_STORAGE_DIR)
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> BuildContext:
+    def from_env(cls, env: Mapping[str, str]) -> PipelinesRun:
         def value(name: str) -> str | None:
             return (env.get(name) or "").strip() or None
 
@@ -33,7 +38,15 @@ class BuildContext:
             repo_slug=value("BITBUCKET_REPO_SLUG"),
             clone_dir=value("BITBUCKET_CLONE_DIR"),
             git_origin=value("BITBUCKET_GIT_HTTP_ORIGIN"),
+            variables_path=value("BITBUCKET_PIPELINES_VARIABLES_PATH"),
+            storage_dir=value("BITBUCKET_PIPE_STORAGE_DIR"),
+            shared_storage_dir=value("BITBUCKET_PIPE_SHARED_STORAGE_DIR"),
         )
+
+    @property
+    def storage_dirs(self) -> list[str]:
+        """Folders Pipelines fills with pipes' storage during the step."""
+        return [folder for folder in (self.storage_dir, self.shared_storage_dir) if folder]
 
     @property
     def short_commit(self) -> str | None:

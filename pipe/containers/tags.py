@@ -17,7 +17,7 @@ import string
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from pipe.context import BuildContext
+from pipe.context import PipelinesRun
 from pipe.errors import ConfigError
 from pipe.versioning import SemVer
 
@@ -130,7 +130,7 @@ def sanitised(value: str, what: str) -> tuple[str, tuple[str, ...]]:
     )
 
 
-def automatic_plan(context: BuildContext, existing_tags: Iterable[str]) -> TagPlan:
+def automatic_plan(context: PipelinesRun, existing_tags: Iterable[str]) -> TagPlan:
     if context.tag:
         version = context.tag_version
         if version is not None:
@@ -149,7 +149,7 @@ def automatic_plan(context: BuildContext, existing_tags: Iterable[str]) -> TagPl
     )
 
 
-def placeholder_values(context: BuildContext) -> dict[str, str | None]:
+def placeholder_values(context: PipelinesRun) -> dict[str, str | None]:
     version = context.tag_version
     values: dict[str, str | None] = {
         "tag": sanitise_tag(context.tag) if context.tag else None,
@@ -165,7 +165,7 @@ def placeholder_values(context: BuildContext) -> dict[str, str | None]:
     return values
 
 
-def missing_value_reason(name: str, context: BuildContext) -> str:
+def missing_value_reason(name: str, context: PipelinesRun) -> str:
     if name in ("version", "major", "minor", "patch"):
         if context.tag:
             return f"BITBUCKET_TAG '{context.tag}' is not a semantic version (vX.Y.Z)"
@@ -174,7 +174,7 @@ def missing_value_reason(name: str, context: BuildContext) -> str:
     return f"BITBUCKET_{variable.upper()} is empty"
 
 
-def expand_template(template: str, values: Mapping[str, str | None], context: BuildContext) -> str:
+def expand_template(template: str, values: Mapping[str, str | None], context: PipelinesRun) -> str:
     try:
         fields = [field for _, field, _, _ in string.Formatter().parse(template) if field is not None]
     except ValueError:
@@ -196,7 +196,7 @@ def expand_template(template: str, values: Mapping[str, str | None], context: Bu
     return template.format_map(values)
 
 
-def explicit_plan(templates: Iterable[str], context: BuildContext) -> TagPlan:
+def explicit_plan(templates: Iterable[str], context: PipelinesRun) -> TagPlan:
     values = placeholder_values(context)
     tags: list[str] = []
     for template in templates:
@@ -208,7 +208,7 @@ def explicit_plan(templates: Iterable[str], context: BuildContext) -> TagPlan:
     return TagPlan(tuple(tags), label, version)
 
 
-def plan_tags(templates: Iterable[str], context: BuildContext, existing_tags: Iterable[str]) -> TagPlan:
+def plan_tags(templates: Iterable[str], context: PipelinesRun, existing_tags: Iterable[str]) -> TagPlan:
     """The tags to push: `TAGS` when given (pushed as written, no release rules), else the
     automatic rules against the registry's current tags."""
     templates = tuple(templates)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from urllib.parse import quote
 
-from pipe.context import BuildContext
+from pipe.context import PipelinesRun
 from pipe.errors import ConfigError, InputError
 from pipe.versioning import SemVer, strip_v
 
@@ -192,7 +192,7 @@ def publish_version(manifest: Mapping, override: str | None, source: str) -> Sem
     return SemVer(parsed.major, parsed.minor, parsed.patch, parsed.prerelease)
 
 
-def check_tag_matches(context: BuildContext, version: SemVer, from_variable: bool) -> None:
+def check_tag_matches(context: PipelinesRun, version: SemVer, from_variable: bool) -> None:
     """On a tag pipeline for a semver tag, publishing another version is almost always a forgotten
     bump: stop before anything is written."""
     tagged = context.tag_version

@@ -143,7 +143,7 @@ def leaky_error(user: str, token: str) -> RuntimeError:
 
 CRASH_POINTS = {
     "npm": ("pipe.npm.registry.NpmRegistry", "read_packument"),
-    "maven": ("pipe.maven.deploy.MavenRepository", "remote_sha1"),
+    "maven": ("pipe.maven.repository.MavenRepository", "remote_sha1"),
     "docker": ("pipe.containers.registry.RegistryReader", "list_tags"),
 }
 

@@ -6,14 +6,14 @@ from __future__ import annotations
 import pytest
 
 from pipe.containers.tags import plan_tags, sanitise_tag
-from pipe.context import BuildContext
+from pipe.context import PipelinesRun
 from pipe.errors import ConfigError
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
 
-def context(tag: str | None = None, branch: str | None = None, commit: str | None = COMMIT) -> BuildContext:
-    return BuildContext(
+def context(tag: str | None = None, branch: str | None = None, commit: str | None = COMMIT) -> PipelinesRun:
+    return PipelinesRun(
         tag=tag,
         branch=branch,
         commit=commit,

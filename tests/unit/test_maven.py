@@ -12,7 +12,6 @@ import pytest
 import requests
 
 from pipe.errors import InputError, RegistryError
-from pipe.maven.deploy import MavenRepository, Upload
 from pipe.maven.layout import checksums_of_bytes, parse_artifact_name, snapshot_timestamp, snapshot_version
 from pipe.maven.metadata import (
     ArtifactMetadata,
@@ -26,6 +25,7 @@ from pipe.maven.metadata import (
     render_snapshot_metadata,
 )
 from pipe.maven.pom import Pom, parse_pom
+from pipe.maven.repository import MavenRepository, Upload
 from tests.conftest import assert_no_secret, base_env, run_in_process
 
 NS = 'xmlns="http://maven.apache.org/POM/4.0.0"'

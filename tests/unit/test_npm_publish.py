@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from pipe import npm as npm_publisher
+from pipe.npm import publish as npm_publisher
 from pipe.npm import registry as npm_registry
 from pipe.npm.registry import Progress, PublishBody, compute_dist, escape_name
 from tests.conftest import assert_no_secret, base_env, run_in_process

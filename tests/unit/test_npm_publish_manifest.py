@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pipe.context import BuildContext
+from pipe.context import PipelinesRun
 from pipe.errors import ConfigError, InputError
 from pipe.npm.manifest import (
     Dist,
@@ -30,8 +30,8 @@ from pipe.npm.manifest import (
 from pipe.versioning import SemVer
 
 
-def context(tag: str | None) -> BuildContext:
-    return BuildContext(tag, None, None, None, "acme", "widget", None, None)
+def context(tag: str | None) -> PipelinesRun:
+    return PipelinesRun(tag, None, None, None, "acme", "widget", None, None)
 
 
 def test_broken_json_names_the_place_and_the_fix():

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipe.context import BuildContext
+from pipe.context import PipelinesRun
 from pipe.versioning import SemVer, default_dist_tag, strip_v
 
 
@@ -43,5 +43,5 @@ def test_strip_v() -> None:
 
 
 def test_context_without_tag() -> None:
-    context = BuildContext.from_env({"BITBUCKET_BRANCH": "main", "BITBUCKET_TAG": ""})
+    context = PipelinesRun.from_env({"BITBUCKET_BRANCH": "main", "BITBUCKET_TAG": ""})
     assert context.tag is None and context.tag_version is None and context.branch == "main"
