@@ -22,19 +22,17 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
+from pipe.containers.mediatypes import (
+    INDEX_TYPES,
+    MANIFEST_TYPES,
+    OCI_CONFIG,
+    OCI_INDEX,
+    OCI_LAYER,
+    OCI_MANIFEST,
+    UNCOMPRESSED_LAYERS,
+)
 from pipe.errors import InputError
 
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-OCI_INDEX = "application/vnd.oci.image.index.v1+json"
-OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
-OCI_LAYER = "application/vnd.oci.image.layer.v1.tar"
-DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
-DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
-DOCKER_LAYER = "application/vnd.docker.image.rootfs.diff.tar"
-INDEX_TYPES = (OCI_INDEX, DOCKER_LIST)
-MANIFEST_TYPES = (OCI_MANIFEST, DOCKER_MANIFEST)
-# Layers stored uncompressed: the only ones the pipe may compress.
-UNCOMPRESSED_LAYERS = (OCI_LAYER, DOCKER_LAYER)
 READ_BLOCK = 1 << 20
 
 

@@ -20,7 +20,8 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipe.containers.archive import DOCKER_LAYER, OCI_LAYER, READ_BLOCK, BlobSource, Layer
+from pipe.containers.archive import READ_BLOCK, BlobSource, Layer
+from pipe.containers.mediatypes import DOCKER_LAYER, OCI_LAYER
 
 # zlib level 1: ~3x faster than the default 6 on text for ~10-15% larger output; on a pipeline's
 # uplink the bytes saved by level 6 cost more CPU time than they save in transfer.

@@ -15,27 +15,18 @@ import requests
 
 from pipe.config import Config
 from pipe.containers import engine
-from pipe.containers.archive import (
-    OCI_LAYER,
-    ArchivedImage,
-    ArchiveFiles,
-    BlobSource,
-    Layer,
-    read_layout,
-    read_tar_stream,
-)
+from pipe.containers.archive import ArchivedImage, ArchiveFiles, BlobSource, Layer, read_layout, read_tar_stream
+from pipe.containers.mediatypes import OCI_LAYER
 from pipe.containers.oci_push import (
     ImagePusher,
     KnownLayer,
     PushResult,
     PushStats,
-    RegistryWriter,
     known_layers,
     point_tags,
-    sha256_digest,
     verify_tags,
 )
-from pipe.containers.registry import RegistryReader
+from pipe.containers.registry import RegistryReader, RegistryWriter, sha256_digest
 from pipe.errors import EngineError, RegistryError
 from pipe.masking import SecretMasker
 from pipe.progress import ExportProgress, format_size

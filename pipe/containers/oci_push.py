@@ -1,4 +1,5 @@
-"""Pushing an image over the OCI distribution API (DESIGN.md §2.4), without a Docker engine.
+"""Pushing an image over the OCI distribution API without a Docker engine: the algorithm;
+the requests are `registry.RegistryWriter`'s.
 
 Per blob: HEAD (skip what the registry has) → cross-repository mount when another repository
 may hold it → POST an upload → one monolithic PUT of the bytes (PATCH chunks then PUT when the
@@ -7,231 +8,28 @@ the same workers just before their upload, and every blob is pushed once whateve
 tags. Then the manifests (and the index of a multi-platform image), each with its own media type;
 a tag that already points at the digest is left alone; every tag is read back at the end.
 
-Writes are retried here, not in the session (an upload is not idempotent): on a broken
-connection, 408, 429 (after `Retry-After`) and 5xx, bounded by the session's retry policy, and
+Each blob's push is retried as a whole through the writer (`RegistryWriter.with_retries`), and
 each retry starts with a HEAD, so what the registry already has is never sent again.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlencode, urljoin
 
-import requests
-
-from pipe.containers.archive import (
-    DOCKER_LAYER,
-    DOCKER_MANIFEST,
-    OCI_LAYER,
-    OCI_MANIFEST,
-    ArchivedImage,
-    BlobSource,
-    ImageManifest,
-    Layer,
-)
+from pipe.containers.archive import ArchivedImage, BlobSource, ImageManifest, Layer
 from pipe.containers.compress import Blob, prepare_layer
-from pipe.containers.registry import RegistryReader, name_unknown_hint
+from pipe.containers.mediatypes import DOCKER_LAYER, DOCKER_MANIFEST, OCI_LAYER, OCI_MANIFEST
+from pipe.containers.registry import RegistryReader, RegistryWriter, sha256_digest
 from pipe.errors import RegistryError
-from pipe.http import is_transient, parse_retry_after, registry_error, session_budget
 from pipe.progress import PushProgress, format_size
 
 UPLOAD_WORKERS = 4
-# Chunk size when a registry refuses a monolithic upload (and names no minimum).
-DEFAULT_CHUNK = 16 << 20
-DIGEST_HEADER = "Docker-Content-Digest"
-
-# What to do about the registry's `{"errors": [{"code": …}]}`, by code.
-CODE_HINTS = {
-    "DENIED": "the credentials may not push this image: give them write access to the package and link it to "
-    "this repository",
-    "MANIFEST_INVALID": "the registry refused the image's manifest: check that it supports OCI images",
-    "MANIFEST_BLOB_UNKNOWN": "a blob the manifest names is missing in the registry: re-run the step",
-    "BLOB_UPLOAD_INVALID": "the registry lost the upload: re-run the step",
-    "DIGEST_INVALID": "the uploaded bytes did not match their digest: re-run the step; if it persists, "
-    "re-create the image archive",
-    "SIZE_INVALID": "the uploaded bytes did not match their size: re-create the image archive",
-    "TOOMANYREQUESTS": "the registry is rate-limiting: re-run the step later",
-}
-# Codes after which a fresh upload may succeed.
-RETRY_CODES = frozenset({"BLOB_UPLOAD_INVALID", "BLOB_UPLOAD_UNKNOWN", "DIGEST_INVALID"})
-
-
-def sha256_digest(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
-
-
-class RegistryWriter(RegistryReader):
-    """Push access to one repository; auth, challenges and token refresh come from the reader."""
-
-    actions = "pull,push"
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.hints = dict(self.hints) | {
-            401: f"the registry refused these credentials for pushing to {self.repository}: check "
-            "BITBUCKET_PACKAGES_USERNAME and BITBUCKET_PACKAGES_TOKEN (an Atlassian API token needs the "
-            "write:package:bitbucket scope)",
-            403: CODE_HINTS["DENIED"],
-        }
-
-    # --- errors ---------------------------------------------------------------------------
-
-    def fail(self, response: requests.Response, action: str) -> RegistryError:
-        """The refusal as one actionable error; marked transient when another try may succeed."""
-        hints = dict(self.hints)
-        if response.status_code == 401 and (self._authorization or "").startswith("Bearer "):
-            # The token endpoint accepted the credentials and a fresh token did not help.
-            hints[401] = (
-                f"the credentials were accepted but their token does not allow pushing to {self.repository}, even "
-                "freshly issued: this is a permission problem: give the user write access to the package (and "
-                "link the package to this repository)"
-            )
-        error = registry_error(response, action, hints)
-        if error.code == "NAME_UNKNOWN":
-            error = registry_error(response, action, {response.status_code: name_unknown_hint(self.image_name)})
-        elif error.code in CODE_HINTS and response.status_code not in (401,):
-            error = registry_error(response, action, {response.status_code: CODE_HINTS[error.code]})
-        error.transient = is_transient(response) or error.code in RETRY_CODES
-        error.retry_after = parse_retry_after(response.headers.get("Retry-After"))
-        return error
-
-    @property
-    def image_name(self) -> str:
-        return self.repository.rsplit("/", 1)[-1]
-
-    def with_retries(self, attempt: Callable[[], object], what: str):
-        """`attempt()` again after transient failures, within the session's retry budget."""
-        budget = session_budget(self.session)
-        while True:
-            try:
-                return attempt()
-            except RegistryError as error:
-                if not getattr(error, "transient", False) or not budget.wait(getattr(error, "retry_after", None), what):
-                    raise
-
-    # --- blobs ----------------------------------------------------------------------------
-
-    def blob_exists(self, digest: str) -> bool:
-        action = f"checking blob {digest} in {self.repository}"
-        response = self._request("HEAD", self.url(f"blobs/{digest}"), action)
-        if response.status_code == 200:
-            return True
-        if response.status_code == 404:
-            return False
-        raise self.fail(response, action)
-
-    def start_upload(self, query: Mapping[str, str] | None = None) -> requests.Response:
-        action = f"starting an upload to {self.repository}"
-        suffix = "?" + urlencode(query) if query else ""
-        response = self._request(
-            "POST", self.url(f"blobs/uploads/{suffix}"), action, headers={"Content-Length": "0"}, allow_redirects=False
-        )
-        if response.status_code not in (201, 202):
-            raise self.fail(response, action)
-        return response
-
-    def mount(self, digest: str, source_repository: str) -> str | None:
-        """Mount `digest` from another repository: None when done (201), else the upload
-        location the registry opened instead (202), to upload the bytes to."""
-        response = self.start_upload({"mount": digest, "from": source_repository})
-        return None if response.status_code == 201 else self.location(response)
-
-    def location(self, response: requests.Response) -> str:
-        where = response.headers.get("Location")
-        if not where:
-            raise RegistryError(
-                f"the registry opened an upload to {self.repository} without a Location: check REGISTRY_URL."
-            )
-        return urljoin(response.url or self.base + "/", where)
-
-    def upload(self, blob: Blob, location: str | None = None, on_read=None) -> None:
-        """Upload `blob`: one PUT with the bytes; chunked when the registry refuses that."""
-        if location is None:
-            opened = self.start_upload()
-            location = self.location(opened)
-            if opened.status_code == 201:
-                return
-        action = f"uploading blob {blob.digest} to {self.repository}"
-        response = self._request(
-            "PUT",
-            with_query(location, digest=blob.digest),
-            action,
-            body=lambda: blob.source.open_with(on_read) if on_read else blob.source.open(),
-            headers={"Content-Type": "application/octet-stream", "Content-Length": str(blob.size)},
-            allow_redirects=False,
-        )
-        if response.status_code == 413:
-            # Too large for one request (a proxy's body limit): the chunked protocol instead.
-            minimum = int(response.headers.get("OCI-Chunk-Min-Length") or 0)
-            self.upload_chunked(blob, max(minimum, DEFAULT_CHUNK), on_read)
-            return
-        if response.status_code != 201:
-            raise self.fail(response, action)
-
-    def upload_chunked(self, blob: Blob, chunk: int, on_read=None) -> None:
-        action = f"uploading blob {blob.digest} to {self.repository} in chunks"
-        opened = self.start_upload()
-        location = self.location(opened)
-        chunk = max(chunk, int(opened.headers.get("OCI-Chunk-Min-Length") or 0))
-        for start in range(0, blob.size, chunk):
-            length = min(chunk, blob.size - start)
-            piece = BlobSource(blob.source.path, blob.source.offset + start, length)
-            response = self._request(
-                "PATCH",
-                location,
-                action,
-                body=lambda piece=piece: piece.open_with(on_read) if on_read else piece.open(),
-                headers={
-                    "Content-Type": "application/octet-stream",
-                    "Content-Length": str(length),
-                    "Content-Range": f"{start}-{start + length - 1}",
-                },
-                allow_redirects=False,
-            )
-            if response.status_code != 202:
-                raise self.fail(response, action)
-            location = self.location(response)
-        response = self._request(
-            "PUT", with_query(location, digest=blob.digest), action, headers={"Content-Length": "0"}
-        )
-        if response.status_code != 201:
-            raise self.fail(response, action)
-
-    # --- manifests ------------------------------------------------------------------------
-
-    def put_manifest(self, reference: str, body: bytes, media_type: str) -> str:
-        action = f"pushing the manifest {self.repository}:{reference}"
-        response = self._request(
-            "PUT",
-            self.url(f"manifests/{reference}"),
-            action,
-            data=body,
-            headers={"Content-Type": media_type},
-            allow_redirects=False,
-        )
-        if response.status_code not in (200, 201):
-            raise self.fail(response, action)
-        expected = sha256_digest(body)
-        said = response.headers.get(DIGEST_HEADER)
-        if said and said != expected:
-            raise RegistryError(
-                f"{action} failed: the registry stored digest {said} instead of {expected}: "
-                "re-run the step; if it persists, the registry rewrites manifests and cannot keep digests."
-            )
-        return expected
-
-
-def with_query(url: str, **params: str) -> str:
-    return url + ("&" if "?" in url else "?") + urlencode(params)
-
-
 # --- what the registry already has -----------------------------------------------------------
 
 

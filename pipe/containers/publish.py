@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pipe.config import Config
 from pipe.containers import bases, engine, native
 from pipe.containers.archive import ArchivedImage, open_archive
-from pipe.containers.registry import RegistryReader
+from pipe.containers.registry import RegistryReader, RegistryWriter
 from pipe.containers.tags import TagPlan, plan_tags
 from pipe.errors import InputError
 from pipe.masking import SecretMasker
@@ -100,7 +100,7 @@ def dockerfile_bases(build_request: engine.BuildRequest | None) -> list[str]:
 
 def native_writer(
     config: Config, target: Target, masker: SecretMasker, base_images: list[str]
-) -> tuple[native.RegistryWriter, list[tuple[str, str]]]:
+) -> tuple[RegistryWriter, list[tuple[str, str]]]:
     """The registry writer, and those base images that live in this workspace of the registry:
     their layers are mounted from there instead of uploaded."""
     sources = bases.mount_sources(base_images, config.registry.host, target.name)
@@ -168,7 +168,7 @@ def prepare_build(config: Config) -> engine.BuildRequest:
 
 
 def image_labels(config: Config, plan: TagPlan) -> dict[str, str]:
-    """The OCI labels (DESIGN.md §2.3), then the user's LABELS, which win on a clash."""
+    """The OCI labels (org.opencontainers.image.*), then the user's LABELS, which win on a clash."""
     context = config.context
     labels = {
         OCI + "created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),

@@ -1,6 +1,6 @@
 """Which tags an image gets: explicit `TAGS` templates, or the automatic release rules.
 
-Automatic rules (DESIGN.md §2.2):
+Automatic rules (README, "Container images"):
 - a semver release `vX.Y.Z` gets `X.Y.Z` plus the floating tags `X.Y`, `X` and `latest`, each only
   when the new version is the highest release of that line in the registry, so that a hotfix for
   an old line never drags a floating tag backwards;

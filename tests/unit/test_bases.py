@@ -6,8 +6,9 @@ import json
 
 import pytest
 
-from pipe.containers.archive import OCI_CONFIG, ImageManifest
+from pipe.containers.archive import ImageManifest
 from pipe.containers.bases import BASE_NAME, base_images, declared_bases, mount_sources, repository_of
+from pipe.containers.mediatypes import OCI_CONFIG
 
 REGISTRY = "crg.example"
 

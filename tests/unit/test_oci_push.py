@@ -22,8 +22,10 @@ from requests.adapters import BaseAdapter
 
 from pipe.auth import Credentials
 from pipe.config import Registry
-from pipe.containers.archive import OCI_LAYER, Layer, open_archive, read_layout, read_tar_stream
-from pipe.containers.oci_push import ImagePusher, RegistryWriter, known_layers, point_tags, verify_tags
+from pipe.containers.archive import Layer, open_archive, read_layout, read_tar_stream
+from pipe.containers.mediatypes import OCI_LAYER
+from pipe.containers.oci_push import ImagePusher, known_layers, point_tags, verify_tags
+from pipe.containers.registry import RegistryWriter
 from pipe.errors import RegistryError
 from pipe.http import RetryPolicy, new_session
 from pipe.masking import SecretMasker
