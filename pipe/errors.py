@@ -25,12 +25,23 @@ class InputError(PipeError):
 
 
 class RegistryError(PipeError):
-    """The registry refused a request or could not be reached."""
+    """The registry refused a request or could not be reached. `transient`: another try of the
+    same request may succeed (a caller with a retry loop may make it, see `pipe.http.retry`);
+    `retry_after`: the seconds the registry asked to wait first (`Retry-After`), if it said."""
 
-    def __init__(self, message: str, status: int | None = None, code: str | None = None):
+    def __init__(
+        self,
+        message: str,
+        status: int | None = None,
+        code: str | None = None,
+        transient: bool = False,
+        retry_after: float | None = None,
+    ):
         super().__init__(message)
         self.status = status
         self.code = code
+        self.transient = transient
+        self.retry_after = retry_after
 
 
 class ConflictError(PipeError):

@@ -20,8 +20,10 @@ import logging
 import random
 import re
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from typing import TypeVar
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -31,6 +33,8 @@ from urllib3.util.retry import Retry
 from pipe import __version__
 from pipe.errors import RegistryError
 from pipe.masking import strip_userinfo
+
+T = TypeVar("T")
 
 USER_AGENT = f"bitbucket-packages-publish/{__version__} (+python-requests/{requests.__version__})"
 CONNECT_TIMEOUT = 10.0
@@ -321,9 +325,12 @@ GENERIC_HINTS = {
 }
 
 
-def registry_error(response: requests.Response, action: str, hints: Mapping[int, str] | None = None) -> RegistryError:
+def registry_error(
+    response: requests.Response, action: str, hints: Mapping[int, str] | None = None, transient: bool = False
+) -> RegistryError:
     """One actionable error for a refused request: what was attempted, the status, the
-    registry's message, and what to do (a publisher's hint for this status, else a generic one)."""
+    registry's message, and what to do (a publisher's hint for this status, else a generic one).
+    `transient` when the caller would try the request again; the `Retry-After` goes with it."""
     status = response.status_code
     hint = (hints or {}).get(status) or GENERIC_HINTS.get(status)
     if hint is None and status >= 500:
@@ -335,18 +342,48 @@ def registry_error(response: requests.Response, action: str, hints: Mapping[int,
         text += f" ({said})"
     if hint:
         text += f": {hint}"
-    return RegistryError(text + ("" if text.endswith(".") else "."), status=status, code=oci_error_code(response))
+    return RegistryError(
+        text + ("" if text.endswith(".") else "."),
+        status=status,
+        code=oci_error_code(response),
+        transient=transient,
+        retry_after=parse_retry_after(response.headers.get("Retry-After")),
+    )
 
 
-def unreachable_error(url: str, error: requests.RequestException, action: str) -> RegistryError:
+def unreachable_error(
+    url: str, error: requests.RequestException, action: str, transient: bool = False
+) -> RegistryError:
     """A connection that never got an answer: say where and that it is the network or the URL."""
     if isinstance(error, requests.exceptions.SSLError):
         return RegistryError(
             f"{action} failed: the TLS certificate of {strip_userinfo(url)} could not be verified: check REGISTRY_URL "
-            "(the pipe always verifies certificates against the system's trusted authorities)."
+            "(the pipe always verifies certificates against the system's trusted authorities).",
+            transient=transient,
         )
     kind = "timed out" if isinstance(error, requests.Timeout) else "could not connect"
     return RegistryError(
         f"{action} failed: {kind} to {strip_userinfo(url)}: check REGISTRY_URL and that the registry is "
-        "reachable from the build, then re-run the step."
+        "reachable from the build, then re-run the step.",
+        transient=transient,
     )
+
+
+@contextmanager
+def reaching(url: str, action: str, transient: bool = False) -> Iterator[None]:
+    """Turns a connection failure inside the block into the user's error about `url`."""
+    try:
+        yield
+    except requests.RequestException as error:
+        raise unreachable_error(url, error, action, transient) from None
+
+
+def retry(attempt: Callable[[], T], budget: RetryBudget, what: str) -> T:
+    """`attempt()`, again after each transient `RegistryError` while `budget` allows (waiting the
+    error's `retry_after` when it has one); any other error, or the last one, is raised."""
+    while True:
+        try:
+            return attempt()
+        except RegistryError as error:
+            if not error.transient or not budget.wait(error.retry_after, what):
+                raise

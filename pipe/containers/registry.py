@@ -31,7 +31,7 @@ from pipe.containers.archive import BlobSource
 from pipe.containers.compress import Blob
 from pipe.containers.mediatypes import ACCEPT_MANIFESTS, OCI_MANIFEST
 from pipe.errors import RegistryError
-from pipe.http import is_transient, new_session, parse_retry_after, registry_error, session_budget, unreachable_error
+from pipe.http import is_transient, new_session, oci_error_code, reaching, registry_error, retry, session_budget
 from pipe.masking import SecretMasker
 
 _CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')
@@ -124,12 +124,9 @@ class RegistryReader:
         if body is not None:
             kwargs["data"] = body()
         kwargs.setdefault("allow_redirects", True)
-        try:
+        # A broken connection is worth another try where the caller may retry.
+        with reaching(url, action, transient=True):
             return self.session.request(method, url, headers=headers, **kwargs)
-        except requests.RequestException as error:
-            failure = unreachable_error(url, error, action)
-            failure.transient = True  # a broken connection: worth another try where the caller may retry
-            raise failure from None
 
     def _answer_challenge(self, challenge: str, action: str) -> str:
         scheme = challenge.split(" ", 1)[0].lower()
@@ -148,10 +145,8 @@ class RegistryReader:
         query: dict[str, object] = {"scope": scopes[0] if len(scopes) == 1 else scopes}
         if params.get("service"):
             query["service"] = params["service"]
-        try:
+        with reaching(realm, action):
             response = self.session.get(realm, params=query, auth=self.credentials.as_requests_auth())
-        except requests.RequestException as error:
-            raise unreachable_error(realm, error, action) from None
         if response.status_code != 200:
             raise registry_error(response, f"{action} (token request)", self.hints)
         body = response.json()
@@ -266,21 +261,19 @@ class RegistryWriter(RegistryReader):
     def fail(self, response: requests.Response, action: str) -> RegistryError:
         """The refusal as one actionable error; marked transient when another try may succeed."""
         hints = dict(self.hints)
-        if response.status_code == 401 and (self._authorization or "").startswith("Bearer "):
+        status, code = response.status_code, oci_error_code(response)
+        if status == 401 and (self._authorization or "").startswith("Bearer "):
             # The token endpoint accepted the credentials and a fresh token did not help.
             hints[401] = (
                 f"the credentials were accepted but their token does not allow pushing to {self.repository}, even "
                 "freshly issued: this is a permission problem: give the user write access to the package (and "
                 "link the package to this repository)"
             )
-        error = registry_error(response, action, hints)
-        if error.code == "NAME_UNKNOWN":
-            error = registry_error(response, action, {response.status_code: name_unknown_hint(self.image_name)})
-        elif error.code in CODE_HINTS and response.status_code not in (401,):
-            error = registry_error(response, action, {response.status_code: CODE_HINTS[error.code]})
-        error.transient = is_transient(response) or error.code in RETRY_CODES
-        error.retry_after = parse_retry_after(response.headers.get("Retry-After"))
-        return error
+        if code == "NAME_UNKNOWN":
+            hints[status] = name_unknown_hint(self.image_name)
+        elif code in CODE_HINTS and status != 401:
+            hints[status] = CODE_HINTS[code]
+        return registry_error(response, action, hints, transient=is_transient(response) or code in RETRY_CODES)
 
     @property
     def image_name(self) -> str:
@@ -288,13 +281,7 @@ class RegistryWriter(RegistryReader):
 
     def with_retries(self, attempt: Callable[[], object], what: str):
         """`attempt()` again after transient failures, within the session's retry budget."""
-        budget = session_budget(self.session)
-        while True:
-            try:
-                return attempt()
-            except RegistryError as error:
-                if not getattr(error, "transient", False) or not budget.wait(getattr(error, "retry_after", None), what):
-                    raise
+        return retry(attempt, session_budget(self.session), what)
 
     # --- blobs ----------------------------------------------------------------------------
 

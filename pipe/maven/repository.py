@@ -13,7 +13,7 @@ from pathlib import Path
 import requests
 
 from pipe.errors import RegistryError
-from pipe.http import registry_error, unreachable_error
+from pipe.http import reaching, registry_error
 from pipe.masking import strip_userinfo
 from pipe.maven.layout import CHECKSUM_EXTENSIONS, EXTRA_CHECKSUMS, REQUIRED_CHECKSUMS, Checksums
 
@@ -77,10 +77,8 @@ class MavenRepository:
 
     def _request(self, method: str, path: str, action: str, **kwargs) -> requests.Response:
         url = self.url(path)
-        try:
+        with reaching(url, action):
             response = self.session.request(method, url, allow_redirects=False, **kwargs)
-        except requests.RequestException as error:
-            raise unreachable_error(url, error, action) from None
         self.log.debug("%s %s -> %s", method, strip_userinfo(url), response.status_code)
         if 300 <= response.status_code < 400:
             target = strip_userinfo(response.headers.get("Location", "another address"))

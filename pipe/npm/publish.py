@@ -6,6 +6,7 @@ version against the tag pipeline, the registry's copy of the version, the dist-t
 
 from __future__ import annotations
 
+import itertools
 import logging
 import tarfile
 import tempfile
@@ -16,8 +17,8 @@ from pathlib import Path
 import requests
 
 from pipe.config import Config
-from pipe.errors import ConflictError, InputError
-from pipe.http import accepted, is_transient, new_session, parse_retry_after, session_budget, unreachable_error
+from pipe.errors import ConflictError, InputError, RegistryError
+from pipe.http import accepted, is_transient, new_session, retry, session_budget, unreachable_error
 from pipe.masking import SecretMasker
 from pipe.npm import packlist, tarball
 from pipe.npm.manifest import (
@@ -298,21 +299,20 @@ def publish(config: Config, log: logging.Logger, masker: SecretMasker) -> Public
 
         manifest = version_manifest(data, plan.version, source.readme, dist, config.registry.url)
         log.info("Publishing %s@%s to %s with %s.", name, version, config.registry.url, tag_text)
-        budget = session_budget(registry.session)
-        while True:
+        uploads = itertools.count(1)
+
+        def attempt() -> Publication | None:
+            if next(uploads) > 1:
+                log.warning("The registry does not have %s@%s; uploading again.", plan.name, plan.version)
             response = upload(registry, plan, dist, manifest, tgz, log)
             if isinstance(response, requests.Response) and accepted(response):
-                break
-            settled = settle_after_refusal(registry, response, plan, dist, config, tgz, work, log)
-            if settled is RETRY_UPLOAD:
-                # The re-read showed the version absent: only now is a second PUT safe.
-                if budget.wait(_retry_after(response), f"publishing {plan.name}@{plan.version}"):
-                    log.warning("The registry does not have %s@%s; uploading again.", plan.name, plan.version)
-                    continue
-                raise _final_error(registry, response, plan)
-            if settled is not None:
-                return settled
-            break
+                return None
+            return settle_after_refusal(registry, response, plan, dist, config, tgz, work, log)
+
+        # Only a re-read showing the version absent after a transient failure makes a second PUT safe.
+        settled = retry(attempt, session_budget(registry.session), f"publishing {plan.name}@{plan.version}")
+        if settled is not None:
+            return settled
         return Publication(
             f"Published {name}@{version} to {config.registry.url} with {tag_text}.",
             results(plan, dist),
@@ -320,18 +320,14 @@ def publish(config: Config, log: logging.Logger, masker: SecretMasker) -> Public
         )
 
 
-# settle_after_refusal's answer when the PUT may be sent again.
-RETRY_UPLOAD = Publication("retry")
-
-
-def _retry_after(response: requests.Response | requests.RequestException) -> float | None:
-    return parse_retry_after(response.headers.get("Retry-After")) if isinstance(response, requests.Response) else None
-
-
-def _final_error(registry: NpmRegistry, response: requests.Response | requests.RequestException, plan: Plan):
+def _final_error(
+    registry: NpmRegistry, response: requests.Response | requests.RequestException, plan: Plan, transient: bool = False
+) -> RegistryError:
     if isinstance(response, requests.Response):
-        return registry.refusal(response, plan.name, plan.version)
-    return unreachable_error(registry.package_url(plan.name), response, f"publishing {plan.name}@{plan.version}")
+        return registry.refusal(response, plan.name, plan.version, transient)
+    return unreachable_error(
+        registry.package_url(plan.name), response, f"publishing {plan.name}@{plan.version}", transient
+    )
 
 
 def settle_after_refusal(
@@ -346,17 +342,16 @@ def settle_after_refusal(
 ) -> Publication | None:
     """A refused or broken PUT: re-read the packument. The version there with our contents means
     another run (or this one, before the connection broke) published it — a success; with other
-    contents, a conflict; absent after a transient failure (broken connection, 429, 5xx), RETRY_UPLOAD;
-    absent otherwise, the refusal stands."""
+    contents, a conflict; absent after a transient failure (broken connection, 429, 5xx), the
+    failure raised as transient, so that `retry` sends the PUT again; absent otherwise, the refusal
+    stands."""
     broken = not isinstance(response, requests.Response)
     if not broken and not is_transient(response) and response.status_code not in CONFLICT_STATUSES:
         raise registry.refusal(response, plan.name, plan.version)
     packument = registry.read_packument(plan.name)
     existing = packument.versions.get(plan.version) if packument else None
     if existing is None:
-        if is_transient(response):
-            return RETRY_UPLOAD
-        raise _final_error(registry, response, plan)
+        raise _final_error(registry, response, plan, transient=is_transient(response))
     if not same_contents(registry, dict(existing), tgz, dist, plan, work):
         raise conflict_error(plan, config)
     if broken:

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import requests
 
 from pipe.errors import RegistryError
-from pipe.http import registry_error, unreachable_error
+from pipe.http import reaching, registry_error
 from pipe.npm.manifest import Dist, attachment_name
 from pipe.progress import ByteMeter, format_size
 
@@ -181,10 +181,8 @@ class NpmRegistry:
         """The package's document, or None when the registry does not know the package yet."""
         url = self.package_url(name)
         action = f"reading {name} from the registry"
-        try:
+        with reaching(url, action):
             response = self.session.get(url, headers={"Accept": "application/json"})
-        except requests.RequestException as error:
-            raise unreachable_error(url, error, action) from None
         if response.status_code == 404:
             return None
         if response.status_code != 200:
@@ -201,15 +199,13 @@ class NpmRegistry:
         """A published tarball, streamed to `target`. Credentials go only to the registry's own host."""
         same_host = urlsplit(url).netloc == urlsplit(self.base_url).netloc
         action = "downloading the published tarball to compare contents"
-        try:
-            with self.session.get(url, stream=True, auth=None if same_host else _NoAuth()) as response:
-                if response.status_code != 200:
-                    raise registry_error(response, action)
-                with target.open("wb") as out:
-                    for chunk in response.iter_content(DOWNLOAD_CHUNK):
-                        out.write(chunk)
-        except requests.RequestException as error:
-            raise unreachable_error(url, error, action) from None
+        auth = None if same_host else _NoAuth()
+        with reaching(url, action), self.session.get(url, stream=True, auth=auth) as response:
+            if response.status_code != 200:
+                raise registry_error(response, action)
+            with target.open("wb") as out:
+                for chunk in response.iter_content(DOWNLOAD_CHUNK):
+                    out.write(chunk)
 
     def put_package(self, name: str, body: PublishBody) -> requests.Response:
         """The publish PUT. Never retried blindly: the caller re-reads the packument to decide."""
@@ -220,17 +216,15 @@ class NpmRegistry:
     def set_dist_tag(self, name: str, tag: str, version: str) -> None:
         url = f"{self.base_url}-/package/{escape_name(name)}/dist-tags/{tag}"
         action = f"setting the dist-tag {tag} of {name} to {version}"
-        try:
+        with reaching(url, action):
             response = self.session.put(
                 url, data=json.dumps(version), headers={"Content-Type": "application/json"}, allow_redirects=False
             )
-        except requests.RequestException as error:
-            raise unreachable_error(url, error, action) from None
         if response.status_code not in (200, 201, 204):
             raise registry_error(response, action, _hints(name, self.base_url))
 
-    def refusal(self, response: requests.Response, name: str, version: str) -> RegistryError:
-        return registry_error(response, f"publishing {name}@{version}", _hints(name, self.base_url))
+    def refusal(self, response: requests.Response, name: str, version: str, transient: bool = False) -> RegistryError:
+        return registry_error(response, f"publishing {name}@{version}", _hints(name, self.base_url), transient)
 
 
 class _NoAuth(requests.auth.AuthBase):
