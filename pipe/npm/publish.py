@@ -299,18 +299,7 @@ def publish(config: Config, log: logging.Logger, masker: SecretMasker) -> Public
 
         manifest = version_manifest(data, plan.version, source.readme, dist, config.registry.url)
         log.info("Publishing %s@%s to %s with %s.", name, version, config.registry.url, tag_text)
-        uploads = itertools.count(1)
-
-        def attempt() -> Publication | None:
-            if next(uploads) > 1:
-                log.warning("The registry does not have %s@%s; uploading again.", plan.name, plan.version)
-            response = upload(registry, plan, dist, manifest, tgz, log)
-            if isinstance(response, requests.Response) and accepted(response):
-                return None
-            return settle_after_refusal(registry, response, plan, dist, config, tgz, work, log)
-
-        # Only a re-read showing the version absent after a transient failure makes a second PUT safe.
-        settled = retry(attempt, session_budget(registry.session), f"publishing {plan.name}@{plan.version}")
+        settled = upload_until_settled(registry, plan, dist, manifest, tgz, config, work, log)
         if settled is not None:
             return settled
         return Publication(
@@ -318,6 +307,31 @@ def publish(config: Config, log: logging.Logger, masker: SecretMasker) -> Public
             results(plan, dist),
             details(plan, dist, config, "published", len(files)),
         )
+
+
+def upload_until_settled(
+    registry: NpmRegistry,
+    plan: Plan,
+    dist: Dist,
+    manifest: dict,
+    tgz: Path,
+    config: Config,
+    work: Path,
+    log: logging.Logger,
+) -> Publication | None:
+    """The PUT until it is accepted (None) or the registry's copy settles the run (a Publication).
+    Only a re-read showing the version absent after a transient failure makes a second PUT safe."""
+    uploads = itertools.count(1)
+
+    def attempt() -> Publication | None:
+        if next(uploads) > 1:
+            log.warning("The registry does not have %s@%s; uploading again.", plan.name, plan.version)
+        response = upload(registry, plan, dist, manifest, tgz, log)
+        if isinstance(response, requests.Response) and accepted(response):
+            return None
+        return settle_after_refusal(registry, response, plan, dist, config, tgz, work, log)
+
+    return retry(attempt, session_budget(registry.session), f"publishing {plan.name}@{plan.version}")
 
 
 def _final_error(
