@@ -99,3 +99,32 @@ class ExportProgress(ByteMeter):
         if self.add(count):
             moved, total = format_size(self.moved), format_size(self.total)
             self.log.info("Exporting the image: %s of about %s (%s).", moved, total, self.speed())
+
+
+# Upload progress lines only for bodies worth waiting for, and at most one per interval.
+PROGRESS_MIN_BYTES = 8 * 1024 * 1024
+PROGRESS_INTERVAL_S = 10.0
+
+
+class UploadProgress(ByteMeter):
+    """Periodic 'sent so far' lines for a long upload (npm's PUT): one line per interval, never a flood, and
+    none at all for small bodies."""
+
+    def __init__(
+        self,
+        total: int,
+        log: logging.Logger,
+        interval: float = PROGRESS_INTERVAL_S,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        super().__init__(total, interval, clock)
+        self.log = log
+        self.enabled = total >= PROGRESS_MIN_BYTES
+
+    def advance(self, count: int) -> None:
+        if self.add(count) and self.enabled:
+            self.log.info("Uploading: %s", self.describe())
+
+    def describe(self) -> str:
+        percent = 100 * self.moved / self.total if self.total else 100
+        return f"{format_size(self.moved)} of {format_size(self.total)} sent ({percent:.0f}%), {self.speed()}"

@@ -43,8 +43,8 @@ from pipe.npm.registry import (
     NpmRegistry,
     Packument,
     PublishBody,
-    compute_dist,
 )
+from pipe.npm.tarball import compute_dist
 from pipe.outputs import Publication
 from pipe.progress import format_size
 from pipe.versioning import SemVer

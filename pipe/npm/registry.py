@@ -4,7 +4,6 @@ translation of refusals into what to do."""
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import logging
 import time
@@ -18,15 +17,12 @@ import requests
 
 from pipe.errors import RegistryError
 from pipe.http import reaching, registry_error
-from pipe.npm.manifest import Dist, attachment_name
-from pipe.progress import ByteMeter, format_size
+from pipe.npm.manifest import attachment_name
+from pipe.progress import UploadProgress
 
 # Raw bytes base64-encoded per step: a multiple of 3, so that the pieces concatenate into one
 # valid base64 text without padding in the middle.
 ENCODE_CHUNK = 3 * 256 * 1024
-# Progress lines only for bodies worth waiting for, and at most one per interval.
-PROGRESS_MIN_BYTES = 8 * 1024 * 1024
-PROGRESS_INTERVAL_S = 10.0
 DOWNLOAD_CHUNK = 1024 * 1024
 # Registries answer "this version already exists" with one of these (npmjs 403, Verdaccio and
 # GitHub 409, some 400): the packument, re-read, says what really happened.
@@ -36,41 +32,6 @@ CONFLICT_STATUSES = (400, 403, 409)
 def escape_name(name: str) -> str:
     """`@scope/name` → `@scope%2fname`, as npm writes it in registry paths."""
     return name.replace("/", "%2f")
-
-
-def compute_dist(path: Path) -> Dist:
-    """sha512 (integrity) and sha1 (shasum) of a tarball, in one pass over the file."""
-    sha512, sha1, size = hashlib.sha512(), hashlib.sha1(), 0  # noqa: S324 - npm's legacy shasum is sha1
-    with path.open("rb") as handle:
-        while chunk := handle.read(DOWNLOAD_CHUNK):
-            sha512.update(chunk)
-            sha1.update(chunk)
-            size += len(chunk)
-    return Dist(f"sha512-{base64.b64encode(sha512.digest()).decode('ascii')}", sha1.hexdigest(), size)
-
-
-class Progress(ByteMeter):
-    """Periodic 'sent so far' lines for a long upload: one line per interval, never a flood, and
-    none at all for small bodies."""
-
-    def __init__(
-        self,
-        total: int,
-        log: logging.Logger,
-        interval: float = PROGRESS_INTERVAL_S,
-        clock: Callable[[], float] = time.monotonic,
-    ):
-        super().__init__(total, interval, clock)
-        self.log = log
-        self.enabled = total >= PROGRESS_MIN_BYTES
-
-    def advance(self, count: int) -> None:
-        if self.add(count) and self.enabled:
-            self.log.info("Uploading: %s", self.describe())
-
-    def describe(self) -> str:
-        percent = 100 * self.moved / self.total if self.total else 100
-        return f"{format_size(self.moved)} of {format_size(self.total)} sent ({percent:.0f}%), {self.speed()}"
 
 
 class PublishBody:
@@ -96,7 +57,7 @@ class PublishBody:
         self.suffix = f'","length":{size}}}}}}}'.encode("ascii")
         self.length = len(self.prefix) + 4 * ((size + 2) // 3) + len(self.suffix)
         self.tarball, self.size = tarball, size
-        self.progress = Progress(self.length, log, clock=clock)
+        self.progress = UploadProgress(self.length, log, clock=clock)
         self._pieces = self._generate()
         self._buffer = b""
         self._offset = 0

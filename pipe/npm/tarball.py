@@ -14,6 +14,7 @@ output differs for identical files).
 
 from __future__ import annotations
 
+import base64
 import gzip
 import hashlib
 import io
@@ -23,6 +24,7 @@ from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
 from pipe.errors import InputError
+from pipe.npm.manifest import Dist
 from pipe.npm.packlist import PackFile
 
 NPM_MTIME = 499162500  # 1985-10-26T08:15:00Z
@@ -151,3 +153,14 @@ def _sha512(source: BinaryIO) -> str:
     while chunk := source.read(CHUNK):
         digest.update(chunk)
     return digest.hexdigest()
+
+
+def compute_dist(path: Path) -> Dist:
+    """sha512 (integrity) and sha1 (shasum) of a tarball, in one pass over the file."""
+    sha512, sha1, size = hashlib.sha512(), hashlib.sha1(), 0  # noqa: S324 - npm's legacy shasum is sha1
+    with path.open("rb") as handle:
+        while chunk := handle.read(CHUNK):
+            sha512.update(chunk)
+            sha1.update(chunk)
+            size += len(chunk)
+    return Dist(f"sha512-{base64.b64encode(sha512.digest()).decode('ascii')}", sha1.hexdigest(), size)

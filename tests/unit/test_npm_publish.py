@@ -15,7 +15,9 @@ import requests
 
 from pipe.npm import publish as npm_publisher
 from pipe.npm import registry as npm_registry
-from pipe.npm.registry import Progress, PublishBody, compute_dist, escape_name
+from pipe.npm.registry import PublishBody, escape_name
+from pipe.npm.tarball import compute_dist
+from pipe.progress import UploadProgress
 from tests.conftest import assert_no_secret, base_env, run_in_process
 
 REGISTRY = "https://npm.example/acme/"
@@ -381,7 +383,7 @@ def test_body_streams_valid_json_in_small_pieces(monkeypatch, tmp_path: Path):
 def test_progress_reports_once_per_interval(caplog):
     now = [0.0]
     log = logging.getLogger("progress-test")
-    progress = Progress(100 * 1024 * 1024, log, interval=10, clock=lambda: now[0])
+    progress = UploadProgress(100 * 1024 * 1024, log, interval=10, clock=lambda: now[0])
     with caplog.at_level(logging.INFO, logger="progress-test"):
         for _ in range(100):
             now[0] += 1
@@ -393,7 +395,7 @@ def test_progress_reports_once_per_interval(caplog):
 
 def test_small_uploads_print_no_progress(caplog):
     now = [0.0]
-    progress = Progress(1000, logging.getLogger("progress-small"), interval=1, clock=lambda: now[0])
+    progress = UploadProgress(1000, logging.getLogger("progress-small"), interval=1, clock=lambda: now[0])
     with caplog.at_level(logging.INFO, logger="progress-small"):
         for _ in range(10):
             now[0] += 5
