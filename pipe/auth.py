@@ -31,9 +31,3 @@ class Credentials:
 
     def as_requests_auth(self) -> tuple[str, str]:
         return (self.username, self.token)
-
-    @property
-    def is_account_email(self) -> bool:
-        """An Atlassian account email rather than the Pipelines-provided user name, which
-        tells error messages which kind of token to talk about."""
-        return "@" in self.username

@@ -41,7 +41,3 @@ def configure_logging(masker: SecretMasker, debug: bool, stream: TextIO | None =
     logger = logging.getLogger(LOGGER_NAME)
     logger.setLevel(logging.DEBUG if debug else logging.INFO)
     return logger
-
-
-def get_logger() -> logging.Logger:
-    return logging.getLogger(LOGGER_NAME)

@@ -240,7 +240,7 @@ def show_plan(plan: Plan, config: Config, log: logging.Logger) -> None:
         log.info("  upload %s (%s, %s bytes, from %s)", upload.path, upload.label, upload.size, _from(upload, config))
     for upload in plan.skipped:
         log.info(
-            "  skip   %s (%s: already published with the same SHA-1)".replace("SHA-1", "SHA-1"),
+            "  skip   %s (%s: already published with the same SHA-1)",
             upload.path,
             upload.label,
         )

@@ -13,7 +13,7 @@ from urllib.parse import quote
 
 from pipe.context import PipelinesRun
 from pipe.errors import ConfigError, InputError
-from pipe.versioning import SemVer, strip_v
+from pipe.versioning import SemVer, default_dist_tag, strip_v
 
 MAX_NAME_LENGTH = 214
 # Real package.json files are a few KB; a huge one is a mistake (or an attack on the registry).
@@ -215,9 +215,7 @@ def choose_dist_tag(explicit: str | None, manifest: Mapping, version: SemVer) ->
     configured = publish_config.get("tag") if isinstance(publish_config, Mapping) else None
     tag = explicit or (configured if isinstance(configured, str) and configured else None)
     if tag is None:
-        if not version.is_prerelease:
-            return "latest"
-        return version.prerelease_word or "next"
+        return default_dist_tag(version)
     if not _DIST_TAG.match(tag) or SemVer.parse(tag) is not None or re.match(r"^v?\d", tag):
         raise ConfigError(
             f"NPM_DIST_TAG '{tag}' is not a usable dist-tag (npm refuses tags that look like versions or hold "
