@@ -307,6 +307,13 @@ def accepted(response: requests.Response) -> bool:
     return 200 <= response.status_code < 300
 
 
+# What to check when the registry refuses the credentials, in every kind's 401 hint.
+CHECK_CREDENTIALS = (
+    "check BITBUCKET_PACKAGES_USERNAME and BITBUCKET_PACKAGES_TOKEN (an Atlassian API token needs the "
+    "write:package:bitbucket scope)"
+)
+CREDENTIALS_HINT = f"the registry did not accept the credentials: {CHECK_CREDENTIALS}"
+
 _REDIRECT_HINT = (
     "the registry redirected the request elsewhere: set REGISTRY_URL to the registry's final address "
     "(the pipe does not follow redirects with credentials)"
@@ -314,8 +321,7 @@ _REDIRECT_HINT = (
 
 GENERIC_HINTS = {
     **dict.fromkeys((301, 302, 303, 307, 308), _REDIRECT_HINT),
-    401: "the registry did not accept the credentials: check BITBUCKET_PACKAGES_USERNAME and "
-    "BITBUCKET_PACKAGES_TOKEN (an Atlassian API token needs the write:package:bitbucket scope)",
+    401: CREDENTIALS_HINT,
     403: "the credentials have no permission for this: make sure the package exists in Bitbucket, "
     "is linked to this repository, and the token may write packages",
     404: "the registry has no such path: check REGISTRY_URL and WORKSPACE",

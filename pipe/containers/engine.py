@@ -18,6 +18,7 @@ import requests
 from pipe.auth import Credentials
 from pipe.containers.registry import name_unknown_hint
 from pipe.errors import EngineError, InputError, RegistryError
+from pipe.http import CREDENTIALS_HINT
 
 # Engine calls that should answer at once (ping, inspect, tag).
 API_TIMEOUT = 60
@@ -224,8 +225,7 @@ def follow_push(stream: Iterable[Mapping], reference: str, image: str, log: logg
 PUSH_REFUSALS = (
     (
         ("unauthorized", "authentication required", "no basic auth credentials", "incorrect username or password"),
-        "the registry did not accept the credentials: check BITBUCKET_PACKAGES_USERNAME and "
-        "BITBUCKET_PACKAGES_TOKEN (an Atlassian API token needs the write:package:bitbucket scope)",
+        CREDENTIALS_HINT,
     ),
     (
         ("name unknown", "name_unknown", "repository name not known"),

@@ -31,7 +31,17 @@ from pipe.containers.archive import BlobSource
 from pipe.containers.compress import Blob
 from pipe.containers.mediatypes import ACCEPT_MANIFESTS, OCI_MANIFEST
 from pipe.errors import RegistryError
-from pipe.http import is_transient, new_session, oci_error_code, reaching, registry_error, retry, session_budget
+from pipe.http import (
+    CHECK_CREDENTIALS,
+    CREDENTIALS_HINT,
+    is_transient,
+    new_session,
+    oci_error_code,
+    reaching,
+    registry_error,
+    retry,
+    session_budget,
+)
 from pipe.masking import SecretMasker
 
 _CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')
@@ -80,8 +90,7 @@ class RegistryReader:
         # Other repositories a token must cover (cross-repository mounts read from them).
         self.extra_scopes: tuple[str, ...] = ()
         self.hints = {
-            401: "the registry did not accept the credentials: check BITBUCKET_PACKAGES_USERNAME and "
-            "BITBUCKET_PACKAGES_TOKEN (an Atlassian API token needs the write:package:bitbucket scope)",
+            401: CREDENTIALS_HINT,
             403: "the credentials may not read this image: check that the package is linked to this repository",
         }
 
@@ -250,9 +259,7 @@ class RegistryWriter(RegistryReader):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.hints = dict(self.hints) | {
-            401: f"the registry refused these credentials for pushing to {self.repository}: check "
-            "BITBUCKET_PACKAGES_USERNAME and BITBUCKET_PACKAGES_TOKEN (an Atlassian API token needs the "
-            "write:package:bitbucket scope)",
+            401: f"the registry refused these credentials for pushing to {self.repository}: {CHECK_CREDENTIALS}",
             403: CODE_HINTS["DENIED"],
         }
 

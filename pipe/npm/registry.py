@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import requests
 
 from pipe.errors import RegistryError
-from pipe.http import reaching, registry_error
+from pipe.http import CREDENTIALS_HINT, reaching, registry_error
 from pipe.npm.manifest import attachment_name
 from pipe.progress import UploadProgress
 
@@ -119,8 +119,7 @@ def _hints(name: str, registry_url: str) -> dict[int, str]:
         "write:package:bitbucket)"
     )
     return {
-        401: "the registry did not accept the credentials: check BITBUCKET_PACKAGES_USERNAME and "
-        "BITBUCKET_PACKAGES_TOKEN (an Atlassian API token needs the write:package:bitbucket scope)",
+        401: CREDENTIALS_HINT,
         403: f"no permission to publish {name}: {package_hint}",
         404: f"the registry has no place for {name} at {registry_url}: check REGISTRY_URL / WORKSPACE, "
         f"the package's scope, and {package_hint}",
