@@ -43,6 +43,16 @@ pid_alive() {
     && tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$pattern"
 }
 
+# True when process PID was started by sandbox/up for this state dir: its command line names
+# something under $SANDBOX_STATE, or its environment carries SANDBOX_STATE as up exports it
+# (verdaccio rewrites its command line, nginx clears its environment). A server of another
+# state dir or of the system that answers on the same port is not ours to adopt or stop.
+of_this_state() {
+  local pid="$1"
+  tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "${SANDBOX_STATE%/}/" \
+    || tr '\0' '\n' < "/proc/$pid/environ" 2>/dev/null | grep -qxF -- "SANDBOX_STATE=$SANDBOX_STATE"
+}
+
 # base64 of "user:password" for HTTP Basic auth headers and npm's _auth.
 basic_token() { printf '%s:%s' "$1" "$2" | base64 -w0; }
 
