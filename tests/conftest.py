@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import os
 import subprocess
 import sys
+import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+
+from tests.sandbox_env import load_sandbox_env
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TEST_USER = "pipe-user"
@@ -129,3 +134,129 @@ def workdir(tmp_path: Path) -> Path:
     clone = tmp_path / "clone"
     clone.mkdir()
     return clone
+
+
+# --- what a session leaves in the Docker engine --------------------------------------------------
+# The engine is shared (by the developer's own images, by other test sessions running at the same
+# time), so "what this session made" is told by name: every name a test makes comes from
+# `session_name` and is recorded here; an image, tag or container that carries one (in a
+# reference, a container name or a label value, as the pipe's own labels do) is this session's.
+
+SESSION_NAMES: list[str] = []
+
+
+def session_name(prefix: str, length: int = 12) -> str:
+    """A name no earlier run has used, recorded as this session's (see above)."""
+    name = f"{prefix}-{uuid.uuid4().hex[:length]}"
+    SESSION_NAMES.append(name)
+    return name
+
+
+def engine_client():
+    """A docker-py client for the sandbox's engine, or None when no engine answers."""
+    import docker
+
+    try:
+        return docker.DockerClient(base_url=load_sandbox_env()["DOCKER_HOST"], timeout=60)
+    except docker.errors.DockerException:
+        return None
+
+
+def _mentions(texts: list[str], names: list[str]) -> bool:
+    return any(name in text for text in texts for name in names)
+
+
+def image_references(image: dict) -> list[str]:
+    """Tags and digest references of an image as the engine lists it (none for a dangling one)."""
+    return [ref for ref in (image.get("RepoTags") or []) + (image.get("RepoDigests") or []) if "<none>" not in ref]
+
+
+def engine_objects_named(client, names: list[str]) -> tuple[list[dict], list[dict]]:
+    """(images, containers) carrying one of `names`. An image counts by its references, or by its
+    labels when it has no reference left; only the matching references of an image are its."""
+    images = []
+    for image in client.api.images():
+        references = image_references(image)
+        mine = [ref for ref in references if _mentions([ref], names)]
+        if mine or (not references and _mentions(list((image.get("Labels") or {}).values()), names)):
+            images.append({"Id": image["Id"], "references": mine})
+    containers = [
+        container
+        for container in client.api.containers(all=True)
+        if _mentions([*container.get("Names", []), container.get("Image", "")], names)
+        or _mentions(list((container.get("Labels") or {}).values()), names)
+    ]
+    return images, containers
+
+
+def remove_engine_objects(client, images: list[dict], containers: list[dict]) -> None:
+    """Remove those containers, then those references (by reference, never by id with force: the
+    same image may carry somebody else's tag too); an image with none left goes with its last."""
+    import docker
+
+    for container in containers:
+        with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+            client.api.remove_container(container["Id"], force=True, v=True)
+    for image in images:
+        for reference in image["references"] or [image["Id"]]:
+            # NotFound: it went with an earlier reference; APIError: in use, reported by the check.
+            with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+                client.api.remove_image(reference)
+
+
+def describe_engine_objects(images: list[dict], containers: list[dict]) -> list[str]:
+    lines = [f"image {image['Id'][7:19]} {' '.join(image['references']) or '(untagged)'}" for image in images]
+    return lines + [f"container {c['Id'][:12]} {' '.join(c.get('Names', []))} ({c.get('Image')})" for c in containers]
+
+
+@pytest.fixture(autouse=True)
+def _engine_cleanup() -> Iterator[None]:
+    """After each test: remove what it left in the engine under the names it made (the images the
+    pipe built and tagged, pulled copies, containers)."""
+    first = len(SESSION_NAMES)
+    yield
+    names = SESSION_NAMES[first:]
+    if names and (client := engine_client()) is not None:
+        with contextlib.closing(client):
+            remove_engine_objects(client, *engine_objects_named(client, names))
+
+
+def engine_counts(client) -> tuple[int, int]:
+    return len(client.api.images()), len(client.api.containers(all=True))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _engine_left_as_found(request: pytest.FixtureRequest) -> Iterator[None]:
+    """The session's last check: nothing it made is left in the engine. Anything found is named
+    in the failure (and removed, so that the next run starts clean). Images that were there
+    before (the stand-in base image, the pipe's image) are no concern of this check."""
+    client = engine_client()
+    before = engine_counts(client) if client is not None else None
+    yield
+    client = client or engine_client()
+    if client is None:
+        return
+    with contextlib.closing(client):
+        leftovers = engine_objects_named(client, SESSION_NAMES)
+        remove_engine_objects(client, *leftovers)
+        after = engine_counts(client)
+    request.config.stash[ENGINE_COUNTS] = (before, after)
+    if any(leftovers):
+        listed = "\n  ".join(describe_engine_objects(*leftovers))
+        pytest.fail(f"the tests left these in the Docker engine (removed now):\n  {listed}", pytrace=False)
+
+
+ENGINE_COUNTS = pytest.StashKey[tuple]()
+
+
+def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
+    """Images and containers in the engine before and after the session: equal when nothing
+    else used the engine meanwhile (other sessions may, which is why the check above goes by
+    name rather than by these numbers)."""
+    counts = config.stash.get(ENGINE_COUNTS, None)
+    if counts and counts[0] is not None:
+        (images_before, containers_before), (images_after, containers_after) = counts
+        terminalreporter.write_line(
+            f"Docker engine: {images_before} image(s) and {containers_before} container(s) before the session, "
+            f"{images_after} and {containers_after} after."
+        )

@@ -23,7 +23,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO_ROOT, PipeRun, apply_overrides, assert_no_secret, assert_no_secret_in_tree
+from tests.conftest import (
+    REPO_ROOT,
+    PipeRun,
+    apply_overrides,
+    assert_no_secret,
+    assert_no_secret_in_tree,
+    session_name,
+)
 from tests.sandbox_env import load_sandbox_env
 
 SANDBOX_DIR = REPO_ROOT / "sandbox"
@@ -209,5 +216,6 @@ def pipelines(pipe_image: str, registries: Registries, tmp_path: Path) -> Pipeli
 
 
 def unique_name(prefix: str) -> str:
-    """Registry data outlives a test run: every run publishes under new names."""
-    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+    """Registry data outlives a test run: every run publishes under new names (recorded, so that
+    what a test leaves in the engine under them is removed after it)."""
+    return session_name(prefix, 10)

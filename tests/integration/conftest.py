@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import os
 import subprocess
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import session_name
 from tests.sandbox_env import load_sandbox_env
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -28,8 +28,9 @@ UP_TIMEOUT_S = 900
 
 def unique_name(prefix: str = "bbpp") -> str:
     """A name no earlier run has used: lowercase, valid as a Docker
-    repository component, an npm package name and a Maven artifactId."""
-    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+    repository component, an npm package name and a Maven artifactId;
+    recorded as this session's (tests/conftest.py removes what it names)."""
+    return session_name(prefix)
 
 
 @dataclass(frozen=True)

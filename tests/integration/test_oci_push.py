@@ -19,7 +19,7 @@ import docker.errors
 import pytest
 import requests
 
-from tests.conftest import assert_no_secret, base_env, run_subprocess
+from tests.conftest import assert_no_secret, base_env, run_subprocess, session_name
 from tests.oci.registry import TokenRegistry
 from tests.oci.token_issuer import TokenIssuer
 
@@ -55,7 +55,7 @@ def write_context(folder: Path) -> Path:
 def saved_image(docker_engine, tmp_path_factory):
     """(image id, `docker save` tarball) of a fresh multi-layer image."""
     root = tmp_path_factory.mktemp("oci-image")
-    tag = f"bbpp-oci-src:{os.urandom(6).hex()}"
+    tag = f"bbpp-oci-src:{session_name('src')}"  # recorded: the session check sees a leftover
     image, _ = docker_engine.images.build(path=str(write_context(root / "context")), tag=tag, rm=True)
     archive = root / "image.tar"
     with open(archive, "wb") as out:
