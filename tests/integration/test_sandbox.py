@@ -5,12 +5,20 @@ satisfy."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import io
 import json
+import os
+import shutil
+import signal
+import socket
 import subprocess
 import tarfile
+import tempfile
+import time
 import zipfile
+from pathlib import Path
 
 import docker
 import pytest
@@ -351,6 +359,112 @@ def test_up_again_is_a_quick_no_op(sandbox):
     before = {p.name: p.read_text() for p in run_dir.glob("*.pid")}
     res = sandbox.run("up", timeout=120)
     assert res.returncode == 0, res.stderr
-    lines = [line for line in res.stdout.splitlines() if ":" in line]
-    assert all("already" in line for line in lines[:-1]), res.stdout
+    *servers, up, summary = [line for line in res.stdout.splitlines() if ":" in line]
+    assert all("already" in line for line in servers), res.stdout
+    assert up.startswith("sandbox: up"), res.stdout
+    assert "; started nothing;" in summary, res.stdout
     assert {p.name: p.read_text() for p in run_dir.glob("*.pid")} == before
+
+
+# --- an engine that was running before sandbox/up, on its unix socket only ---------------------
+
+ENGINE_START_S = 60
+
+
+def _free_loopback_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _docker_info(host: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["docker", "--host", host, "info", "--format", "{{.DockerRootDir}}"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+
+@pytest.fixture
+def socket_only_engine():
+    """A second dockerd of this test's own, started the way a system's engine is: on a unix socket
+    only (as a developer machine's or a CI host's). Yields (DOCKER_HOST, data root)."""
+    run = Path(tempfile.mkdtemp(prefix="bbpp-engine-", dir="/run"))  # a unix socket path: 107 bytes at most
+    root = Path(tempfile.mkdtemp(prefix="bbpp-engine-", dir="/var/tmp"))
+    host = f"unix://{run}/docker.sock"
+    command = ["dockerd", "--host", host, "--data-root", str(root / "data"), "--exec-root", str(run / "exec")]
+    command += ["--pidfile", str(run / "dockerd.pid"), "--bridge=none", "--iptables=false", "--ip-masq=false"]
+    with open(root / "dockerd.log", "wb") as log:
+        engine = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + ENGINE_START_S
+        while _docker_info(host).returncode != 0:
+            assert engine.poll() is None, (root / "dockerd.log").read_text()[-3000:]
+            assert time.monotonic() < deadline, f"dockerd not ready after {ENGINE_START_S}s"
+            time.sleep(0.2)
+        yield host, root / "data"
+    finally:
+        engine.terminate()
+        try:
+            engine.wait(60)
+        except subprocess.TimeoutExpired:
+            engine.kill()
+            engine.wait(10)
+        _unmount_below(run)  # dockerd leaves its netns/default mount behind
+        shutil.rmtree(run, ignore_errors=True)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _unmount_below(folder: Path) -> None:
+    mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()]
+    for mount in sorted((m for m in mounts if m.startswith(f"{folder}/")), reverse=True):
+        subprocess.run(["umount", mount], capture_output=True, check=False)
+
+
+def _stop_relay(state: Path) -> None:
+    """Teardown without sandbox/down: stop the relay of this state dir, and nothing else."""
+    pidfile = state / "run" / "docker-relay.pid"
+    with contextlib.suppress(OSError, ValueError):
+        pid = int(pidfile.read_text())
+        if "docker-relay" in Path(f"/proc/{pid}/cmdline").read_text(errors="replace"):
+            os.kill(pid, signal.SIGTERM)
+
+
+def test_a_running_socket_only_engine_is_reused_and_given_a_loopback_tcp_relay(sandbox, socket_only_engine, tmp_path):
+    """sandbox/up leaves a running engine alone and adds a relay from tcp://127.0.0.1:PORT to its
+    socket; the shared servers it finds answering are reused, not adopted; down stops the relay
+    only."""
+    host, data_root = socket_only_engine
+    state, port = tmp_path / "state", _free_loopback_port()
+    env = {**os.environ, **sandbox.env, "SANDBOX_STATE": str(state), "DOCKER_HOST": host}
+    env["SANDBOX_DOCKER_TCP"] = f"127.0.0.1:{port}"
+    tcp = f"tcp://127.0.0.1:{port}"
+    assert _docker_info(tcp).returncode != 0, "something answers on the free port already"
+    try:
+        up = subprocess.run([str(sandbox.script("up"))], env=env, capture_output=True, text=True, timeout=300)
+        assert up.returncode == 0, up.stdout + up.stderr
+        assert "dockerd: already answering (not started by sandbox/up)" in up.stdout.splitlines(), up.stdout
+        assert f"docker-relay: {tcp} -> {host} (the reused engine serves no TCP)" in up.stdout, up.stdout
+        summary = up.stdout.splitlines()[-1]
+        assert summary.startswith("sandbox: reused dockerd registry verdaccio nginx; started docker-relay;"), summary
+        # The very engine, over TCP, through the relay; and only on loopback.
+        assert _docker_info(tcp).stdout.strip() == str(data_root)
+        listening = subprocess.run(["ss", "-Hltn", f"sport = :{port}"], capture_output=True, text=True, check=True)
+        assert [line.split()[3] for line in listening.stdout.splitlines()] == [f"127.0.0.1:{port}"]
+        # Only the relay is this state's: sandbox/down may stop nothing else.
+        assert sorted(p.name for p in (state / "run").iterdir()) == ["docker-relay.pid"]
+
+        again = subprocess.run([str(sandbox.script("up"))], env=env, capture_output=True, text=True, timeout=300)
+        assert again.returncode == 0, again.stderr
+        assert "; started nothing; already running from an earlier sandbox/up: docker-relay " in again.stdout
+
+        down = subprocess.run([str(sandbox.script("down"))], env=env, capture_output=True, text=True, timeout=120)
+        assert down.returncode == 0, down.stderr
+        assert down.stdout.splitlines() == ["docker-relay: stopped"]
+    finally:
+        _stop_relay(state)
+    assert _docker_info(tcp).returncode != 0, "the relay still answers after sandbox/down"
+    assert _docker_info(host).stdout.strip() == str(data_root), "the reused engine must keep running"
+    assert requests.get(f"{sandbox.oci_url}/v2/", timeout=TIMEOUT).status_code == 401  # shared registry: still up
