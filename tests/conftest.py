@@ -12,9 +12,10 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlparse
 
 import pytest
+import requests
 
 from tests.sandbox_env import load_sandbox_env
 
@@ -260,3 +261,105 @@ def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
             f"Docker engine: {images_before} image(s) and {containers_before} container(s) before the session, "
             f"{images_after} and {containers_after} after."
         )
+
+
+# --- what a session leaves in the local registries ---------------------------------------------
+# Found by name in the servers' storage under $SANDBOX_STATE (read only), removed through each
+# server's own API as the writer. The OCI registry keeps the blobs of a deleted manifest until a
+# garbage collection, which needs the (shared) registry stopped: only its tags and manifests go.
+
+OCI_MANIFESTS = ", ".join(
+    [
+        "application/vnd.oci.image.index.v1+json",
+        "application/vnd.oci.image.manifest.v1+json",
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+        "application/vnd.docker.distribution.manifest.v2+json",
+    ]
+)
+REGISTRY_TIMEOUT_S = 30
+
+
+def oci_repositories_named(state: Path, names: list[str]) -> list[str]:
+    base = state / "registry/data/docker/registry/v2/repositories"
+    repositories = (folder.parent.relative_to(base).as_posix() for folder in base.glob("**/_manifests"))
+    return sorted(repository for repository in repositories if _mentions([repository], names))
+
+
+def npm_packages_named(state: Path, names: list[str]) -> list[str]:
+    storage = state / "verdaccio/storage"
+    folders = [p for top in storage.glob("*") for p in (top.glob("*") if top.name.startswith("@") else [top])]
+    packages = (p.relative_to(storage).as_posix() for p in folders if (p / "package.json").is_file())
+    return sorted(package for package in packages if _mentions([package], names))
+
+
+def maven_folders_named(state: Path, maven_url: str, names: list[str]) -> list[str]:
+    """Folders (relative to the repository) named for this session: an artifact's, or a group's."""
+    base = state / "nginx/root" / urlparse(maven_url).path.strip("/")
+    found = []
+    for folder, subfolders, _ in os.walk(base):
+        for name in [sub for sub in subfolders if _mentions([sub], names)]:
+            found.append((Path(folder) / name).relative_to(base).as_posix())
+            subfolders.remove(name)
+    return sorted(found)
+
+
+def delete_oci_repository(registry: str, repository: str, auth: tuple[str, str]) -> list[str]:
+    """Delete every tagged manifest (an index's children after it); returns what failed."""
+    base = f"http://{registry}/v2/{repository}"
+    listed = requests.get(f"{base}/tags/list", auth=auth, timeout=REGISTRY_TIMEOUT_S)
+    digests: list[str] = []
+    for tag in (listed.json().get("tags") or []) if listed.ok else []:
+        got = requests.get(
+            f"{base}/manifests/{tag}", headers={"Accept": OCI_MANIFESTS}, auth=auth, timeout=REGISTRY_TIMEOUT_S
+        )
+        if got.ok:
+            children = [child["digest"] for child in got.json().get("manifests") or []]
+            digests += [got.headers["Docker-Content-Digest"], *children]
+    failed = []
+    for digest in dict.fromkeys(digests):
+        deleted = requests.delete(f"{base}/manifests/{digest}", auth=auth, timeout=REGISTRY_TIMEOUT_S)
+        if deleted.status_code not in (202, 404):
+            failed.append(f"OCI {repository}@{digest}: DELETE answered {deleted.status_code}")
+    return failed
+
+
+def unpublish_npm_package(registry: str, package: str, auth: tuple[str, str]) -> list[str]:
+    url = registry.rstrip("/") + "/" + quote(package, safe="@")
+    document = requests.get(url, params={"write": "true"}, auth=auth, timeout=REGISTRY_TIMEOUT_S)
+    if document.status_code == 404:
+        return []
+    deleted = requests.delete(f"{url}/-rev/{document.json().get('_rev', '0')}", auth=auth, timeout=REGISTRY_TIMEOUT_S)
+    return [] if deleted.ok else [f"npm {package}: unpublish answered {deleted.status_code}"]
+
+
+def delete_maven_folder(repository: str, folder: str, auth: tuple[str, str]) -> list[str]:
+    deleted = requests.delete(f"{repository.rstrip('/')}/{folder}/", auth=auth, timeout=REGISTRY_TIMEOUT_S)
+    return [] if deleted.status_code in (200, 204, 404) else [f"Maven {folder}/: DELETE answered {deleted.status_code}"]
+
+
+def remove_registry_data(values: dict[str, str], names: list[str]) -> list[str]:
+    """Remove what the local registries hold under `names`; returns what could not be removed."""
+    state, writer = Path(values["SANDBOX_STATE"]), (values["SANDBOX_WRITER_USER"], values["SANDBOX_WRITER_TOKEN"])
+    failed = []
+    for repository in oci_repositories_named(state, names):
+        failed += delete_oci_repository(values["SANDBOX_OCI_REGISTRY"], repository, writer)
+    for package in npm_packages_named(state, names):
+        failed += unpublish_npm_package(values["SANDBOX_NPM_REGISTRY"], package, writer)
+    for folder in maven_folders_named(state, values["SANDBOX_MAVEN_REGISTRY"], names):
+        failed += delete_maven_folder(values["SANDBOX_MAVEN_REGISTRY"], folder, writer)
+    return failed
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _registries_cleaned() -> Iterator[None]:
+    """At the end of the session: the packages, artifacts and image tags it published go."""
+    yield
+    values = load_sandbox_env()
+    if not SESSION_NAMES or not Path(values["SANDBOX_STATE"]).is_dir():
+        return
+    try:
+        failed = remove_registry_data(values, SESSION_NAMES)
+    except requests.RequestException as error:
+        failed = [f"a registry did not answer: {error}"]
+    if failed:
+        pytest.fail("could not remove this session's registry data:\n  " + "\n  ".join(failed), pytrace=False)
