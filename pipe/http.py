@@ -153,24 +153,42 @@ class PipeSession(requests.Session):
         kwargs.setdefault("timeout", self.default_timeout)
         rewind = _Rewind(kwargs.get("data"))
         may_retry = method.upper() in self.retry_methods and rewind.possible and not kwargs.get("files")
-        budget = self.budget()
-        while True:
-            try:
-                response = super().request(method, url, **kwargs)
-            except requests.exceptions.SSLError:
-                raise  # a certificate that fails verification will not pass on a second try
-            except _TRANSIENT_ERRORS as error:
-                retry_error = may_retry or (never_sent(error) and rewind.possible)
-                if not retry_error or not budget.wait(None, f"{method} {strip_userinfo(url)}: {type(error).__name__}"):
-                    raise
-            else:
-                if not may_retry or response.status_code not in self.policy.statuses:
-                    return response
-                retry_after = parse_retry_after(response.headers.get("Retry-After"))
-                if not budget.wait(retry_after, f"{method} {strip_userinfo(url)}: {response.status_code}"):
-                    return response
-                response.close()
-            rewind()
+
+        refused: list[requests.Response] = []  # the retried answer, released before the next try
+
+        def attempt() -> requests.Response:
+            while refused:
+                refused.pop().close()
+            rewind()  # a no-op before the first try; puts the body back at its start before another
+            response = super(PipeSession, self).request(method, url, **kwargs)
+            if may_retry and response.status_code in self.policy.statuses:
+                refused.append(response)
+                raise _RetryableStatus(response)
+            return response
+
+        def verdict(error: BaseException) -> tuple[bool, float | None]:
+            if isinstance(error, _RetryableStatus):
+                return True, error.retry_after
+            if isinstance(error, requests.exceptions.SSLError):
+                return False, None  # a certificate that fails verification will not pass on a second try
+            if isinstance(error, _TRANSIENT_ERRORS):
+                return may_retry or (never_sent(error) and rewind.possible), None
+            return False, None
+
+        try:
+            return retry(attempt, self.budget(), f"{method} {strip_userinfo(url)}", verdict)
+        except _RetryableStatus as last:
+            return last.response  # out of tries: the caller turns the refusal into the user's error
+
+
+class _RetryableStatus(Exception):
+    """A response with a status the policy retries, raised inside the session's retry loop only:
+    the last one is handed back to the caller as the response it is."""
+
+    def __init__(self, response: requests.Response):
+        super().__init__(str(response.status_code))
+        self.response = response
+        self.retry_after = parse_retry_after(response.headers.get("Retry-After"))
 
 
 class RetryBudget:
@@ -384,12 +402,32 @@ def reaching(url: str, action: str, transient: bool = False) -> Iterator[None]:
         raise unreachable_error(url, error, action, transient) from None
 
 
-def retry(attempt: Callable[[], T], budget: RetryBudget, what: str) -> T:
-    """`attempt()`, again after each transient `RegistryError` while `budget` allows (waiting the
-    error's `retry_after` when it has one); any other error, or the last one, is raised."""
+def transient_registry_error(error: BaseException) -> tuple[bool, float | None]:
+    """Whether `error` is worth another try, and the wait the registry asked for: a transient
+    `RegistryError`, as the publishers' own loops make them."""
+    if isinstance(error, RegistryError):
+        return error.transient, error.retry_after
+    return False, None
+
+
+def retry(
+    attempt: Callable[[], T],
+    budget: RetryBudget,
+    what: str,
+    verdict: Callable[[BaseException], tuple[bool, float | None]] = transient_registry_error,
+) -> T:
+    """The one retry loop: `attempt()`, again after each error that `verdict` calls worth another
+    try, while `budget` allows (waiting at least the `Retry-After` that `verdict` passes on). Any
+    other error, or the last one, is raised as it is."""
     while True:
         try:
             return attempt()
-        except RegistryError as error:
-            if not error.transient or not budget.wait(error.retry_after, what):
+        except Exception as error:
+            again, retry_after = verdict(error)
+            if not again or not budget.wait(retry_after, f"{what}: {_failure_name(error)}"):
                 raise
+
+
+def _failure_name(error: BaseException) -> str:
+    """For the debug line of a retry: the status of a refused answer, else the failure's type."""
+    return str(error) if isinstance(error, _RetryableStatus) else type(error).__name__
