@@ -11,6 +11,7 @@ would publish a package different from npm's.
 
 from __future__ import annotations
 
+import functools
 import re
 import string
 from collections.abc import Callable
@@ -652,8 +653,13 @@ def _level_one_optimize(parts: list[str]) -> list[str]:
     return out or [""]
 
 
+_SLASHES = re.compile(r"/+")
+_PLAIN_ASCII = re.compile(r"[A-Za-z0-9._~-]+")  # a segment that can only match itself (any case)
+_MEMO_LIMIT = 100_000  # remembered answers per rule
+
+
 class Rule:
-    """One line of an ignore file (or a synthetic rule)."""
+    """One line of an ignore file (or a synthetic rule). Immutable once made, so shared."""
 
     def __init__(self, pattern: str):
         self.pattern = pattern
@@ -662,6 +668,8 @@ class Rule:
         self.empty = not pattern
         self.glob_parts: list[list[str]] = []
         self.sets: list[list] = []
+        self._needed: list[list[str]] = []
+        self._memo: dict[tuple[str, bool], bool] = {}
         if self.comment or self.empty:
             return
         if len(pattern) > _MAX_PATTERN_LENGTH:
@@ -671,11 +679,12 @@ class Rule:
             self.negate = not self.negate
             body = body[1:]
         expanded = list(dict.fromkeys(brace_expand(body)))
-        self.glob_parts = [_level_one_optimize(re.split(r"/+", item)) for item in expanded]
+        self.glob_parts = [_level_one_optimize(_SLASHES.split(item)) for item in expanded]
         try:
             self.sets = [[compile_segment(segment) for segment in parts] for parts in self.glob_parts]
         except PatternError as exc:
             raise PatternError(pattern, exc.reason) from exc
+        self._needed = [[part.lower() for part in parts if _PLAIN_ASCII.fullmatch(part)] for parts in self.glob_parts]
 
     def is_relative(self) -> bool:
         """ignore-walk's test for rules that also apply to a directory's basename: one segment,
@@ -683,20 +692,47 @@ class Rule:
         return any(len(parts) <= (2 if parts[-1] == "" else 1) for parts in self.glob_parts)
 
     def match(self, path: str, partial: bool = False) -> bool:
-        """True when the pattern matches (flipNegate: negation does not invert the result)."""
+        """True when the pattern matches (flipNegate: negation does not invert the result).
+        Remembered: the walk asks every rule about the same names in folder after folder."""
+        key = (path, partial)
+        hit = self._memo.get(key)
+        if hit is None:
+            if len(self._memo) >= _MEMO_LIMIT:
+                self._memo.clear()
+            hit = self._memo[key] = self._match(path, partial)
+        return hit
+
+    def _match(self, path: str, partial: bool) -> bool:
         if self.comment:
             return False
         if self.empty:
             return path == ""
         if path == "/" and partial:
             return True
-        segments = re.split(r"/+", path)
+        lowered = path.lower()
+        # A whole match needs every plain segment of the pattern among the path's segments: a
+        # cheap test that spares most rules the segment by segment match.
+        candidates = [
+            pattern
+            for pattern, needed in zip(self.sets, self._needed, strict=True)
+            if partial or all(text in lowered for text in needed)
+        ]
+        if not candidates:
+            return False
+        segments = _SLASHES.split(path)
         filename = next((s for s in reversed(segments) if s), "")
-        for pattern in self.sets:
+        for pattern in candidates:
             file_parts = [filename] if len(pattern) == 1 else segments
             if _match_parts(file_parts, pattern, partial):
                 return True
         return False
+
+
+@functools.lru_cache(maxsize=4096)
+def compiled_rule(pattern: str) -> Rule:
+    """The same rule object for the same line: every folder has npm's default rules, and most
+    folders of a package share their ignore files' lines."""
+    return Rule(pattern)
 
 
 def _segment_hit(name: str, matcher) -> bool:
