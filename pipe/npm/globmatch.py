@@ -629,7 +629,7 @@ def extglob_segment(segment: str) -> Callable[[str], bool]:
         source, magic = _sequence_source(root)
         return _segment_test(segment, source, magic)
     except re.error as exc:
-        raise PatternError(segment, f"it makes no valid regular expression ({exc.msg})") from exc
+        raise PatternError(segment, f"it makes no valid regular expression: {exc.msg}") from exc
     except RecursionError as exc:
         raise PatternError(segment, "its extended globs are nested too deeply") from exc
 
