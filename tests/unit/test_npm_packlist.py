@@ -504,7 +504,7 @@ def test_an_uninterpretable_files_entry_ends_the_run_with_one_line(monkeypatch, 
     def no_registry(auth=None):
         raise AssertionError("the registry must not be asked when the package cannot be packed")
 
-    monkeypatch.setattr("pipe.npm.new_session", no_registry)
+    monkeypatch.setattr("pipe.npm.publish.new_session", no_registry)
     result = run_in_process(base_env(PACKAGE_TYPE="npm", REGISTRY_URL="https://npm.example/acme/"), workdir)
     assert result.code == 1
     assert result.last_line == UNREADABLE_FILES_LINE
