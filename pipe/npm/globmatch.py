@@ -345,7 +345,7 @@ _EXTGLOB_OPENER = re.compile(r"[!?+*@]\(")
 # the nested one in (below), which costs no depth.
 MAX_EXTGLOB_DEPTH = 2
 # A kind takes in a nested extglob that is a whole alternative: its alternatives become the
-# enclosing one's. `*(a|+(b|c))` is `*(a|b|c)`; `+(a|?(b))` would change meaning, so it is not.
+# enclosing one's. `*(a|+(b|c))` is `*(a|b|c)`; `@(a|*(b))` would change meaning: it stays nested.
 _TAKES_IN = {"!": "@", "?": "?@", "@": "@", "*": "*+?@", "+": "+@"}
 # ... or takes it in with an extra empty alternative: `@(a|?(b))` is `@(a|b|)`.
 _TAKES_IN_WITH_EMPTY = {"!": "?", "@": "?", "+": "?*"}

@@ -99,17 +99,16 @@ def test_fixture_folder_matches_npm_pack(name: str, tmp_path: Path) -> None:
     assert differences(expected, native(folder)) == []
 
 
-def unpacked_real_package(spec: str) -> Path:
-    """`npm pack <spec>` once into the cache, then a fresh unpacked copy of its folder."""
+def unpacked_real_package(spec: str, into: Path) -> Path:
+    """`npm pack <spec>` once into the cache, then a fresh unpacked copy of its folder in `into`
+    (not in the shared cache: parallel runs would remove each other's copy)."""
     safe = spec.replace("/", "+")
     download = CACHE / "tarballs" / safe
     if not any(download.glob("*.tgz")):
         download.mkdir(parents=True, exist_ok=True)
         npm("pack", spec, "--pack-destination", str(download), cwd=download)
     tgz = next(download.glob("*.tgz"))
-    folder = CACHE / "unpacked" / safe
-    if folder.exists():
-        shutil.rmtree(folder)
+    folder = into / safe
     folder.mkdir(parents=True)
     with tarfile.open(tgz) as archive:
         archive.extractall(folder, filter="data")
@@ -119,8 +118,8 @@ def unpacked_real_package(spec: str) -> Path:
 
 @requires_npm
 @pytest.mark.parametrize("spec", REAL_PACKAGES)
-def test_real_package_folder_matches_npm_pack(spec: str) -> None:
-    folder = unpacked_real_package(spec)
+def test_real_package_folder_matches_npm_pack(spec: str, tmp_path: Path) -> None:
+    folder = unpacked_real_package(spec, tmp_path)
     expected = npm_dry_run(folder)
     assert len(expected) > 1
     assert differences(expected, native(folder)) == []
@@ -155,7 +154,7 @@ def test_tarball_order_matches_npm_tarball(name: str, tmp_path: Path) -> None:
 @requires_npm
 @pytest.mark.parametrize("spec", ["semver@7.6.0", "@babel/core@7.24.0"])
 def test_real_package_tarball_order_and_headers(spec: str, tmp_path: Path) -> None:
-    folder = unpacked_real_package(spec)
+    folder = unpacked_real_package(spec, tmp_path)
     destination = tmp_path / "out"
     destination.mkdir()
     npm("pack", "--pack-destination", str(destination), cwd=folder)
