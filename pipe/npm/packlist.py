@@ -24,6 +24,7 @@ refused with the advice to pass a tarball made by `npm pack` instead.
 from __future__ import annotations
 
 import fnmatch
+import logging
 import os
 import posixpath
 import stat
@@ -32,7 +33,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipe.errors import InputError
-from pipe.npm.globmatch import Rule
+from pipe.npm.globmatch import PatternError, Rule, compiled_rule
+
+_log = logging.getLogger("pipe.npm")
 
 DEFAULT_RULES = [
     ".npmignore",
@@ -77,6 +80,7 @@ ROOT_STRICT_RULES = [
 
 # Synthetic rule-set names; they can never collide with a file name found in a directory.
 DEFAULTS, STRICT, FILES_FIELD = "<defaults>", "<strict>", "package.json"
+FILES_SOURCE = 'package.json\'s "files"'
 ROOT_RULE_SETS = [DEFAULTS, FILES_FIELD, ".npmignore", ".gitignore", STRICT]
 CHILD_RULE_SETS = [DEFAULTS, ".npmignore", ".gitignore", STRICT]
 
@@ -96,7 +100,31 @@ def list_package_files(folder: Path, manifest: dict) -> list[PackFile]:
     bins = normalized_bins(manifest, folder)
     root = _Walker(folder, parent=None, rule_sets=ROOT_RULE_SETS, is_package=True, manifest=manifest, bins=bins)
     paths = root.walk()
+    warn_about_empty_entries(root.files_entries, paths)
     return [_pack_file(folder, path, bins) for path in sort_like_npm(paths)]
+
+
+def warn_about_empty_entries(entries: list[tuple[str, list[Rule]]], paths: list[str]) -> None:
+    """npm packs on without a word when a `files` entry matches nothing (a typo, a build that did
+    not run, a pattern read differently than meant), and publishes a package without those files."""
+    if not entries:
+        return
+    # Each packed file and each folder holding one, once (a matched folder brings its files in).
+    reached = dict.fromkeys(
+        "/".join(parts[:n]) for parts in (p.split("/") for p in paths) for n in range(1, len(parts))
+    )
+    reached.update(dict.fromkeys(paths))
+    for entry, rules in entries:
+        if not any(_entry_reaches(rules, path) for path in reached):
+            _log.warning(
+                '"files" entry "%s" in package.json matches no file in the package folder, so the package '
+                "holds nothing from it: check the entry, and that the build ran before this step.",
+                entry,
+            )
+
+
+def _entry_reaches(rules: list[Rule], path: str) -> bool:
+    return any(rule.match(form) for rule in rules for form in (path, "/" + path, path + "/", "/" + path + "/"))
 
 
 SECRET_NAMES = {
@@ -217,11 +245,21 @@ def _node_join(base: str, relative: str) -> str:
     return joined + "/" if relative.endswith("/") and joined != "/" else joined
 
 
-def _rules(lines: list[str] | str) -> list[Rule]:
+def _rules(lines: list[str] | str, source: str = "") -> list[Rule]:
     if isinstance(lines, str):
         lines = lines.replace("\r\n", "\n").split("\n")
     kept = [line.strip() for line in lines]
-    return [Rule(line) for line in kept if line and not line.startswith("#")]
+    return [_rule(line, source) for line in kept if line and not line.startswith("#")]
+
+
+def _rule(pattern: str, source: str, shown: str | None = None) -> Rule:
+    try:
+        return compiled_rule(pattern)
+    except PatternError as exc:
+        raise InputError(
+            f'cannot interpret the pattern "{shown or exc.pattern}" in {source} the way npm does ({exc.reason}): '
+            "run `npm pack` in an earlier step and set NPM_PACKAGE to the .tgz it writes."
+        ) from exc
 
 
 @dataclass
@@ -236,6 +274,8 @@ class _Walker:
     exact: bool = False
     result: list[str] = field(default_factory=list)
     rules: dict[str, list[Rule] | None] = field(default_factory=dict)
+    # package.json's `files` entries that include something, with their rules.
+    files_entries: list[tuple[str, list[Rule]]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.root: _Walker = self.parent.root if self.parent else self
@@ -243,7 +283,7 @@ class _Walker:
         self.basename = self.path.name
         self.rules[DEFAULTS] = _rules(DEFAULT_RULES)
         if not self.is_package:
-            self.rules[STRICT] = _rules(["/.git", *[f"!{file}" for file in self.required_files]])
+            self.rules[STRICT] = _rules(["/.git", *[f"!{file}" for file in self.required_files]], FILES_SOURCE)
 
     def walk(self) -> list[str]:
         entries = self._read_dir()
@@ -272,7 +312,7 @@ class _Walker:
             if name == FILES_FIELD and self.is_package:
                 self._apply_manifest()
             else:
-                self.rules[name] = _rules(self._read_text(self.path / name))
+                self.rules[name] = _rules(self._read_text(self.path / name), self._display(self.path / name))
         if self.is_package and STRICT not in self.rules:
             # package.json is always present at a package root (the caller parsed it).
             self._apply_manifest()
@@ -291,28 +331,34 @@ class _Walker:
         files = manifest.get("files")
         if isinstance(files, list):
             includes = []
-            for entry in files:
-                if not isinstance(entry, str):
+            for written in files:
+                if not isinstance(written, str):
                     continue
-                if entry.startswith("./"):
-                    entry = entry[1:]
+                entry = written[1:] if written.startswith("./") else written
                 if entry.endswith("/*"):
                     entry += "*"
                 kind = self._lstat_kind(entry.lstrip("!"))
+                rules = [f"!{entry}", f"!{entry}/**"] if kind == "dir" else [f"!{entry}"]
+                self._note_files_entry(written, rules)
                 if kind == "file":
                     strict.insert(0, f"!{entry}")
                     self.required_files.append(entry[1:] if entry.startswith("/") else entry)
-                elif kind == "dir":
-                    includes += [f"!{entry}", f"!{entry}/**"]
-                elif kind == "missing":
-                    includes.append(f"!{entry}")
-            self.rules[FILES_FIELD] = _rules(["*", *includes])
+                elif kind in ("dir", "missing"):
+                    includes += rules
+                # anything else (a symbolic link, a socket) is not packed at all, as with npm
+            self.rules[FILES_FIELD] = _rules(["*", *includes], FILES_SOURCE)
         for key in ("browser", "main"):
             if isinstance(manifest.get(key), str) and manifest[key]:
                 strict.append(f"!/{manifest[key]}")
         for target in self.bins.values():
             strict.append(f"!/{target}")
-        self.rules[STRICT] = _rules(strict)
+        self.rules[STRICT] = _rules(strict, 'package.json\'s "main", "browser" and "bin"')
+
+    def _note_files_entry(self, written: str, patterns: list[str]) -> None:
+        """Compile the entry's rules now, so that an uninterpretable one is named as written."""
+        compiled = [_rule(pattern.strip(), FILES_SOURCE, written) for pattern in patterns]
+        if all(rule.negate for rule in compiled):  # a "!x" entry excludes: nothing to look for
+            self.files_entries.append((written, compiled))
 
     def _lstat_kind(self, relative: str) -> str:
         try:
@@ -334,19 +380,22 @@ class _Walker:
             self.rules[".gitignore"] = None
 
     def _visit(self, entry: str) -> None:
-        as_file = self.filter_entry(entry)
-        as_dir = self.filter_entry(entry, partial=True)
-        if not (as_file or as_dir) or "*" in entry:
+        # npm filters an entry as a file and as a folder before it looks at it; the folder
+        # verdict is asked here only when it counts (same outcome, half the matching for files).
+        if "*" in entry:
             return
+        as_file = self.filter_entry(entry)
         absolute = self.path / entry
         try:
             info = os.lstat(absolute)
         except OSError as exc:
+            if not (as_file or self.filter_entry(entry, partial=True)):
+                return  # npm never looks at an entry both verdicts leave out
             raise InputError(f"cannot read {self._display(absolute)} ({exc.strerror}): fix its permissions.") from exc
         if stat.S_ISREG(info.st_mode):
             if as_file:
                 self.result.append(absolute.relative_to(self.root.path).as_posix())
-        elif stat.S_ISDIR(info.st_mode) and as_dir:
+        elif stat.S_ISDIR(info.st_mode) and self.filter_entry(entry, partial=True):
             child = _Walker(
                 absolute,
                 parent=self,

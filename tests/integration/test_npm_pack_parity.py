@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import random
 import shutil
 import subprocess
 import tarfile
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from pipe.npm.globmatch import PatternError, Rule
 from pipe.npm.packlist import list_package_files
 from pipe.npm.tarball import NPM_MTIME, tarball_digests, write_tarball
 from tests.fixtures.npm.packlist_cases import CASES, build
@@ -39,6 +41,7 @@ REAL_PACKAGES = [
     "rimraf@5.0.5",
     "debug@4.3.4",
     "@types/node@20.11.30",
+    "rxjs@7.8.1",  # extended globs in `files`: dist/cjs/**/!(*.tsbuildinfo)
 ]
 
 ORDER_CASES = ["defaults-junk", "sort-order", "odd-names-and-links", "files-globs-negations-dirs", "modes"]
@@ -96,17 +99,16 @@ def test_fixture_folder_matches_npm_pack(name: str, tmp_path: Path) -> None:
     assert differences(expected, native(folder)) == []
 
 
-def unpacked_real_package(spec: str) -> Path:
-    """`npm pack <spec>` once into the cache, then a fresh unpacked copy of its folder."""
+def unpacked_real_package(spec: str, into: Path) -> Path:
+    """`npm pack <spec>` once into the cache, then a fresh unpacked copy of its folder in `into`
+    (not in the shared cache: parallel runs would remove each other's copy)."""
     safe = spec.replace("/", "+")
     download = CACHE / "tarballs" / safe
     if not any(download.glob("*.tgz")):
         download.mkdir(parents=True, exist_ok=True)
         npm("pack", spec, "--pack-destination", str(download), cwd=download)
     tgz = next(download.glob("*.tgz"))
-    folder = CACHE / "unpacked" / safe
-    if folder.exists():
-        shutil.rmtree(folder)
+    folder = into / safe
     folder.mkdir(parents=True)
     with tarfile.open(tgz) as archive:
         archive.extractall(folder, filter="data")
@@ -116,8 +118,8 @@ def unpacked_real_package(spec: str) -> Path:
 
 @requires_npm
 @pytest.mark.parametrize("spec", REAL_PACKAGES)
-def test_real_package_folder_matches_npm_pack(spec: str) -> None:
-    folder = unpacked_real_package(spec)
+def test_real_package_folder_matches_npm_pack(spec: str, tmp_path: Path) -> None:
+    folder = unpacked_real_package(spec, tmp_path)
     expected = npm_dry_run(folder)
     assert len(expected) > 1
     assert differences(expected, native(folder)) == []
@@ -152,7 +154,7 @@ def test_tarball_order_matches_npm_tarball(name: str, tmp_path: Path) -> None:
 @requires_npm
 @pytest.mark.parametrize("spec", ["semver@7.6.0", "@babel/core@7.24.0"])
 def test_real_package_tarball_order_and_headers(spec: str, tmp_path: Path) -> None:
-    folder = unpacked_real_package(spec)
+    folder = unpacked_real_package(spec, tmp_path)
     destination = tmp_path / "out"
     destination.mkdir()
     npm("pack", "--pack-destination", str(destination), cwd=folder)
@@ -178,3 +180,65 @@ def test_real_package_tarball_order_and_headers(spec: str, tmp_path: Path) -> No
             theirs.gid,
         )
         assert member.mtime == NPM_MTIME and member.isreg()
+
+
+# npm's own matcher, with the options ignore-walk gives it, asked about many (pattern, path) pairs.
+MINIMATCH_SCRIPT = """
+const path = require('path');
+const { Minimatch } = require(path.join(process.argv[1], 'npm', 'node_modules', 'minimatch'));
+const options = { matchBase: true, dot: true, flipNegate: true, nocase: true };
+const { patterns, paths } = JSON.parse(require('fs').readFileSync(0, 'utf8'));
+const answers = patterns.map(pattern => {
+  try {
+    const rule = new Minimatch(pattern, options);
+    return paths.map(p => [rule.match(p), rule.match(p, true)]);
+  } catch (error) {
+    return String(error);
+  }
+});
+process.stdout.write(JSON.stringify(answers));
+"""
+
+EXTGLOB_PIECES = ["a", "b", ".", "*", "?", "!(", "@(", "+(", "*(", "?(", "|", ")", ")", "[a]", "[.]", "\\", "x", "/"]
+NAMES = ["a", "b", "ab", "ba", "aab", "abab", "bab", ".a", "a.", "x", "xa", "ax", "a.b", "..", ".", "abx", "xab", "B.A"]
+
+
+def extglob_patterns(count: int) -> list[str]:
+    """Seeded, so every run asks the same questions; mostly extended globs, nested and unclosed."""
+    chooser = random.Random(16)  # noqa: S311 - test data, not a secret
+    made = {"x/" + "".join(chooser.choice(EXTGLOB_PIECES) for _ in range(chooser.randint(2, 12))) for _ in range(count)}
+    return sorted(made)
+
+
+def minimatch_answers(patterns: list[str], paths: list[str]) -> list:
+    npm_root = subprocess.run(["npm", "root", "-g"], capture_output=True, text=True, check=True).stdout.strip()
+    done = subprocess.run(
+        ["node", "-e", MINIMATCH_SCRIPT, npm_root],
+        input=json.dumps({"patterns": patterns, "paths": paths}),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    return json.loads(done.stdout)
+
+
+def native_answers(pattern: str, paths: list[str]) -> list | str:
+    try:
+        rule = Rule(pattern)
+    except PatternError as error:
+        return f"refused: {error.reason}"
+    return [[rule.match(p), rule.match(p, True)] for p in paths]
+
+
+@requires_npm
+def test_extended_globs_match_like_npms_own_minimatch() -> None:
+    patterns = extglob_patterns(3000)
+    paths = [f"x/{name}" for name in NAMES] + ["x", "/x/a", "x/a/b", "x/ab/", "a"]
+    expected = minimatch_answers(patterns, paths)
+    mismatches = []
+    for pattern, theirs in zip(patterns, expected, strict=True):
+        ours = native_answers(pattern, paths)
+        if isinstance(theirs, str) != isinstance(ours, str) or (not isinstance(ours, str) and ours != theirs):
+            mismatches.append(f"{pattern!r}: minimatch {theirs!r:.80}, native {ours!r:.80}")
+    assert mismatches == []

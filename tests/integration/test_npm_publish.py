@@ -234,3 +234,59 @@ def test_pipe_storage_in_the_clone_is_not_packed(sandbox, unique, workdir: Path)
     assert "Left out 1 file(s) of Pipelines' pipe storage (not part of the package)." in again.lines
     assert again.last_line.endswith("is already published with identical contents: nothing to publish.")
     assert any(line.startswith(f"Packed {name}@1.0.0: 3 files, ") for line in again.lines), again.output
+
+
+def npm_pack_listing(folder: Path) -> list[str]:
+    done = subprocess.run(
+        ["npm", "pack", "--dry-run", "--json", "--ignore-scripts"],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return sorted(entry["path"] for entry in json.loads(done.stdout)[0]["files"])
+
+
+def test_extended_globs_publish_what_npm_pack_packs(sandbox, unique, workdir: Path, tmp_path: Path):
+    name = unique("bbpp-npm")
+    files = ["lib/*.+(js|cjs)", "dist/cjs/**/!(*.tsbuildinfo)", "@(a|b).txt", "types/@(x|+(y|z)).d.ts", "dist/esm"]
+    write_package(workdir, name, "1.0.0", files=files)
+    for path in ["lib/a.js", "lib/b.cjs", "lib/c.ts", "dist/cjs/x.js", "dist/cjs/sub/y.js", "dist/cjs/t.tsbuildinfo"]:
+        (workdir / path).parent.mkdir(parents=True, exist_ok=True)
+        (workdir / path).write_text(f"// {path}\n")
+    for path in ["a.txt", "c.txt", "types/zy.d.ts", "types/w.d.ts"]:
+        (workdir / path).parent.mkdir(parents=True, exist_ok=True)
+        (workdir / path).write_text("x\n")
+    expected = npm_pack_listing(workdir)
+    assert "dist/cjs/sub/y.js" in expected and "dist/cjs/t.tsbuildinfo" not in expected
+
+    result = publish(sandbox, workdir)
+    assert result.code == 0, result.output
+    assert (
+        '⚠ "files" entry "dist/esm" in package.json matches no file in the package folder, so the package holds '
+        "nothing from it: check the entry, and that the build ran before this step."
+    ) in result.lines
+    assert any(line.startswith(f"Packed {name}@1.0.0: {len(expected)} files, ") for line in result.lines), result.output
+
+    consumer = tmp_path / "consumer"
+    installed = sandbox.run("npm-install", str(consumer), f"{name}@1.0.0")
+    assert installed.returncode == 0, installed.stderr
+    root = consumer / "node_modules" / name
+    assert sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()) == expected
+
+
+def test_uninterpretable_pattern_ends_the_run_with_one_line_and_publishes_nothing(sandbox, unique, workdir: Path):
+    name = unique("bbpp-npm")
+    write_package(workdir, name, "1.0.0", files=["index.js", "lib/!()*()"])
+    result = run_subprocess(pipe_env(sandbox), workdir)
+    assert result.code == 1
+    expected = (
+        '✖ cannot interpret the pattern "lib/!()*()" in package.json\'s "files" the way npm does (it makes no valid '
+        "regular expression: multiple repeat): run `npm pack` in an earlier step and set NPM_PACKAGE to the .tgz it "
+        "writes."
+    )
+    assert result.last_line == expected, result.output
+    assert [line for line in result.lines if line.startswith("✖")] == [expected]
+    assert "Traceback" not in result.output
+    missing = sandbox.run("npm-view", name)
+    assert missing.returncode != 0 and "E404" in missing.stderr

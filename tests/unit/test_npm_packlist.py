@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import pytest
 
 from pipe.errors import InputError
-from pipe.npm.globmatch import Rule, brace_expand
+from pipe.npm.globmatch import PatternError, Rule, brace_expand
 from pipe.npm.packlist import PackFile, likely_secrets, list_package_files, normalized_bins, sort_like_npm
-from tests.fixtures.npm.packlist_cases import CASES, File, Link, build
+from tests.conftest import base_env, run_in_process
+from tests.fixtures.npm.packlist_cases import CASES, Case, File, Link, _pkg, build
 
 
 def packed(tmp_path: Path, name: str) -> list[PackFile]:
@@ -70,6 +72,75 @@ def test_brace_expansion(pattern: str, expanded: list[str]) -> None:
 )
 def test_rule_matching(pattern: str, path: str, partial: bool, hit: bool) -> None:
     assert Rule(pattern).match(path, partial) is hit
+
+
+# Each row checked against the minimatch inside npm 11 (the parity test compares many more).
+@pytest.mark.parametrize(
+    ("pattern", "path", "partial", "hit"),
+    [
+        # @(…): exactly one of the alternatives
+        ("@(a|b).txt", "a.txt", False, True),
+        ("@(a|b).txt", "ab.txt", False, False),
+        ("@(a|b).txt", "lib/b.TXT", False, True),
+        # ?(…): zero or one
+        ("?(pre-)main.mjs", "main.mjs", False, True),
+        ("?(pre-)main.mjs", "pre-main.mjs", False, True),
+        ("?(pre-)main.mjs", "prepre-main.mjs", False, False),
+        # +(…): one or more
+        ("lib/*.+(js|cjs)", "lib/a.cjs", False, True),
+        ("lib/*.+(js|cjs)", "lib/a.jscjs", False, True),
+        ("lib/*.+(js|cjs)", "lib/a.ts", False, False),
+        ("lib/*.+(js|cjs)", "lib/sub/a.js", False, False),
+        ("lib/*.+(js|cjs)", "lib", True, True),
+        # *(…): zero or more, so ".bin" too (dot: true)
+        ("*(ab).bin", ".bin", False, True),
+        ("*(ab).bin", "abab.bin", False, True),
+        ("*(ab).bin", "a.bin", False, False),
+        # !(…): anything but, tested against the rest of the name
+        ("dist/cjs/**/!(*.tsbuildinfo)", "dist/cjs/sub/x.js", False, True),
+        ("dist/cjs/**/!(*.tsbuildinfo)", "dist/cjs/tsconfig.tsbuildinfo", False, False),
+        ("dist/cjs/**/!(*.tsbuildinfo)", "dist", True, True),
+        ("docs/!(draft)*.md", "docs/draft-2.md", False, False),
+        ("docs/!(draft)*.md", "docs/adraft.md", False, True),
+        ("x!(a)b", "xab", False, False),
+        ("x!(a)b", "xaab", False, True),
+        ("x!(a)b", "xb", False, True),
+        ("*.!(js)", "a.js", False, False),
+        ("*.!(js)", "a.js.map", False, True),
+        ("src/!(*.test|*.spec).ts", "src/a.spec.ts", False, False),
+        ("src/!(*.test|*.spec).ts", "src/a.ts", False, True),
+        # a leading "!" is the rule's negation, so "!(a)" is "(a)" negated
+        ("!(a)", "(a)", False, True),
+        ("!(a)", "b", False, False),
+        # nested, simplified as minimatch does
+        ("types/@(x|+(y|z)).d.ts", "types/zzy.d.ts", False, True),
+        ("types/@(x|+(y|z)).d.ts", "types/xy.d.ts", False, False),
+        ("+(a|?(b))c", "c", False, True),
+        ("@(x|*(y|+(z)))q", "q", False, True),
+        ("@(x|*(y|+(z)))q", "yzq", False, True),
+        ("@(x|*(y|+(z)))q", "wq", False, False),
+        ("x/!(!(a))b", "x/ab", False, False),
+        ("x/!(!(a))b", "x/abb", False, True),
+        # not extended globs: unclosed, escaped, inside a class, an empty one as the whole segment
+        ("@(a", "@(a", False, True),
+        ("\\@(a)", "@(a)", False, True),
+        ("[@](a)", "@(a)", False, True),
+        ("@()", "@()", False, True),
+        ("@(a\\|b)", "a", False, True),
+    ],
+)
+def test_extended_glob_matching(pattern: str, path: str, partial: bool, hit: bool) -> None:
+    assert Rule(pattern).match(path, partial) is hit
+
+
+def test_a_pattern_that_cannot_be_reproduced_is_an_error_naming_it() -> None:
+    with pytest.raises(PatternError) as caught:
+        Rule("lib/!()*()")
+    assert caught.value.pattern == "lib/!()*()"
+    assert caught.value.reason == "it makes no valid regular expression: multiple repeat"
+    with pytest.raises(PatternError) as too_long:
+        Rule("a" * 70_000)
+    assert too_long.value.reason == "it is longer than npm's limit of 65536 characters"
 
 
 def test_negation_is_parsed_and_repeated_bangs_cancel() -> None:
@@ -351,3 +422,131 @@ def test_likely_secrets_names_credentials_and_skips_examples() -> None:
         "credentials.json",
         "store.p12",
     ]
+
+
+# --- extended globs, uninterpretable patterns, entries that match nothing -------------------------
+
+UNREADABLE_FILES_LINE = (
+    '✖ cannot interpret the pattern "lib/!()*()" in package.json\'s "files" the way npm does (it makes no valid '
+    "regular expression: multiple repeat): run `npm pack` in an earlier step and set NPM_PACKAGE to the .tgz it "
+    "writes."
+)
+
+
+def empty_entry_warning(entry: str) -> str:
+    return (
+        f'"files" entry "{entry}" in package.json matches no file in the package folder, so the package holds '
+        "nothing from it: check the entry, and that the build ran before this step."
+    )
+
+
+def warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [record.getMessage() for record in caplog.records if record.levelno == logging.WARNING]
+
+
+def test_extended_globs_in_files_npmignore_and_gitignore(tmp_path: Path) -> None:
+    assert sorted(paths(tmp_path, "extglob-files-field")) == sorted(
+        [
+            "a.txt",
+            "assets/.bin",
+            "assets/ab.bin",
+            "assets/abab.bin",
+            "b.txt",
+            "dist/cjs/index.js",
+            "dist/cjs/sub/x.js",
+            "docs/adraft.md",
+            "docs/guide.md",
+            "lib/a.js",
+            "lib/b.cjs",
+            "main.mjs",
+            "package.json",
+            "pre-main.mjs",
+            "src/a.ts",
+            "types/x.d.ts",
+            "types/y.d.ts",
+            "types/zzy.d.ts",
+        ]
+    )
+    # "!(keep)*.log" is the negation of "(keep)*.log" (parentheses as text), as npm reads it.
+    assert sorted(paths(tmp_path, "extglob-npmignore")) == sorted(
+        [
+            "(keep)x.log",
+            "a.js",
+            "important.log",
+            "lib/tmpx/z.js",
+            "package.json",
+            "src/deep/other.ts",
+            "src/index.ts",
+            "test/unit/t.js",
+            "wq",
+        ]
+    )
+    assert sorted(paths(tmp_path, "extglob-gitignore")) == sorted(
+        ["build/z.c", "notes.txt", "package.json", "sample/s.js", "sub/Makefile", "sub/a.js"]
+    )
+
+
+def test_an_uninterpretable_ignore_file_line_is_named_with_its_file(tmp_path: Path) -> None:
+    case = Case(_pkg("unreadable"), {"lib/.npmignore": "*.map\nx/!()*()\n", "lib/a.js": "x"})
+    folder = build(tmp_path / "unreadable", case)
+    with pytest.raises(InputError) as caught:
+        list_package_files(folder, case.manifest)
+    assert str(caught.value) == (
+        'cannot interpret the pattern "x/!()*()" in lib/.npmignore the way npm does (it makes no valid regular '
+        "expression: multiple repeat): run `npm pack` in an earlier step and set NPM_PACKAGE to the .tgz it writes."
+    )
+
+
+def test_an_uninterpretable_files_entry_ends_the_run_with_one_line(monkeypatch, workdir: Path) -> None:
+    manifest = {"name": "widget", "version": "1.2.0", "files": ["index.js", "lib/!()*()"]}
+    build(workdir, Case(manifest, {"index.js": "x", "lib/a.js": "x"}))
+
+    def no_registry(auth=None):
+        raise AssertionError("the registry must not be asked when the package cannot be packed")
+
+    monkeypatch.setattr("pipe.npm.publish.new_session", no_registry)
+    result = run_in_process(base_env(PACKAGE_TYPE="npm", REGISTRY_URL="https://npm.example/acme/"), workdir)
+    assert result.code == 1
+    assert result.last_line == UNREADABLE_FILES_LINE
+    assert [line for line in result.lines if line.startswith("✖")] == [UNREADABLE_FILES_LINE]
+    assert "Traceback" not in result.output
+
+
+def test_a_files_entry_that_matches_nothing_is_warned_about(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="pipe.npm")
+    packed(tmp_path, "files-globs-negations-dirs")
+    assert warnings(caplog) == [empty_entry_warning("missing-entry")]
+    caplog.clear()
+    packed(tmp_path, "extglob-files-field")  # every entry brings something in
+    packed(tmp_path, "files-dotfiles-and-empty-dirs")
+    assert warnings(caplog) == [empty_entry_warning("empty")]  # an empty folder packs nothing
+
+
+def test_entries_covered_through_a_folder_or_a_required_file_are_not_warned_about(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="pipe.npm")
+    manifest = _pkg("covered", files=["+(dist|out)/**", "README.md", "./lib/", "!lib/test", "docs/*.md", "gone/**"])
+    tree = {"dist/a.js": "x", "README.md": "x", "lib/a.js": "x", "lib/test/t.js": "x", "docs/x.txt": "x"}
+    folder = build(tmp_path / "covered", Case(manifest, tree))
+    listed = sorted(f.path for f in list_package_files(folder, manifest))
+    assert listed == ["README.md", "dist/a.js", "lib/a.js", "package.json"]  # as npm pack lists it
+    assert warnings(caplog) == [empty_entry_warning("docs/*.md"), empty_entry_warning("gone/**")]
+
+    # A pattern that matches a folder's name brings none of its files in (npm pack agrees).
+    caplog.clear()
+    only_the_folder_name = dict(manifest, files=["dist*"])
+    assert sorted(f.path for f in list_package_files(folder, only_the_folder_name)) == ["README.md", "package.json"]
+    assert warnings(caplog) == [empty_entry_warning("dist*")]
+
+
+def test_the_warning_reaches_the_run_output(monkeypatch, workdir: Path) -> None:
+    from tests.unit.test_npm_publish import REGISTRY, FakeSession, run
+
+    manifest = {"name": "widget", "version": "1.2.0", "files": ["index.js", "dist/cjs/**/!(*.map)", "dist/esm"]}
+    build(workdir, Case(manifest, {"index.js": "x", "dist/cjs/a.js": "x", "dist/cjs/a.js.map": "x"}))
+    result = run(monkeypatch, FakeSession({("GET", REGISTRY + "widget"): [(404, {})]}), workdir, DRY_RUN="true")
+    assert result.code == 0, result.output
+    assert "⚠ " + empty_entry_warning("dist/esm") in result.lines
+    assert [line for line in result.lines if line.startswith("⚠")] == ["⚠ " + empty_entry_warning("dist/esm")]
+    assert "Files in the package (3):" in result.lines
