@@ -29,9 +29,7 @@ def write_workspace(root: Path, scope: str, lib_range: str = "workspace:^", vers
         (target / "package.json").write_text(json.dumps(body, indent=2) + "\n")
         (target / "README.md").write_text(f"# {manifest['name']}\n")
     (root / "packages" / "b-lib" / "index.js").write_text("module.exports = 'lib';\n")
-    (root / "packages" / "a-app" / "index.js").write_text(
-        f"module.exports = 'app+' + require('{names['lib']}');\n"
-    )
+    (root / "packages" / "a-app" / "index.js").write_text(f"module.exports = 'app+' + require('{names['lib']}');\n")
     (root / "packages" / "c-tool" / "index.js").write_text("module.exports = 'tool';\n")
     return names
 
@@ -44,8 +42,7 @@ def test_workspace_publishes_public_packages_in_dependency_order(sandbox, unique
     assert result.code == 0, result.output
     lib, app = f"{names['lib']}@1.0.0", f"{names['app']}@1.0.0"
     assert result.last_line == (
-        f"✔ Published 2 workspace packages to {sandbox.npm_registry}: {lib} (dist-tag latest), "
-        f"{app} (dist-tag latest)."
+        f"✔ Published 2 workspace packages to {sandbox.npm_registry}: {lib} (dist-tag latest), {app} (dist-tag latest)."
     )
     assert f"  1. {lib} (packages/b-lib) with dist-tag latest: publish" in result.lines
     assert f"  2. {app} (packages/a-app) with dist-tag latest: publish" in result.lines
@@ -90,9 +87,7 @@ def test_conflict_in_one_package_publishes_nothing(sandbox, unique, workdir: Pat
     assert missing.returncode != 0 and "E404" in missing.stderr
 
 
-def test_tag_pipeline_publishes_lockstep_and_rewrites_workspace_ranges(
-    sandbox, unique, workdir: Path, tmp_path: Path
-):
+def test_tag_pipeline_publishes_lockstep_and_rewrites_workspace_ranges(sandbox, unique, workdir: Path, tmp_path: Path):
     scope = f"@{unique('ws')}"
     names = write_workspace(workdir, scope, lib_range="workspace:*", version="0.0.0-development")
     app_json = workdir / "packages" / "a-app" / "package.json"
