@@ -21,6 +21,8 @@ from pipe.errors import ConfigError, InputError
 from pipe.npm.manifest import PackageJson, parse_package_json
 
 DEPENDENCY_FIELDS = ("dependencies", "devDependencies", "peerDependencies", "optionalDependencies")
+# What a consumer's install resolves (devDependencies stay with the package's own developers).
+RUNTIME_FIELDS = ("dependencies", "peerDependencies", "optionalDependencies")
 WORKSPACE_PROTOCOL = "workspace:"
 # How deep `**` looks for package folders; real monorepos nest two or three levels.
 MAX_GLOBSTAR_DEPTH = 8
@@ -299,6 +301,17 @@ def sibling_dependencies(member: Member, names: set[str]) -> set[str]:
         if isinstance(ranges, dict):
             found |= {_target_name(dep, spec) for dep, spec in ranges.items()} & names
     return found - {member.name}
+
+
+def private_runtime_dependencies(member: Member, members: list[Member]) -> list[str]:
+    """Private siblings that `member` needs at run time: its consumers could not install it."""
+    private = {m.name for m in members if m.private}
+    needed: set[str] = set()
+    for field_name in RUNTIME_FIELDS:
+        ranges = member.package.data.get(field_name)
+        if isinstance(ranges, dict):
+            needed |= {_target_name(dep, spec) for dep, spec in ranges.items()} & private
+    return sorted(needed)
 
 
 def _target_name(dependency: str, spec: object) -> str:

@@ -46,6 +46,7 @@ from pipe.npm.workspace_graph import (
     dependency_order,
     describe,
     discover,
+    private_runtime_dependencies,
     rewrite_workspace_ranges,
     select,
     workspace_patterns,
@@ -125,6 +126,15 @@ def releases_in_order(root_source: Source, config: Config, log: logging.Logger) 
             'every workspace package has "private": true, so there is nothing to publish: remove "private" from the '
             "packages to publish."
         )
+    for member in chosen:
+        private = private_runtime_dependencies(member, members)
+        if private:
+            log.warning(
+                '%s depends on %s, marked "private": true and so never published: installs of %s will fail.',
+                member.name,
+                ", ".join(private),
+                member.name,
+            )
     ordered, cycle = dependency_order(chosen)
     if cycle:
         log.warning(

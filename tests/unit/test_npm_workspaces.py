@@ -14,11 +14,13 @@ from pipe.npm.workspace_graph import (
     expand_braces,
     glob_matches,
     matched_folders,
+    private_runtime_dependencies,
     published_range,
     rewrite_workspace_ranges,
     select,
     workspace_patterns,
 )
+from tests.unit.test_npm_publish import REGISTRY, FakeSession, run
 
 
 def package(root: Path, folder: str, **manifest) -> None:
@@ -146,3 +148,43 @@ def test_dependency_order_siblings_first_and_cycles_in_workspace_order(tmp_path:
     ordered, cycle = dependency_order(members)
     assert [m.name for m in ordered] == ["util", "lib", "app", "x", "y"]
     assert cycle == ["x", "y"]
+
+
+def test_every_packument_is_read_before_the_first_put_and_a_late_failure_names_what_was_published(
+    monkeypatch, workdir: Path
+):
+    (workdir / "package.json").write_text(json.dumps({"private": True, "workspaces": ["packages/*"]}))
+    package(workdir, "packages/a", name="app", dependencies={"lib": "workspace:^"})
+    package(workdir, "packages/b", name="lib")
+    session = FakeSession(
+        {
+            ("GET", REGISTRY + "lib"): [(404, {})],
+            ("GET", REGISTRY + "app"): [(404, {})],
+            ("PUT", REGISTRY + "lib"): [(201, {"ok": True})],
+            ("PUT", REGISTRY + "app"): [(403, {"error": "not allowed"})],
+        }
+    )
+    result = run(monkeypatch, session, workdir)
+    assert result.code == 1
+    assert [(method, url) for method, url, *_ in session.calls] == [
+        ("GET", REGISTRY + "lib"),
+        ("GET", REGISTRY + "app"),
+        ("PUT", REGISTRY + "lib"),
+        ("PUT", REGISTRY + "app"),
+        ("GET", REGISTRY + "app"),  # the refusal is settled by a re-read, as for a single package
+    ]
+    assert result.last_line.startswith(f"✖ publishing app@1.0.0 failed: {REGISTRY}app answered 403")
+    assert result.last_line.endswith(
+        "Published before this failure: lib@1.0.0; re-run the step to publish the rest (versions already "
+        "published with identical contents are skipped)."
+    )
+    app_document = json.loads(session.puts()[1][1])
+    assert app_document["versions"]["1.0.0"]["dependencies"] == {"lib": "^1.0.0"}
+
+
+def test_runtime_dependencies_on_private_siblings_are_found(tmp_path: Path):
+    package(tmp_path, "p/app", name="app", dependencies={"secret": "workspace:*"}, devDependencies={"tool": "*"})
+    package(tmp_path, "p/secret", name="secret", private=True)
+    package(tmp_path, "p/tool", name="tool", private=True)
+    members = discover(tmp_path, ["p/*"], ".")
+    assert private_runtime_dependencies(members[0], members) == ["secret"]
