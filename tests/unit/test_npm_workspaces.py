@@ -188,3 +188,15 @@ def test_runtime_dependencies_on_private_siblings_are_found(tmp_path: Path):
     package(tmp_path, "p/tool", name="tool", private=True)
     members = discover(tmp_path, ["p/*"], ".")
     assert private_runtime_dependencies(members[0], members) == ["secret"]
+
+
+def test_npm_workspaces_without_a_workspace_is_refused_before_any_request(monkeypatch, workdir: Path):
+    package(workdir, ".", name="widget", workspaces=[])
+    session = FakeSession({})
+    result = run(monkeypatch, session, workdir, NPM_WORKSPACES="lib")
+    assert result.code == 1
+    assert result.last_line == (
+        '✖ NPM_WORKSPACES is set but ./package.json has no "workspaces": point NPM_PACKAGE at the workspace root '
+        "(the folder whose package.json lists the workspaces), or remove NPM_WORKSPACES."
+    )
+    assert session.calls == []
