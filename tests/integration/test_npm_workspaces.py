@@ -6,6 +6,7 @@ import json
 import subprocess
 from pathlib import Path
 
+from tests.conftest import assert_no_secret_in_tree
 from tests.integration.test_npm_publish import npm_view, publish
 
 
@@ -62,6 +63,8 @@ def test_workspace_publishes_public_packages_in_dependency_order(sandbox, unique
     assert npm_view(sandbox, app, "dependencies") == {names["lib"]: "^1.0.0"}
     # The lib's devDependency on the private tool is made publishable too.
     assert npm_view(sandbox, lib, "devDependencies") == {names["tool"]: "1.0.0"}
+    assert not list(workdir.rglob(".npmrc"))
+    assert_no_secret_in_tree(workdir, sandbox.writer_user, sandbox.writer_token)
 
     again = publish(sandbox, workdir)
     assert again.code == 0, again.output
