@@ -108,6 +108,18 @@ def prepare(member: Member, members: list[Member], versions: Mapping[str, str], 
     return Release(member, folder, version, choose_dist_tag(config.npm.dist_tag, package.data, version))
 
 
+def warn_about_private_needs(chosen: list[Member], members: list[Member], log: logging.Logger) -> None:
+    for member in chosen:
+        private = private_runtime_dependencies(member, members)
+        if private:
+            log.warning(
+                '%s depends on %s, marked "private": true and so never published: installs of %s will fail.',
+                member.name,
+                ", ".join(private),
+                member.name,
+            )
+
+
 def releases_in_order(root_source: Source, config: Config, log: logging.Logger) -> list[Release]:
     root = root_source.path.resolve()
     members = discover(
@@ -126,15 +138,7 @@ def releases_in_order(root_source: Source, config: Config, log: logging.Logger) 
             'every workspace package has "private": true, so there is nothing to publish: remove "private" from the '
             "packages to publish."
         )
-    for member in chosen:
-        private = private_runtime_dependencies(member, members)
-        if private:
-            log.warning(
-                '%s depends on %s, marked "private": true and so never published: installs of %s will fail.',
-                member.name,
-                ", ".join(private),
-                member.name,
-            )
+    warn_about_private_needs(chosen, members, log)
     ordered, cycle = dependency_order(chosen)
     if cycle:
         log.warning(
