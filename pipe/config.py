@@ -26,7 +26,7 @@ MARKER_FILES = {"docker": "Dockerfile", "npm": "package.json", "maven": "pom.xml
 # built earlier in the step needs no Dockerfile in the clone).
 KIND_VARIABLES = {
     "docker": ("LOCAL_IMAGE", "IMAGE_ARCHIVE"),
-    "npm": ("NPM_PACKAGE",),
+    "npm": ("NPM_PACKAGE", "NPM_WORKSPACES"),
     "maven": ("MAVEN_POM", "MAVEN_ARTIFACTS"),
 }
 
@@ -55,7 +55,7 @@ STRING_VARIABLES = (
     "VERSION",
     "MAVEN_POM",
 )
-LIST_VARIABLES = ("BUILD_ARGS", "LABELS", "TAGS", "MAVEN_ARTIFACTS")
+LIST_VARIABLES = ("BUILD_ARGS", "LABELS", "TAGS", "MAVEN_ARTIFACTS", "NPM_WORKSPACES")
 BOOLEAN_VARIABLES = ("DRY_RUN", "ALLOW_INSECURE_HTTP", "DEBUG")
 CREDENTIAL_VARIABLES = ("BITBUCKET_PACKAGES_USERNAME", "BITBUCKET_PACKAGES_TOKEN")
 
@@ -101,6 +101,8 @@ class NpmSettings:
     package: str
     dist_tag: str | None
     version: str | None
+    # Workspace packages to publish (names or folders); empty = every public one.
+    workspaces: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -364,6 +366,7 @@ def load_config(env: Mapping[str, str], working_dir: Path) -> Config:
             package=str(_text(variables, "NPM_PACKAGE", ".")),
             dist_tag=_text(variables, "NPM_DIST_TAG"),
             version=_text(variables, "VERSION"),
+            workspaces=variables["NPM_WORKSPACES"],
         ),
         maven=MavenSettings(
             pom=str(_text(variables, "MAVEN_POM", "pom.xml")),

@@ -17,10 +17,10 @@ from pathlib import Path
 import requests
 
 from pipe.config import Config
-from pipe.errors import ConflictError, InputError, RegistryError
+from pipe.errors import ConfigError, ConflictError, InputError, RegistryError
 from pipe.http import accepted, is_transient, new_session, retry, session_budget, unreachable_error
 from pipe.masking import SecretMasker
-from pipe.npm import packlist, tarball
+from pipe.npm import packlist, tarball, workspace_files
 from pipe.npm.manifest import (
     Dist,
     PackageJson,
@@ -62,6 +62,8 @@ class Source:
     is_tarball: bool
     package: PackageJson
     readme: Readme
+    # Ignore files of the folders above a workspace package, which npm applies to it too.
+    outer_rules: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -132,7 +134,7 @@ def leave_out(files: list[packlist.PackFile], folder: Path, excluded: list[Path]
 def pack_folder(
     source: Source, version: str, target: Path, log: logging.Logger, excluded: list[Path] | None = None
 ) -> list[packlist.PackFile]:
-    listed = packlist.list_package_files(source.path, dict(source.package.data, version=version))
+    listed = workspace_files.list_files(source.path, dict(source.package.data, version=version), source.outer_rules)
     files = leave_out(listed, source.path, excluded or [])
     if len(files) < len(listed):
         log.info("Left out %d file(s) of Pipelines' pipe storage (not part of the package).", len(listed) - len(files))
@@ -250,9 +252,72 @@ def upload(
     return response
 
 
+@dataclass(frozen=True)
+class Packed:
+    """A package ready to send: its tarball, the files in it, and its digests."""
+
+    tgz: Path
+    files: list[packlist.PackFile]
+    dist: Dist
+
+
+def pack_source(source: Source, name: str, version: str, work: Path, config: Config, log: logging.Logger) -> Packed:
+    """The tarball to publish: a `.tgz` as it is, or the folder packed like `npm pack` packs it."""
+    if source.is_tarball:
+        tgz, files = source.path, tarball_files(source.path)
+        log.info("Using %s as packed (%d files).", source.shown, len(files))
+    else:
+        tgz = work / "package.tgz"
+        files = pack_folder(source, version, tgz, log, pipe_storage_dirs(config))
+    dist = compute_dist(tgz)
+    log.info("Packed %s@%s: %d files, %s, %s.", name, version, len(files), format_size(dist.size), dist.integrity)
+    warn_about_secrets(files, log)
+    if config.dry_run:
+        log_file_list(files, log)
+    return Packed(tgz, files, dist)
+
+
+def registry_for(config: Config, log: logging.Logger) -> NpmRegistry:
+    return NpmRegistry(new_session(auth=config.credentials.as_requests_auth()), config.registry.url, log)
+
+
+def plan_package(
+    registry: NpmRegistry, name: str, version: SemVer, dist_tag: str, log: logging.Logger
+) -> tuple[Packument | None, Plan]:
+    """Read what the registry has of `name` and decide the dist-tags of the PUT."""
+    log.info("Checking %s at %s.", name, registry.base_url)
+    packument = registry.read_packument(name)
+    dist_tags, applied = plan_dist_tags(packument, dist_tag, version, log)
+    return packument, Plan(name, str(version), dist_tag, dist_tags, applied)
+
+
+def is_published(
+    registry: NpmRegistry, packument: Packument | None, plan: Plan, packed: Packed, work: Path, config: Config
+) -> bool:
+    """True when the version is there with identical contents, False when absent; a ConflictError
+    when it is there with other contents."""
+    existing = packument.versions.get(plan.version) if packument else None
+    if existing is None:
+        return False
+    if not same_contents(registry, dict(existing), packed.tgz, packed.dist, plan, work):
+        raise conflict_error(plan, config)
+    return True
+
+
+def tag_text(plan: Plan) -> str:
+    return f"dist-tag {plan.dist_tag}" if plan.tag_applied else "no dist-tag (latest stays)"
+
+
 def publish(config: Config, log: logging.Logger, masker: SecretMasker) -> Publication:
     source = read_source(config)
     data = source.package.data
+    if not source.is_tarball and "workspaces" in data:
+        # Imported here because it builds on this module.
+        from pipe.npm import workspaces
+
+        if workspaces.declared(data, source.package.source):
+            return workspaces.publish(config, log, source)
+    check_no_workspace_selection(config, source)
     name = validate_name(data.get("name"), source.package.source)
     check_not_private(data, source.package.source)
     version = choose_version(data, config.npm.version, source.package.source)
@@ -267,45 +332,34 @@ def publish(config: Config, log: logging.Logger, masker: SecretMasker) -> Public
 
     with tempfile.TemporaryDirectory(prefix="bbpp-npm-") as work_dir:
         work = Path(work_dir)
-        if source.is_tarball:
-            tgz, files = source.path, tarball_files(source.path)
-            log.info("Using %s as packed (%d files).", source.shown, len(files))
-        else:
-            tgz = work / "package.tgz"
-            files = pack_folder(source, str(version), tgz, log, pipe_storage_dirs(config))
-        dist = compute_dist(tgz)
-        log.info("Packed %s@%s: %d files, %s, %s.", name, version, len(files), format_size(dist.size), dist.integrity)
-        warn_about_secrets(files, log)
+        packed = pack_source(source, name, str(version), work, config, log)
+        registry = registry_for(config, log)
+        packument, plan = plan_package(registry, name, version, dist_tag, log)
+        if is_published(registry, packument, plan, packed, work, config):
+            return already_published(registry, packument, plan, packed.dist, config, log)
+
         if config.dry_run:
-            log_file_list(files, log)
-
-        registry = NpmRegistry(new_session(auth=config.credentials.as_requests_auth()), config.registry.url, log)
-        log.info("Checking %s at %s.", name, config.registry.url)
-        packument = registry.read_packument(name)
-        dist_tags, applied = plan_dist_tags(packument, dist_tag, version, log)
-        plan = Plan(name, str(version), dist_tag, dist_tags, applied)
-
-        existing = packument.versions.get(plan.version) if packument else None
-        if existing is not None:
-            if not same_contents(registry, dict(existing), tgz, dist, plan, work):
-                raise conflict_error(plan, config)
-            return already_published(registry, packument, plan, dist, config, log)
-
-        tag_text = f"dist-tag {dist_tag}" if applied else "no dist-tag (latest stays)"
-        if config.dry_run:
-            target = f"{name}@{version} to {config.registry.url} with {tag_text}"
+            target = f"{name}@{version} to {config.registry.url} with {tag_text(plan)}"
             summary = f"Dry run: would publish {target}; nothing was written."
-            return Publication(summary, {}, details(plan, dist, config, "dry-run", len(files)))
+            return Publication(summary, {}, details(plan, packed.dist, config, "dry-run", len(packed.files)))
 
-        manifest = version_manifest(data, plan.version, source.readme, dist, config.registry.url)
-        log.info("Publishing %s@%s to %s with %s.", name, version, config.registry.url, tag_text)
-        settled = upload_until_settled(registry, plan, dist, manifest, tgz, config, work, log)
+        manifest = version_manifest(data, plan.version, source.readme, packed.dist, config.registry.url)
+        log.info("Publishing %s@%s to %s with %s.", name, version, config.registry.url, tag_text(plan))
+        settled = upload_until_settled(registry, plan, packed.dist, manifest, packed.tgz, config, work, log)
         if settled is not None:
             return settled
         return Publication(
-            f"Published {name}@{version} to {config.registry.url} with {tag_text}.",
-            results(plan, dist),
-            details(plan, dist, config, "published", len(files)),
+            f"Published {name}@{version} to {config.registry.url} with {tag_text(plan)}.",
+            results(plan, packed.dist),
+            details(plan, packed.dist, config, "published", len(packed.files)),
+        )
+
+
+def check_no_workspace_selection(config: Config, source: Source) -> None:
+    if config.npm.workspaces:
+        raise ConfigError(
+            f'NPM_WORKSPACES is set but {source.package.source} has no "workspaces": point NPM_PACKAGE at the '
+            "workspace root (the folder whose package.json lists the workspaces), or remove NPM_WORKSPACES."
         )
 
 

@@ -42,6 +42,14 @@ def test_npm_registry_defaults_to_the_workspace_scope(workdir: Path) -> None:
     assert config.npm.dist_tag is None
 
 
+def test_npm_workspaces_is_a_list_and_names_the_kind(workdir: Path) -> None:
+    assert config_for(workdir, PACKAGE_TYPE="npm").npm.workspaces == ()
+    config = config_for(workdir, NPM_WORKSPACES="@acme/lib, packages/cli")
+    assert (config.package_type, config.npm.workspaces) == ("npm", ("@acme/lib", "packages/cli"))
+    listed = config_for(workdir, PACKAGE_TYPE="npm", NPM_WORKSPACES_COUNT="1", NPM_WORKSPACES_0="packages/my lib")
+    assert listed.npm.workspaces == ("packages/my lib",)
+
+
 def test_workspace_falls_back_to_bitbucket_workspace(workdir: Path) -> None:
     assert config_for(workdir, PACKAGE_TYPE="npm").registry.url == "https://npm.apkg.io/acme/"
 
