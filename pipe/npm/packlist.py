@@ -92,13 +92,16 @@ class PackFile:
     size: int
 
 
-def list_package_files(folder: Path, manifest: dict) -> list[PackFile]:
+def list_package_files(folder: Path, manifest: dict, outer_rules: tuple[str, ...] = ()) -> list[PackFile]:
     """Exactly npm pack's selection for `folder` (whose parsed package.json is `manifest`),
-    in the order npm writes the tarball."""
+    in the order npm writes the tarball. `outer_rules`: the texts of the ignore files npm also
+    reads for a workspace package, outside its folder (see `workspace_files.outer_ignore_texts`);
+    they join the package root's default rules, so everything evaluated later still wins."""
     folder = Path(folder).resolve()
     _refuse_bundled_dependencies(manifest)
     bins = normalized_bins(manifest, folder)
     root = _Walker(folder, parent=None, rule_sets=ROOT_RULE_SETS, is_package=True, manifest=manifest, bins=bins)
+    root.rules[DEFAULTS] += [rule for text in outer_rules for rule in _rules(text)]
     paths = root.walk()
     warn_about_empty_entries(root.files_entries, paths)
     return [_pack_file(folder, path, bins) for path in sort_like_npm(paths)]

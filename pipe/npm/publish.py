@@ -20,7 +20,7 @@ from pipe.config import Config
 from pipe.errors import ConfigError, ConflictError, InputError, RegistryError
 from pipe.http import accepted, is_transient, new_session, retry, session_budget, unreachable_error
 from pipe.masking import SecretMasker
-from pipe.npm import packlist, tarball, workspace_files
+from pipe.npm import packlist, tarball
 from pipe.npm.manifest import (
     Dist,
     PackageJson,
@@ -134,7 +134,7 @@ def leave_out(files: list[packlist.PackFile], folder: Path, excluded: list[Path]
 def pack_folder(
     source: Source, version: str, target: Path, log: logging.Logger, excluded: list[Path] | None = None
 ) -> list[packlist.PackFile]:
-    listed = workspace_files.list_files(source.path, dict(source.package.data, version=version), source.outer_rules)
+    listed = packlist.list_package_files(source.path, dict(source.package.data, version=version), source.outer_rules)
     files = leave_out(listed, source.path, excluded or [])
     if len(files) < len(listed):
         log.info("Left out %d file(s) of Pipelines' pipe storage (not part of the package).", len(listed) - len(files))

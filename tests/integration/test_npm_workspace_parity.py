@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from pipe.npm.workspace_files import list_files, outer_ignore_texts
+from pipe.npm.packlist import list_package_files
+from pipe.npm.workspace_files import outer_ignore_texts
 from pipe.npm.workspace_graph import discover, workspace_patterns
 from tests.integration.test_npm_pack_parity import differences, npm, requires_npm
 
@@ -94,5 +95,5 @@ def test_workspace_packages_match_npm_pack_workspace(case: str, tmp_path: Path) 
     assert sorted(m.name for m in members) == sorted(npm_workspace_names(root))
     for member in members:
         expected = npm_workspace_files(root, member.name)
-        ours = list_files(member.folder, member.package.data, outer_ignore_texts(root, member.folder))
+        ours = list_package_files(member.folder, member.package.data, outer_ignore_texts(root, member.folder))
         assert differences(expected, {f.path: f.mode for f in ours}) == [], member.name
