@@ -27,7 +27,7 @@ MARKER_FILES = {"docker": "Dockerfile", "npm": "package.json", "maven": "pom.xml
 KIND_VARIABLES = {
     "docker": ("LOCAL_IMAGE", "IMAGE_ARCHIVE"),
     "npm": ("NPM_PACKAGE", "NPM_WORKSPACES"),
-    "maven": ("MAVEN_POM", "MAVEN_ARTIFACTS"),
+    "maven": ("MAVEN_POM", "MAVEN_ARTIFACTS", "MAVEN_MODULES"),
 }
 
 DEFAULT_CONTAINER_REGISTRY = "crg.apkg.io"
@@ -55,7 +55,7 @@ STRING_VARIABLES = (
     "VERSION",
     "MAVEN_POM",
 )
-LIST_VARIABLES = ("BUILD_ARGS", "LABELS", "TAGS", "MAVEN_ARTIFACTS", "NPM_WORKSPACES")
+LIST_VARIABLES = ("BUILD_ARGS", "LABELS", "TAGS", "MAVEN_ARTIFACTS", "NPM_WORKSPACES", "MAVEN_MODULES")
 BOOLEAN_VARIABLES = ("DRY_RUN", "ALLOW_INSECURE_HTTP", "DEBUG")
 CREDENTIAL_VARIABLES = ("BITBUCKET_PACKAGES_USERNAME", "BITBUCKET_PACKAGES_TOKEN")
 
@@ -109,6 +109,8 @@ class NpmSettings:
 class MavenSettings:
     pom: str
     artifacts: tuple[str, ...]
+    # artifactIds of the reactor modules to deploy (empty: every module).
+    modules: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -371,6 +373,7 @@ def load_config(env: Mapping[str, str], working_dir: Path) -> Config:
         maven=MavenSettings(
             pom=str(_text(variables, "MAVEN_POM", "pom.xml")),
             artifacts=variables["MAVEN_ARTIFACTS"],
+            modules=variables["MAVEN_MODULES"],
         ),
         environment=MappingProxyType(dict(env)),
     )

@@ -39,6 +39,8 @@ T = TypeVar("T")
 USER_AGENT = f"bitbucket-packages-publish/{__version__} (+python-requests/{requests.__version__})"
 CONNECT_TIMEOUT = 10.0
 READ_TIMEOUT = 300.0
+# Connections a session keeps per host: as many as the publishers' requests at once.
+POOL_CONNECTIONS = 64
 RETRYABLE_STATUS = (408, 429, 500, 502, 503, 504)
 
 
@@ -268,7 +270,9 @@ def new_session(
         raise_on_status=False,
         raise_on_redirect=False,
     )
-    adapter = HTTPAdapter(max_retries=retry)
+    # Publishers run several uploads at once, each with its checksum or chunk requests beside it:
+    # keep a connection for each rather than discarding (and logging) the surplus.
+    adapter = HTTPAdapter(max_retries=retry, pool_maxsize=POOL_CONNECTIONS)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return session

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipe.errors import InputError
@@ -33,6 +34,8 @@ class Pom:
     artifact_id: str
     version: str
     packaging: str
+    # The `<properties>` in effect (the POM's own over those inherited from a reactor parent).
+    properties: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def gav(self) -> str:
@@ -90,15 +93,21 @@ def read_root(path: Path, label: str) -> ET.Element:
     return root
 
 
-def _properties(root: ET.Element, raw: dict[str, str | None]) -> dict[str, str]:
-    """The values `${…}` may refer to: `<properties>` and the project's own coordinates."""
-    values: dict[str, str] = {}
+def declared_properties(root: ET.Element, inherited: Mapping[str, str]) -> dict[str, str]:
+    """`<properties>`, over those inherited from the parent (Maven's inheritance)."""
+    values = dict(inherited)
     properties = _child(root, "properties")
     if properties is not None:
         for prop in properties:
             name = _local(prop.tag)
             if name:
                 values[name] = (prop.text or "").strip()
+    return values
+
+
+def _properties(root: ET.Element, raw: dict[str, str | None], inherited: Mapping[str, str]) -> dict[str, str]:
+    """The values `${…}` may refer to: `<properties>` and the project's own coordinates."""
+    values = declared_properties(root, inherited)
     for key, value in raw.items():
         if value is not None:
             values[key] = value
@@ -124,7 +133,11 @@ def _resolve(value: str, what: str, properties: dict[str, str], label: str) -> s
 
 
 def parse_pom(path: Path, label: str = "MAVEN_POM") -> Pom:
-    root = read_root(path, label)
+    return pom_from_root(read_root(path, label), path, label)
+
+
+def pom_from_root(root: ET.Element, path: Path, label: str, inherited: Mapping[str, str] | None = None) -> Pom:
+    """The coordinates of an already read POM; `inherited` are its parent's properties."""
     parent = _child(root, "parent")
     raw = {
         "project.groupId": _child_text(root, "groupId") or _child_text(parent, "groupId"),
@@ -139,7 +152,7 @@ def parse_pom(path: Path, label: str = "MAVEN_POM") -> Pom:
         names = ", ".join(f"<{name}>" for name in missing)
         inherit = " (or a <parent> to inherit groupId/version from)" if "artifactId" not in missing else ""
         raise InputError(f"{label} {path.name} has no {names}: add {names} to the POM{inherit}.")
-    properties = _properties(root, raw)
+    properties = _properties(root, raw, inherited or {})
     coordinates = {
         name: _resolve(str(raw[f"project.{name}"]), name, properties, label)
         for name in ("groupId", "artifactId", "version")
@@ -152,6 +165,7 @@ def parse_pom(path: Path, label: str = "MAVEN_POM") -> Pom:
         artifact_id=coordinates["artifactId"],
         version=coordinates["version"],
         packaging=packaging,
+        properties=declared_properties(root, inherited or {}),
     )
 
 
@@ -166,3 +180,47 @@ def _check_coordinates(coordinates: dict[str, str], packaging: str, label: str) 
         raise InputError(f"{label}'s version '{version}' is not valid: use a version such as 1.2.3 or 1.3.0-SNAPSHOT.")
     if not _ID.match(packaging):
         raise InputError(f"{label}'s packaging '{packaging}' is not valid: use e.g. jar, war or pom.")
+
+
+def resolve(value: str, what: str, properties: Mapping[str, str], label: str) -> str:
+    """`${…}` references in `value` replaced from `properties` (InputError naming `label` if one is missing)."""
+    return _resolve(value, what, dict(properties), label)
+
+
+def declared_artifact_id(root: ET.Element) -> str:
+    return _child_text(root, "artifactId") or ""
+
+
+def module_paths(root: ET.Element) -> list[str]:
+    """The `<modules>` of an aggregator POM, as written (folders or POM files, relative to it)."""
+    return [text for text in (_text(module) for module in _children(_child(root, "modules"), "module")) if text]
+
+
+def parent_reference(root: ET.Element) -> tuple[str, str, str] | None:
+    """(groupId, artifactId, relativePath) of `<parent>`, relativePath defaulting to Maven's `../pom.xml`."""
+    parent = _child(root, "parent")
+    if parent is None:
+        return None
+    relative = _child(parent, "relativePath")
+    path = "../pom.xml" if relative is None else (relative.text or "").strip()
+    return _child_text(parent, "groupId") or "", _child_text(parent, "artifactId") or "", path
+
+
+def referenced_coordinates(root: ET.Element) -> list[tuple[str, str]]:
+    """(groupId, artifactId) as written, of what the build of this POM needs first: `<dependencies>`,
+    BOMs imported in `<dependencyManagement>`, and build plugins (what Maven sorts a reactor by)."""
+    management = _child(_child(root, "dependencyManagement"), "dependencies")
+    imported = [d for d in _children(management, "dependency") if _child_text(d, "scope") == "import"]
+    plugins = _children(_child(_child(root, "build"), "plugins"), "plugin")
+    wanted = _children(_child(root, "dependencies"), "dependency") + imported + plugins
+    return [
+        (_child_text(e, "groupId") or "org.apache.maven.plugins", _child_text(e, "artifactId") or "") for e in wanted
+    ]
+
+
+def _text(element: ET.Element) -> str:
+    return (element.text or "").strip()
+
+
+def _children(element: ET.Element | None, name: str) -> list[ET.Element]:
+    return [child for child in element if _local(child.tag) == name] if element is not None else []

@@ -47,7 +47,7 @@ from pipe.maven.metadata import (
     render_artifact_metadata,
     render_snapshot_metadata,
 )
-from pipe.maven.pom import Pom, parse_pom
+from pipe.maven.pom import Pom, module_paths, pom_from_root, read_root
 from pipe.maven.repository import MavenRepository, Upload, in_parallel
 from pipe.outputs import Publication
 from pipe.versioning import strip_v
@@ -81,16 +81,18 @@ class Plan:
 
 
 def publish(config: Config, log: logging.Logger, masker: SecretMasker) -> Publication:
-    pom = parse_pom(config.resolve(config.maven.pom))
-    log.info("Publishing %s (packaging %s) from %s.", pom.gav, pom.packaging, _shown(pom.path, config))
+    path = config.resolve(config.maven.pom)
+    root = read_root(path, "MAVEN_POM")
+    if module_paths(root):
+        # Imported here: the reactor is built from this module's per-POM steps.
+        from pipe.maven.reactor import publish_reactor
+
+        return publish_reactor(config, log, path)
+    pom = pom_from_root(root, path, "MAVEN_POM")
+    log.info("Publishing %s (packaging %s) from %s.", pom.gav, pom.packaging, shown(pom.path, config))
     check_tag(config.context, pom)
     main, attached = select_artifacts(config, pom)
-    repository = MavenRepository(
-        # A file PUT sends the same bytes to the same URL: safe to retry under the shared policy.
-        config.registry.url,
-        new_session(auth=config.credentials.as_requests_auth(), idempotent_writes=True),
-        log.getChild("http"),
-    )
+    repository = open_repository(config, log)
     now = datetime.now(UTC)
     if pom.is_snapshot:
         plan = plan_snapshot(repository, pom, main, attached, now)
@@ -104,6 +106,15 @@ def publish(config: Config, log: logging.Logger, masker: SecretMasker) -> Public
     return result(plan, config, repository, metadata_written)
 
 
+def open_repository(config: Config, log: logging.Logger) -> MavenRepository:
+    return MavenRepository(
+        # A file PUT sends the same bytes to the same URL: safe to retry under the shared policy.
+        config.registry.url,
+        new_session(auth=config.credentials.as_requests_auth(), idempotent_writes=True),
+        log.getChild("http"),
+    )
+
+
 def upload_in_order(repository: MavenRepository, plan: Plan) -> None:
     """POM first, then the main artifact, each on its own (so that the first upload also settles
     which checksum files the repository takes); the attached artifacts after them, together."""
@@ -113,7 +124,7 @@ def upload_in_order(repository: MavenRepository, plan: Plan) -> None:
     repository.put_all([upload for upload in plan.uploads if upload.attached])
 
 
-def _shown(path: Path, config: Config) -> str:
+def shown(path: Path, config: Config) -> str:
     """A path as the user wrote it: relative to the clone when it is inside it."""
     try:
         return str(path.relative_to(config.working_dir))
@@ -121,14 +132,14 @@ def _shown(path: Path, config: Config) -> str:
         return str(path)
 
 
-def check_tag(context: PipelinesRun, pom: Pom) -> None:
+def check_tag(context: PipelinesRun, pom: Pom, whose: str = "the POM's") -> None:
     """On a tag pipeline for a semantic version, the POM must carry that version: publishing
     1.2.2 from the tag v1.2.3 is almost always a forgotten version bump."""
     if context.tag_version is None or pom.version == strip_v(context.tag or ""):
         return
     wanted = str(context.tag_version)
     raise InputError(
-        f"this pipeline runs for tag {context.tag} but the POM's version is {pom.version}: set <version>{wanted}"
+        f"this pipeline runs for tag {context.tag} but {whose} version is {pom.version}: set <version>{wanted}"
         f"</version> in the POM before this step (e.g. mvn versions:set -DnewVersion={wanted}), "
         f"or tag the commit v{pom.version}."
     )
@@ -138,9 +149,14 @@ def select_artifacts(config: Config, pom: Pom) -> tuple[Artifact | None, list[Ar
     if config.maven.artifacts:
         artifacts = named_artifacts([config.resolve(path) for path in config.maven.artifacts], pom)
         return order_artifacts(artifacts, pom, "MAVEN_ARTIFACTS")
+    return built_artifacts(config, pom)
+
+
+def built_artifacts(config: Config, pom: Pom) -> tuple[Artifact | None, list[Artifact]]:
+    """What `mvn package` left in the POM's own target/, named after its coordinates."""
     target = pom.path.parent / "target"
     artifacts = discover_artifacts(target, pom)
-    source = f"{_shown(target, config)}/"
+    source = f"{shown(target, config)}/"
     if not artifacts and pom.packaging != "pom":
         expected = file_name(pom.artifact_id, pom.version, "", main_extension(pom.packaging))
         others = sorted(p.name for p in target.glob("*") if p.suffix in _PACKAGED_SUFFIXES) if target.is_dir() else []
@@ -153,7 +169,7 @@ def select_artifacts(config: Config, pom: Pom) -> tuple[Artifact | None, list[Ar
     return order_artifacts(artifacts, pom, source)
 
 
-def _uploads(pom: Pom, version: str, main: Artifact | None, attached: list[Artifact]) -> list[Upload]:
+def planned_uploads(pom: Pom, version: str, main: Artifact | None, attached: list[Artifact]) -> list[Upload]:
     """POM, main artifact, attached artifacts: Maven's deploy order."""
     directory = version_dir(pom)
     uploads = [
@@ -180,26 +196,52 @@ def _uploads(pom: Pom, version: str, main: Artifact | None, attached: list[Artif
 def plan_release(repository: MavenRepository, pom: Pom, main: Artifact | None, attached: list[Artifact]) -> Plan:
     """Releases are immutable: compare every planned file with what the repository has, and
     stop before any upload if one differs."""
+    planned = planned_uploads(pom, pom.version, main, attached)
+    plan, conflicts = sort_release(pom, planned, release_states(repository, planned))
+    if conflicts:
+        raise conflict_error([(pom.gav, conflicts)])
+    return plan
+
+
+def release_states(repository: MavenRepository, planned: list[Upload]) -> list[str]:
+    """Per planned file, what the repository holds there: "new" (nothing), "same" (this file and
+    its checksum files), "repair" (this file without matching checksum files: an earlier run broke
+    off in between, so the same bytes go up again and Maven's checksum check passes) or "other"."""
+
+    def state(upload: Upload) -> str:
+        remote = repository.remote_sha1(upload.path)
+        if remote is None:
+            return "new"
+        if remote != upload.checksums.sha1:
+            return "other"
+        return "same" if repository.checksums_match(upload.path, upload.checksums) else "repair"
+
+    return in_parallel(state, planned)
+
+
+def sort_release(pom: Pom, planned: list[Upload], states: list[str]) -> tuple[Plan, list[str]]:
+    """The release plan from the states of its files, and the names of the files that differ."""
     plan = Plan(pom=pom, version=pom.version, uploads=[])
     conflicts = []
-    planned = _uploads(pom, pom.version, main, attached)
-    for upload, remote in zip(planned, in_parallel(lambda u: repository.remote_sha1(u.path), planned), strict=True):
-        if remote is None:
-            plan.uploads.append(upload)
-        elif remote == upload.checksums.sha1 and repository.checksums_match(upload.path, upload.checksums):
-            plan.skipped.append(upload)
-        elif remote == upload.checksums.sha1:
-            # An earlier run broke off after the file and before its checksum files: put the same
-            # bytes again, so that Maven's checksum check passes.
-            plan.uploads.append(upload)
-        else:
+    for upload, state in zip(planned, states, strict=True):
+        if state == "other":
             conflicts.append(upload.path.rsplit("/", 1)[-1])
-    if conflicts:
-        raise ConflictError(
-            f"{pom.gav} is already published with different content ({', '.join(conflicts)}): releases are "
-            "immutable; bump the version in the POM and re-run. Nothing was uploaded."
-        )
-    return plan
+        else:
+            (plan.skipped if state == "same" else plan.uploads).append(upload)
+    return plan, conflicts
+
+
+def conflict_error(conflicts: list[tuple[str, list[str]]], scope: str = "") -> ConflictError:
+    """One line for every release that differs from what is published: (coordinates, file names)."""
+    if len(conflicts) == 1:
+        gav, files = conflicts[0]
+        what = f"{gav} is already published with different content ({', '.join(files)})"
+    else:
+        listed = "; ".join(f"{gav} ({', '.join(files)})" for gav, files in conflicts)
+        what = f"{listed} are already published with different content"
+    return ConflictError(
+        f"{what}: releases are immutable; bump the version in the POM and re-run. Nothing was uploaded{scope}."
+    )
 
 
 def plan_snapshot(
@@ -213,7 +255,7 @@ def plan_snapshot(
     return Plan(
         pom=pom,
         version=version,
-        uploads=_uploads(pom, version, main, attached),
+        uploads=planned_uploads(pom, version, main, attached),
         snapshot=Snapshot(timestamp, build_number, version),
     )
 
@@ -236,6 +278,10 @@ def read_artifact_metadata(repository: MavenRepository, pom: Pom) -> ArtifactMet
 
 def show_plan(plan: Plan, config: Config, log: logging.Logger) -> None:
     log.info("Repository: %s", config.registry.url)
+    show_files(plan, config, log)
+
+
+def show_files(plan: Plan, config: Config, log: logging.Logger) -> None:
     for upload in plan.uploads:
         log.info("  upload %s (%s, %s bytes, from %s)", upload.path, upload.label, upload.size, _from(upload, config))
     for upload in plan.skipped:
@@ -247,7 +293,7 @@ def show_plan(plan: Plan, config: Config, log: logging.Logger) -> None:
 
 
 def _from(upload: Upload, config: Config) -> str:
-    return _shown(upload.source, config) if upload.source else "generated"
+    return shown(upload.source, config) if upload.source else "generated"
 
 
 def write_metadata(repository: MavenRepository, plan: Plan, now: datetime, log: logging.Logger) -> bool:
@@ -272,7 +318,7 @@ def write_metadata(repository: MavenRepository, plan: Plan, now: datetime, log: 
     if pom.version in current.versions and not plan.uploads:
         content = repository.read(path, f"reading {path}") or b""
         if repository.checksums_match(path, checksums_of_bytes(content)):
-            log.info("%s already lists %s; metadata left as it is.", METADATA, pom.version)
+            log.info("%s already lists %s; metadata left as it is.", path, pom.version)
             return written
         # An earlier run broke off between the metadata and its checksum files: complete them.
         _put_metadata(repository, path, content)
@@ -329,7 +375,7 @@ def _put_metadata(repository: MavenRepository, path: str, content: bytes) -> Non
     repository.put(Upload(path=path, label="metadata", checksums=checksums_of_bytes(content), content=content))
 
 
-def _variables(plan: Plan) -> dict[str, str]:
+def plan_variables(plan: Plan) -> dict[str, str]:
     return {
         "PUBLISHED_GROUP_ID": plan.pom.group_id,
         "PUBLISHED_ARTIFACT_ID": plan.pom.artifact_id,
@@ -337,7 +383,7 @@ def _variables(plan: Plan) -> dict[str, str]:
     }
 
 
-def _details(plan: Plan, config: Config) -> dict[str, object]:
+def plan_details(plan: Plan, config: Config) -> dict[str, object]:
     return {
         "group_id": plan.pom.group_id,
         "artifact_id": plan.pom.artifact_id,
@@ -351,7 +397,7 @@ def _details(plan: Plan, config: Config) -> dict[str, object]:
 
 def dry_run_result(plan: Plan, config: Config) -> Publication:
     coordinates = f"{plan.pom.group_id}:{plan.pom.artifact_id}:{plan.version}"
-    details = {**_details(plan, config), "planned": [upload.path for upload in plan.uploads]}
+    details = {**plan_details(plan, config), "planned": [upload.path for upload in plan.uploads]}
     if not plan.uploads:
         summary = f"dry run: {coordinates} is already published at {config.registry.url} with the same content"
     else:
@@ -364,11 +410,11 @@ def dry_run_result(plan: Plan, config: Config) -> Publication:
 
 def result(plan: Plan, config: Config, repository: MavenRepository, metadata_written: bool) -> Publication:
     coordinates = f"{plan.pom.group_id}:{plan.pom.artifact_id}:{plan.version}"
-    details = {**_details(plan, config), "uploaded": list(repository.uploaded)}
+    details = {**plan_details(plan, config), "uploaded": list(repository.uploaded)}
     if not plan.uploads:
         note = "; metadata updated" if metadata_written else ""
         summary = f"{coordinates} is already published at {config.registry.url} with the same content{note}"
     else:
         skipped = f", {len(plan.skipped)} already there" if plan.skipped else ""
         summary = f"published {coordinates} ({len(plan.uploads)} files{skipped}) to {config.registry.url}"
-    return Publication(summary=summary, variables=_variables(plan), details=details)
+    return Publication(summary=summary, variables=plan_variables(plan), details=details)

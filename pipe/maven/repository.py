@@ -180,10 +180,10 @@ class MavenRepository:
         raise registry_error(response, f"uploading {path}", UPLOAD_HINTS)
 
 
-def in_parallel(work: Callable, items: Iterable) -> list:
+def in_parallel(work: Callable, items: Iterable, workers: int = PARALLEL_REQUESTS) -> list:
     """`work` over `items` on a few threads, results in order; the first exception is re-raised."""
     items = list(items)
     if len(items) <= 1:
         return [work(item) for item in items]
-    with ThreadPoolExecutor(max_workers=min(PARALLEL_REQUESTS, len(items))) as pool:
+    with ThreadPoolExecutor(max_workers=min(workers, len(items))) as pool:
         return list(pool.map(work, items))

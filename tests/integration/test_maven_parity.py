@@ -1,4 +1,5 @@
-"""Parity with real Maven: the same inputs deployed with `mvn deploy:deploy-file` and with the pipe;
+"""Parity with real Maven: the same inputs deployed with `mvn deploy:deploy-file` (one POM) or the deploy
+plugin over a reactor (a multi-module project) and with the pipe;
 the pipe must upload at least every file Maven uploads (read back from nginx's directory listing)."""
 
 from __future__ import annotations
@@ -9,7 +10,13 @@ import subprocess
 import pytest
 import requests
 
-from bench.maven_deploy import deploy_file_command, maven_settings, write_project
+from bench.maven_deploy import (
+    deploy_file_command,
+    maven_settings,
+    reactor_deploy_command,
+    write_project,
+    write_reactor,
+)
 from tests.integration.test_maven import run_pipe
 
 _LISTED = re.compile(r'<a href="([^"/?]+)">')
@@ -54,3 +61,29 @@ def test_pipe_uploads_every_file_mvn_deploy_file_uploads(sandbox, tmp_path, uniq
     assert by_maven - by_pipe == set()
     # What the pipe adds on top: .sha256/.sha512 next to files (nginx takes them), nothing else.
     assert {name.rsplit(".", 1)[-1] for name in by_pipe - by_maven} <= {"sha256", "sha512"}
+
+
+@pytest.mark.parametrize("version", ["1.0.0", "1.1.0-SNAPSHOT"])
+def test_pipe_uploads_every_file_mvn_deploy_uploads_for_a_reactor(sandbox, tmp_path, unique, version):
+    """The same three-module project (parent aggregator, lib, app depending on lib), deployed by
+    Maven's deploy plugin over the reactor and by the pipe."""
+    names = {"parent": unique("rparity-parent"), "lib": unique("rparity-lib"), "app": unique("rparity-app")}
+    groups = {tool: f"org.bbpp.parity.{tool}{unique('g').replace('-', '')}" for tool in ("mvn", "pipe")}
+    modules = {names["app"]: [names["lib"]], names["lib"]: []}
+    for tool, group in groups.items():
+        write_reactor(tmp_path / tool, group, names["parent"], version, modules, size_kb=4)
+    settings = maven_settings(tmp_path, sandbox.writer_user, sandbox.writer_token)
+    command = reactor_deploy_command(tmp_path / "mvn", settings, tmp_path / "m2", sandbox.maven_registry)
+    maven = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False)
+    assert maven.returncode == 0, maven.stdout + maven.stderr
+
+    pipe = run_pipe(sandbox, tmp_path / "pipe")
+    assert pipe.code == 0, pipe.output
+
+    for artifact in names.values():
+        by_maven = deployed_files(sandbox, groups["mvn"], artifact, version)
+        by_pipe = deployed_files(sandbox, groups["pipe"], artifact, version)
+        # The listing really shows Maven's files: POM and metadata (and the jar), each with .md5 and .sha1.
+        assert len(by_maven) >= (2 if artifact == names["parent"] else 3) * 3, artifact
+        assert by_maven - by_pipe == set(), artifact
+        assert {name.rsplit(".", 1)[-1] for name in by_pipe - by_maven} <= {"sha256", "sha512"}, artifact
