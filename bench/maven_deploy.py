@@ -104,17 +104,16 @@ def _write_pom(folder: Path, body: str) -> None:
     )
 
 
+def maven_command(settings: Path, local_repo: Path) -> list[str]:
+    """`mvn`, batch and quiet, with these settings and a local repository of its own."""
+    return ["mvn", "-B", "-ntp", "-q", "-s", str(settings), f"-Dmaven.repo.local={local_repo}"]
+
+
 def reactor_deploy_command(project: Path, settings: Path, local_repo: Path, url: str) -> list[str]:
     """`mvn` deploying every module of the reactor under `project`: the lifecycle's package and deploy
     steps for jars (Debian ships no compiler plugin to run the whole lifecycle offline)."""
     return [
-        "mvn",
-        "-B",
-        "-ntp",
-        "-q",
-        "-s",
-        str(settings),
-        f"-Dmaven.repo.local={local_repo}",
+        *maven_command(settings, local_repo),
         "-f",
         str(project / "pom.xml"),
         f"{JAR_PLUGIN}:jar",
@@ -148,13 +147,7 @@ def deploy_file_command(
     """`mvn deploy:deploy-file` of the POM, the main jar and every attached jar, as one deploy."""
     target = project / "target"
     return [
-        "mvn",
-        "-B",
-        "-ntp",
-        "-q",
-        "-s",
-        str(settings),
-        f"-Dmaven.repo.local={local_repo}",
+        *maven_command(settings, local_repo),
         f"{DEPLOY_PLUGIN}:deploy-file",
         f"-Dfile={target / f'{artifact}-{version}.jar'}",
         f"-DpomFile={project / 'pom.xml'}",
