@@ -24,6 +24,13 @@ from pipe.outputs import Publication, write_summary, write_variables
 
 # Imported only when chosen, so a run pays for its own publisher alone (docker-py is slow to import).
 PUBLISHERS = {"docker": "pipe.containers.publish", "npm": "pipe.npm.publish", "maven": "pipe.maven.publish"}
+CLEANERS = {"docker": "pipe.containers.cleanup", "npm": "pipe.npm.cleanup", "maven": "pipe.maven.cleanup"}
+
+
+INTERRUPTED = {
+    False: "interrupted before the publish finished: re-run the step; completed uploads are reused.",
+    True: "interrupted before the cleanup finished: re-run the step; it deletes what is left.",
+}
 
 
 def seed_masker(env: Mapping[str, str]) -> SecretMasker:
@@ -36,6 +43,8 @@ def seed_masker(env: Mapping[str, str]) -> SecretMasker:
 
 
 def publish(config: Config, masker: SecretMasker, log: logging.Logger) -> Publication:
+    if config.action == "cleanup":
+        return importlib.import_module(CLEANERS[config.package_type]).cleanup(config, log, masker)
     publisher = importlib.import_module(PUBLISHERS[config.package_type])
     return publisher.publish(config, log, masker)
 
@@ -46,6 +55,7 @@ def record_results(config: Config, publication: Publication) -> None:
         config.context.storage_dir,
         {
             "pipe_version": __version__,
+            "action": config.action,
             "package_type": config.package_type,
             "dry_run": config.dry_run,
             "summary": publication.summary,
@@ -79,7 +89,7 @@ def main(environ: Mapping[str, str] | None = None, cwd: Path | None = None, stre
         say("✖", error.message)
         return 1
     except KeyboardInterrupt:
-        say("✖", "interrupted before the publish finished: re-run the step; completed uploads are reused.")
+        say("✖", INTERRUPTED[str(env.get("ACTION", "")).strip().lower() == "cleanup"])
         return 1
     except Exception as error:  # noqa: BLE001 - the boundary: nothing escapes as a traceback
         if debug:

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 from bitbucket_pipes_toolkit import ArrayVariable, Pipe
 
 from pipe.auth import Credentials
+from pipe.cleanup import CleanupRules
 from pipe.context import PipelinesRun
 from pipe.errors import ConfigError
 
@@ -33,6 +34,7 @@ KIND_VARIABLES = {
 DEFAULT_CONTAINER_REGISTRY = "crg.apkg.io"
 DEFAULT_NPM_REGISTRY = "https://npm.apkg.io/{workspace}/"
 PUSH_METHODS = ("auto", "native", "engine")
+ACTIONS = ("publish", "cleanup")
 
 STRING_VARIABLES = (
     "BITBUCKET_PACKAGES_USERNAME",
@@ -54,8 +56,12 @@ STRING_VARIABLES = (
     "NPM_DIST_TAG",
     "VERSION",
     "MAVEN_POM",
+    # ACTION=cleanup and its rules
+    "ACTION",
+    "KEEP_RELEASES",
+    "OLDER_THAN_DAYS",
 )
-LIST_VARIABLES = ("BUILD_ARGS", "LABELS", "TAGS", "MAVEN_ARTIFACTS", "NPM_WORKSPACES", "MAVEN_MODULES")
+LIST_VARIABLES = ("BUILD_ARGS", "LABELS", "TAGS", "MAVEN_ARTIFACTS", "NPM_WORKSPACES", "MAVEN_MODULES", "DELETE_MATCHING")
 BOOLEAN_VARIABLES = ("DRY_RUN", "ALLOW_INSECURE_HTTP", "DEBUG")
 CREDENTIAL_VARIABLES = ("BITBUCKET_PACKAGES_USERNAME", "BITBUCKET_PACKAGES_TOKEN")
 
@@ -130,6 +136,9 @@ class Config:
     # The whole environment, read-only, for the few things that are not pipe variables
     # (DOCKER_HOST, BITBUCKET_PIPELINES_VARIABLES_PATH, …). Kept out of repr: it holds the token.
     environment: Mapping[str, str] = field(repr=False)
+    # "publish" (the default) or "cleanup", with the cleanup's rules.
+    action: str = "publish"
+    cleanup: CleanupRules = CleanupRules()
 
     def resolve(self, path: str) -> Path:
         """A user-given path, relative to the working directory (the clone)."""
@@ -329,6 +338,33 @@ def read_image_source(variables: Mapping[str, object]) -> tuple[str | None, str]
     return archive, method
 
 
+def read_count(variables: Mapping[str, object], name: str) -> int | None:
+    raw = _text(variables, name)
+    if raw is None:
+        return None
+    if not re.fullmatch(r"[0-9]+", raw):
+        raise ConfigError(f"{name} must be a whole number of 0 or more, got '{raw}': set it like {name}: '10'.")
+    return int(raw)
+
+
+def read_action(variables: Mapping[str, object]) -> tuple[str, CleanupRules]:
+    """ACTION and the cleanup rules; ACTION=cleanup without any rule would have nothing to go by."""
+    action = str(_text(variables, "ACTION", "publish")).lower()
+    if action not in ACTIONS:
+        raise ConfigError(f"ACTION '{_text(variables, 'ACTION')}' is not supported: use publish or cleanup.")
+    rules = CleanupRules(
+        keep_releases=read_count(variables, "KEEP_RELEASES"),
+        delete_matching=tuple(variables["DELETE_MATCHING"]),
+        older_than_days=read_count(variables, "OLDER_THAN_DAYS"),
+    )
+    if action == "cleanup" and not rules.any:
+        raise ConfigError(
+            "ACTION is cleanup but no rule says what to delete: set KEEP_RELEASES (e.g. '10'), "
+            "DELETE_MATCHING (e.g. ['sha-*']) or OLDER_THAN_DAYS (e.g. '14')."
+        )
+    return action, rules
+
+
 def load_config(env: Mapping[str, str], working_dir: Path) -> Config:
     """Build the one validated configuration from an injected environment."""
     variables = read_variables(env)
@@ -342,6 +378,7 @@ def load_config(env: Mapping[str, str], working_dir: Path) -> Config:
     if package_type == "docker":
         check_image_name(image_name, workspace)
     image_archive, push_method = read_image_source(variables)
+    action, rules = read_action(variables)
     return Config(
         credentials=credentials,
         package_type=package_type,
@@ -375,5 +412,7 @@ def load_config(env: Mapping[str, str], working_dir: Path) -> Config:
             artifacts=variables["MAVEN_ARTIFACTS"],
             modules=variables["MAVEN_MODULES"],
         ),
+        action=action,
+        cleanup=rules,
         environment=MappingProxyType(dict(env)),
     )
