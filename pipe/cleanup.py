@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from fnmatch import fnmatchcase
 
 from pipe.outputs import Publication
@@ -58,6 +58,18 @@ class Decision:
     @property
     def verb(self) -> str:
         return "delete" if self.delete else "keep"
+
+
+def parse_time(text: object) -> datetime | None:
+    """An RFC 3339 time from a registry (image config `created`, npm `time`, Last-Modified is
+    parsed by its kind) as UTC; None when absent or unreadable, so that age rules keep it."""
+    if not isinstance(text, str) or not text.strip():
+        return None
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def _is_old(candidate: Candidate, rules: CleanupRules, now: datetime) -> bool:

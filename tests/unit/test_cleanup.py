@@ -239,3 +239,20 @@ def test_cleanup_dispatches_to_the_kind_and_records_the_action(
     summary = json.loads((storage / "bitbucket-packages-publish.json").read_text())
     assert summary["action"] == "cleanup"
     assert summary["details"]["deleted"] == ["1.0.0"]
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("2024-01-02T03:04:05.123456789Z", datetime(2024, 1, 2, 3, 4, 5, 123456, tzinfo=UTC)),
+        ("2024-01-02T05:04:05+02:00", datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)),
+        ("2024-01-02T03:04:05.123Z", datetime(2024, 1, 2, 3, 4, 5, 123000, tzinfo=UTC)),
+        ("yesterday", None),
+        (None, None),
+        ("", None),
+    ],
+)
+def test_registry_times_are_read_as_utc(text, expected) -> None:
+    from pipe.cleanup import parse_time
+
+    assert parse_time(text) == expected

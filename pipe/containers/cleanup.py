@@ -1,0 +1,226 @@
+"""ACTION=cleanup for PACKAGE_TYPE=docker: delete old tags of one image repository over the OCI
+distribution API. No Docker engine is needed.
+
+Each tag is resolved to its manifest digest; its age is the image config's `created` (for an
+index: its `org.opencontainers.image.created` annotation, else the newest of its images). The
+distribution API deletes manifests, not tags (`DELETE /v2/<name>/manifests/<digest>` removes every
+tag on that digest), so a digest that a kept tag also points at is kept, and the plan says so.
+An index goes first and its images after it, and only those that nothing kept references: a
+cleanup stopped at any request leaves every listed tag resolvable and every index whole.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import requests
+
+from pipe.cleanup import DELETE_HINTS, Candidate, Decision, cleanup_publication, decide, parse_time, print_plan
+from pipe.config import Config
+from pipe.containers import Target
+from pipe.containers.registry import RegistryReader
+from pipe.errors import RegistryError
+from pipe.http import new_session, registry_error
+from pipe.masking import SecretMasker
+from pipe.outputs import Publication
+from pipe.versioning import SemVer
+
+INDEX_TYPES = frozenset(
+    {"application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json"}
+)
+CREATED_ANNOTATION = "org.opencontainers.image.created"
+# The floating tags the release rules move (`latest`, `X`, `X.Y`): what they point at stays.
+FLOATING_TAG = re.compile(r"^(latest|v?(0|[1-9]\d*)(\.(0|[1-9]\d*))?)$")
+NO_API_DELETES = (
+    "the registry does not allow deletes through the API: delete the tags in the Bitbucket UI "
+    "(the package's page in Bitbucket Packages)"
+)
+KIND_LABEL = "image"
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """One manifest by digest: an image's config `created`, or an index's children."""
+
+    digest: str
+    created: datetime | None
+    children: tuple[str, ...] = ()
+
+
+class RegistryCleaner(RegistryReader):
+    """Reads and deletes manifests of one repository. Distribution's token auth wants the
+    `delete` action for a DELETE (`repository:<name>:delete` or `*`), so the token asks for it."""
+
+    actions = "pull,delete"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.hints = dict(self.hints) | DELETE_HINTS | {405: NO_API_DELETES}
+        self.manifests: dict[str, Manifest] = {}
+
+    def fail(self, response: requests.Response, action: str) -> RegistryError:
+        hints = dict(self.hints)
+        if response.status_code == 401 and (self._authorization or "").startswith("Bearer "):
+            # The token endpoint accepted the credentials; the token it gave does not allow this.
+            hints[401] = f"the credentials were accepted but may not delete in {self.repository}: {DELETE_HINTS[403]}"
+        error = registry_error(response, action, hints)
+        if error.code == "UNSUPPORTED":
+            error = registry_error(response, action, {response.status_code: NO_API_DELETES})
+        return error
+
+    def resolve(self, tag: str) -> str | None:
+        """The digest `tag` points at (None when it went meanwhile), its manifest read and kept."""
+        found = self.get_manifest(tag)
+        if found is None:
+            return None
+        manifest = self.read_manifest(*found)
+        return manifest.digest
+
+    def read_manifest(self, body: bytes, media_type: str) -> Manifest:
+        digest = "sha256:" + hashlib.sha256(body).hexdigest()
+        if digest in self.manifests:
+            return self.manifests[digest]
+        document = json.loads(body)
+        if media_type in INDEX_TYPES or document.get("mediaType") in INDEX_TYPES:
+            manifest = self.read_index(digest, document)
+        else:
+            manifest = Manifest(digest, self.config_created(document))
+        self.manifests[digest] = manifest
+        return manifest
+
+    def read_index(self, digest: str, document: dict) -> Manifest:
+        children = tuple(str(entry.get("digest")) for entry in document.get("manifests") or [])
+        created = parse_time((document.get("annotations") or {}).get(CREATED_ANNOTATION))
+        if created is None:
+            times = [self.child(child).created for child in children]
+            created = max((t for t in times if t is not None), default=None)
+        return Manifest(digest, created, children)
+
+    def child(self, digest: str) -> Manifest:
+        if digest not in self.manifests:
+            found = self.get_manifest(digest)
+            self.manifests[digest] = self.read_manifest(*found) if found else Manifest(digest, None)
+        return self.manifests[digest]
+
+    def config_created(self, document: dict) -> datetime | None:
+        config = document.get("config") or {}
+        blob = self.get_blob(str(config.get("digest"))) if config.get("digest") else None
+        try:
+            return parse_time(json.loads(blob).get("created")) if blob else None
+        except (ValueError, AttributeError):
+            return None  # not an image config (an artifact): its age is unknown
+
+    def delete_manifest(self, digest: str) -> bool:
+        """Deletes one manifest; False when it was already gone (a re-run after an interruption)."""
+        action = f"deleting {self.repository}@{digest}"
+        response = self._request("DELETE", self.url(f"manifests/{digest}"), action)
+        if response.status_code in (200, 202):
+            return True
+        if response.status_code == 404:
+            return False
+        raise self.fail(response, action)
+
+
+def release_key(tag: str) -> SemVer | None:
+    version = SemVer.parse(tag)
+    return version if version is not None and not version.is_prerelease else None
+
+
+def protected_tags(digests: dict[str, str]) -> dict[str, str]:
+    """Floating tags, and the tags on the digests they point at, with the reason."""
+    protected = {}
+    for tag, digest in digests.items():
+        if FLOATING_TAG.match(tag):
+            protected[tag] = "protected: floating tag"
+            for other, same in digests.items():
+                if same == digest and other != tag and not FLOATING_TAG.match(other):
+                    protected.setdefault(other, f"protected: floating tag {tag} points at it")
+    return protected
+
+
+def kept_references(decisions: list[Decision], digests: dict[str, str], cleaner: RegistryCleaner) -> dict[str, str]:
+    """Digest → why a kept tag needs it: the kept tags' own digests, and the images of kept indexes."""
+    needed: dict[str, str] = {}
+    for decision in decisions:
+        if not decision.delete:
+            digest = digests[decision.name]
+            needed.setdefault(digest, f"digest also tagged {decision.name}")
+            for child in cleaner.manifests[digest].children:
+                needed.setdefault(child, f"part of the index tagged {decision.name}")
+    return needed
+
+
+def keep_shared_digests(decisions: list[Decision], digests: dict[str, str], cleaner: RegistryCleaner) -> list[Decision]:
+    """A tag to delete whose digest a kept tag needs is kept: the registry can only delete the digest."""
+    needed = kept_references(decisions, digests, cleaner)
+    return [
+        Decision(d.name, False, f"kept: {needed[digests[d.name]]} (the registry deletes digests, not tags)")
+        if d.delete and digests[d.name] in needed
+        else d
+        for d in decisions
+    ]
+
+
+def order_candidates(digests: dict[str, str], cleaner: RegistryCleaner) -> list[Candidate]:
+    """Releases newest first, then the other tags newest first (the plan reads top-down)."""
+    candidates = [Candidate(tag, cleaner.manifests[d].created, release_key(tag)) for tag, d in digests.items()]
+    epoch = datetime.min.replace(tzinfo=UTC)
+    return sorted(
+        candidates,
+        key=lambda c: (c.is_release, c.release_key or SemVer(0, 0, 0), c.published or epoch, c.name),
+        reverse=True,
+    )
+
+
+def read_tags(cleaner: RegistryCleaner, log: logging.Logger) -> dict[str, str]:
+    """Tag → digest for every tag (paged tag list, one manifest read per tag)."""
+    digests = {}
+    for tag in cleaner.list_tags():
+        digest = cleaner.resolve(tag)
+        if digest is not None:  # deleted by someone else since the list was read
+            digests[tag] = digest
+    log.info("Read %d tags of %s.", len(digests), cleaner.repository)
+    return digests
+
+
+def delete_tags(
+    cleaner: RegistryCleaner, decisions: list[Decision], digests: dict[str, str], log: logging.Logger
+) -> list[str]:
+    """Deletes each doomed digest (an index before its images); returns the tags gone, in order."""
+    needed = kept_references(decisions, digests, cleaner)
+    deleted: list[str] = []
+    done: set[str] = set()
+    for decision in decisions:
+        digest = digests[decision.name]
+        if decision.delete and digest not in done:
+            tags = [d.name for d in decisions if d.delete and digests[d.name] == digest]
+            cleaner.delete_manifest(digest)
+            done.add(digest)
+            log.info("Deleted %s (%s).", " ".join(tags), digest)
+            for child in cleaner.manifests[digest].children:
+                if child not in needed and child not in done and child not in digests.values():
+                    cleaner.delete_manifest(child)
+                    done.add(child)
+            deleted.extend(tags)
+    return deleted
+
+
+def cleanup(config: Config, log: logging.Logger, masker: SecretMasker) -> Publication:
+    target = Target.from_config(config)
+    session = new_session()
+    # A DELETE by digest is idempotent (a second one answers 404, read as "already gone").
+    session.retry_methods = session.retry_methods | {"DELETE"}
+    cleaner = RegistryCleaner(config.registry, target.name, config.credentials, masker, session)
+    log.info("Reading the tags of %s.", target.reference)
+    digests = read_tags(cleaner, log)
+    now = datetime.now(UTC)
+    decisions = decide(order_candidates(digests, cleaner), config.cleanup, protected_tags(digests), now)
+    decisions = keep_shared_digests(decisions, digests, cleaner)
+    print_plan(log, KIND_LABEL, decisions, config.dry_run, package=target.reference)
+    deleted = [] if config.dry_run else delete_tags(cleaner, decisions, digests, log)
+    return cleanup_publication(KIND_LABEL, target.reference, deleted, decisions, config.dry_run)

@@ -1,0 +1,193 @@
+"""ACTION=cleanup for PACKAGE_TYPE=npm: unpublish old versions of the package named in
+package.json, one version at a time, the way the npm client does it:
+
+1. read the packument for writing (`?write=true`, it carries `_rev`);
+2. write it back without the version (dist-tags repaired) to `/<name>/-rev/<rev>`;
+3. read the new `_rev` and delete the tarball at `/<name>/-/<file>/-rev/<rev>`.
+
+The packument is written before the tarball goes, so a consumer never sees a version listed whose
+tarball is missing, wherever a run stops; a re-run finds the remaining versions listed and goes on.
+Versions a dist-tag points at and the newest release are never deleted, nor the last version.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime
+from urllib.parse import urlsplit
+
+import requests
+
+from pipe.cleanup import DELETE_HINTS, Candidate, Decision, cleanup_publication, decide, parse_time, print_plan
+from pipe.config import Config
+from pipe.errors import RegistryError
+from pipe.http import accepted, is_transient, new_session, registry_error, session_budget, unreachable_error
+from pipe.masking import SecretMasker
+from pipe.npm import read_source
+from pipe.npm.manifest import unscoped, validate_name
+from pipe.npm.registry import NpmRegistry, escape_name
+from pipe.outputs import Publication
+from pipe.versioning import SemVer
+
+KIND_LABEL = "npm package"
+LAST_VERSION = "kept: the package's last version (delete the package in the Bitbucket UI to remove it)"
+# Packument fields the registry keeps for itself; npm leaves them out of the write too.
+SERVER_FIELDS = ("_attachments", "_revisions")
+
+
+def release_key(version: str) -> SemVer | None:
+    parsed = SemVer.parse(version)
+    return parsed if parsed is not None and not parsed.is_prerelease else None
+
+
+def highest(versions: list[str]) -> str | None:
+    """The highest release, else the highest version, by semantic-version order."""
+    parsed = [(SemVer.parse(v), v) for v in versions]
+    ranked = sorted((p, v) for p, v in parsed if p is not None)
+    releases = [v for p, v in ranked if not p.is_prerelease]
+    if releases:
+        return releases[-1]
+    return ranked[-1][1] if ranked else (sorted(versions)[-1] if versions else None)
+
+
+def without_version(packument: dict, version: str) -> dict:
+    """The packument to write back: the version gone, the dist-tags that named it removed, and
+    `latest` moved to the highest remaining release (npm's rule: latest always names something)."""
+    document = {key: value for key, value in packument.items() if key not in SERVER_FIELDS}
+    versions = {v: data for v, data in (packument.get("versions") or {}).items() if v != version}
+    tags = dict(packument.get("dist-tags") or {})
+    document["dist-tags"] = {tag: v for tag, v in tags.items() if v != version}
+    if tags.get("latest") == version and versions:
+        document["dist-tags"]["latest"] = highest(list(versions))
+    document["versions"] = versions
+    if isinstance(packument.get("time"), dict):
+        document["time"] = {key: value for key, value in packument["time"].items() if key != version}
+    return document
+
+
+def tarball_file(packument: dict, name: str, version: str) -> str:
+    url = ((packument.get("versions") or {}).get(version) or {}).get("dist", {}).get("tarball")
+    path = urlsplit(url).path if isinstance(url, str) else ""
+    return path.rsplit("/", 1)[-1] or f"{unscoped(name)}-{version}.tgz"
+
+
+def plan(packument: dict, config: Config, now: datetime) -> list[Decision]:
+    """Decisions for every version, newest release first; the last version always stays."""
+    times = packument.get("time") if isinstance(packument.get("time"), dict) else {}
+    versions = list(packument.get("versions") or {})
+    candidates = [Candidate(v, parse_time(times.get(v)), release_key(v)) for v in versions]
+    epoch = datetime.min.replace(tzinfo=UTC)
+    candidates.sort(key=lambda c: (c.is_release, c.release_key or SemVer(0, 0, 0), c.published or epoch), reverse=True)
+    protected: dict[str, str] = {}
+    for tag, version in sorted((packument.get("dist-tags") or {}).items()):
+        protected.setdefault(version, f"protected: dist-tag {tag}")
+    decisions = decide(candidates, config.cleanup, protected, now)
+    if decisions and all(d.delete for d in decisions):
+        newest = max(candidates, key=lambda c: c.published or epoch).name
+        decisions = [Decision(d.name, False, LAST_VERSION) if d.name == newest else d for d in decisions]
+    return decisions
+
+
+class Unpublisher:
+    """The three requests of one version's unpublish, each safe to repeat after a failure."""
+
+    def __init__(self, registry: NpmRegistry, name: str):
+        self.registry, self.name = registry, name
+        self.url = registry.package_url(name)
+        self.hints = {403: DELETE_HINTS[403]}
+
+    def request(self, method: str, url: str, action: str, **kwargs) -> requests.Response:
+        try:
+            return self.registry.session.request(method, url, allow_redirects=False, **kwargs)
+        except requests.RequestException as error:
+            failure = unreachable_error(url, error, action)
+            failure.transient = True
+            raise failure from None
+
+    def read(self) -> dict | None:
+        action = f"reading {self.name} from the registry"
+        response = self.request(
+            "GET", self.url, action, params={"write": "true"}, headers={"Accept": "application/json"}
+        )
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            raise registry_error(response, action, self.hints)
+        try:
+            return response.json()
+        except ValueError:
+            raise RegistryError(f"{action} failed: {self.url} answered 200 with a body that is not JSON.") from None
+
+    def write(self, document: dict, rev: str, version: str) -> requests.Response:
+        body = json.dumps(document, ensure_ascii=False).encode("utf-8")
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        return self.request(
+            "PUT", f"{self.url}/-rev/{rev}", f"unpublishing {self.name}@{version}", data=body, headers=headers
+        )
+
+    def delete_tarball(self, file: str, version: str) -> None:
+        action = f"deleting the tarball of {self.name}@{version}"
+        packument = self.read() or {}
+        url = f"{self.registry.base_url}{escape_name(self.name)}/-/{file}/-rev/{packument.get('_rev', '0')}"
+        response = self.request("DELETE", url, action)
+        if not accepted(response) and response.status_code != 404:  # 404: gone already
+            raise self.refusal(response, action)
+
+    def refusal(self, response: requests.Response, action: str) -> RegistryError:
+        error = registry_error(response, action, self.hints)
+        error.transient = is_transient(response)
+        return error
+
+    def unpublish(self, version: str, file: str) -> None:
+        """Removes `version` from the packument (again after a lost answer or a changed `_rev`),
+        then its tarball. A version already gone from the packument only has its tarball left."""
+        budget = session_budget(self.registry.session)
+        while True:
+            packument = self.read() or {}
+            if version not in (packument.get("versions") or {}):
+                break
+            if len(packument["versions"]) == 1:
+                raise RegistryError(
+                    f"unpublishing {self.name}@{version} stopped: it is the package's last version now, and the "
+                    "pipe never deletes a package's last version: delete the package in the Bitbucket UI instead."
+                )
+            try:
+                response = self.write(without_version(packument, version), str(packument.get("_rev")), version)
+            except RegistryError as error:
+                if not budget.wait(None, str(error)):
+                    raise
+                continue  # the write may have happened: the next read tells
+            if accepted(response):
+                break
+            # 409: the packument changed since it was read; a transient failure: try again.
+            if (response.status_code != 409 and not is_transient(response)) or not budget.wait(None, "unpublish"):
+                raise self.refusal(response, f"unpublishing {self.name}@{version}")
+        self.delete_tarball(file, version)
+
+
+def package_name(config: Config) -> str:
+    source = read_source(config)
+    return validate_name(source.package.data.get("name"), source.package.source)
+
+
+def cleanup(config: Config, log: logging.Logger, masker: SecretMasker) -> Publication:
+    name = package_name(config)
+    session = new_session(auth=config.credentials.as_requests_auth())
+    # A tarball DELETE repeated after a lost answer meets 404, read as "already gone".
+    session.retry_methods = session.retry_methods | {"DELETE"}
+    unpublisher = Unpublisher(NpmRegistry(session, config.registry.url, log), name)
+    log.info("Reading %s from %s.", name, config.registry.url)
+    packument = unpublisher.read()
+    if packument is None:
+        log.info("%s is not in the registry: nothing to clean up.", name)
+        packument = {}
+    decisions = plan(packument, config, datetime.now(UTC))
+    print_plan(log, KIND_LABEL, decisions, config.dry_run, package=name)
+    deleted: list[str] = []
+    if not config.dry_run:
+        for decision in reversed([d for d in decisions if d.delete]):  # oldest first
+            unpublisher.unpublish(decision.name, tarball_file(packument, name, decision.name))
+            log.info("Unpublished %s@%s.", name, decision.name)
+            deleted.append(decision.name)
+    return cleanup_publication(KIND_LABEL, name, deleted, decisions, config.dry_run)
