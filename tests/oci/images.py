@@ -84,7 +84,12 @@ class ApiPusher:
         }
         digest = self.manifest(tag or digest_of(json.dumps(document).encode()), document)
         size = len(json.dumps(document).encode())
-        return {"mediaType": OCI_MANIFEST, "digest": digest, "size": size, "platform": {"architecture": arch, "os": "linux"}}
+        return {
+            "mediaType": OCI_MANIFEST,
+            "digest": digest,
+            "size": size,
+            "platform": {"architecture": arch, "os": "linux"},
+        }
 
     def index(self, tag: str, children: list[dict], annotations: dict | None = None) -> str:
         document = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": children}

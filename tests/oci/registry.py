@@ -23,8 +23,10 @@ def free_port() -> int:
 
 
 class TokenRegistry:
-    def __init__(self, issuer: TokenIssuer, root: Path):
+    def __init__(self, issuer: TokenIssuer, root: Path, delete: bool = True):
+        """`delete=False` runs it as a registry that refuses deletes (405 UNSUPPORTED)."""
         self.issuer = issuer
+        self.delete = delete
         self.root = root
         self.port = free_port()
         self.process: subprocess.Popen | None = None
@@ -42,7 +44,7 @@ storage:
   filesystem:
     rootdirectory: {self.root / "data"}
   delete:
-    enabled: true
+    enabled: {str(self.delete).lower()}
 http:
   addr: {self.host}
   secret: bbpp-token-registry-secret

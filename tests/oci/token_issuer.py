@@ -40,7 +40,8 @@ class TokenIssuer:
         grants: Mapping[str, Mapping[str, str]],
         ttl_seconds: int = 300,
     ):
-        """`grants[user][repository prefix]` = "pull" or "pull,push"; the longest prefix wins."""
+        """`grants[user][repository prefix]` = "pull", "pull,push", "pull,push,delete" or "*"; the
+        longest prefix wins."""
         self.users = dict(users)
         self.grants = {user: dict(prefixes) for user, prefixes in grants.items()}
         self.ttl = ttl_seconds
@@ -92,7 +93,8 @@ class TokenIssuer:
         if not matching:
             return []
         granted = prefixes[max(matching, key=len)].split(",")
-        return [action for action in wanted if action in granted]
+        # "*" grants every action, as distribution reads it (a DELETE needs "delete" or "*").
+        return [action for action in wanted if action in granted or "*" in granted]
 
     def token(self, user: str, service: str, scopes: list[str]) -> str:
         access = []
