@@ -5,8 +5,9 @@ Each tag is resolved to its manifest digest; its age is the image config's `crea
 index: its `org.opencontainers.image.created` annotation, else the newest of its images). The
 distribution API deletes manifests, not tags (`DELETE /v2/<name>/manifests/<digest>` removes every
 tag on that digest), so a digest that a kept tag also points at is kept, and the plan says so.
-An index goes first and its images after it, and only those that nothing kept references: a
-cleanup stopped at any request leaves every listed tag resolvable and every index whole.
+An index's images go with it, only those that nothing kept references, and before the index: a
+cleanup stopped at any request leaves every kept tag whole, every listed tag resolvable, and
+nothing untagged behind that a re-run would not find.
 """
 
 from __future__ import annotations
@@ -191,22 +192,28 @@ def read_tags(cleaner: RegistryCleaner, log: logging.Logger) -> dict[str, str]:
 def delete_tags(
     cleaner: RegistryCleaner, decisions: list[Decision], digests: dict[str, str], log: logging.Logger
 ) -> list[str]:
-    """Deletes each doomed digest (an index before its images); returns the tags gone, in order."""
+    """Deletes each doomed digest; returns the tags gone, in order. An index's own images go
+    first (those nothing kept needs), the index last: stopped in between, the index is still
+    tagged and a re-run finds it and finishes, instead of leaving untagged images nobody lists."""
     needed = kept_references(decisions, digests, cleaner)
+    tagged = set(digests.values())
     deleted: list[str] = []
     done: set[str] = set()
     for decision in decisions:
         digest = digests[decision.name]
-        if decision.delete and digest not in done:
-            tags = [d.name for d in decisions if d.delete and digests[d.name] == digest]
-            cleaner.delete_manifest(digest)
-            done.add(digest)
-            log.info("Deleted %s (%s).", " ".join(tags), digest)
-            for child in cleaner.manifests[digest].children:
-                if child not in needed and child not in done and child not in digests.values():
-                    cleaner.delete_manifest(child)
-                    done.add(child)
-            deleted.extend(tags)
+        if not decision.delete or digest in done:
+            continue
+        children = [c for c in cleaner.manifests[digest].children if c not in needed and c not in tagged]
+        for child in children:
+            if child not in done:
+                cleaner.delete_manifest(child)
+                done.add(child)
+        cleaner.delete_manifest(digest)
+        done.add(digest)
+        tags = [d.name for d in decisions if d.delete and digests[d.name] == digest]
+        images = f" and {len(children)} image{'s' if len(children) != 1 else ''} of its index" if children else ""
+        log.info("Deleted %s (%s)%s.", " ".join(tags), digest, images)
+        deleted.extend(tags)
     return deleted
 
 

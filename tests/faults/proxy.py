@@ -58,6 +58,26 @@ class FaultSchedule:
             return self._random.choices(self.kinds, weights=[WEIGHTS.get(k, 1) for k in self.kinds])[0]
 
 
+@dataclass
+class CutOff:
+    """A run interrupted at request number `at` (1-based): earlier requests pass, that one meets
+    `kind` (e.g. `reset-response`: the registry did it, the client never hears), and every later
+    one a 503 that the registry never sees, as when the network or the step goes away there."""
+
+    at: int
+    kind: str = "reset-response"
+    seen: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def next_fault(self) -> str | None:
+        with self._lock:
+            self.seen += 1
+            number = self.seen
+        if number < self.at:
+            return None
+        return self.kind if number == self.at else "503"
+
+
 class FaultProxy:
     """Start with `with FaultProxy(upstream, schedule) as proxy:`; `proxy.url` is the address to use."""
 
@@ -67,7 +87,7 @@ class FaultProxy:
             raise ValueError(f"the fault proxy only fronts loopback registries, not {parts.hostname}")
         self.upstream_host, self.upstream_port = parts.hostname, parts.port or 80
         self.upstream_path = parts.path
-        self.schedule = schedule or FaultSchedule(seed=0)
+        self.schedule: FaultSchedule | CutOff = schedule or FaultSchedule(seed=0)
         self.injected: Counter[str] = Counter()
         self.methods: Counter[str] = Counter()  # every request seen, by method
         self.requests = 0

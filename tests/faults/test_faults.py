@@ -385,7 +385,7 @@ def test_report_covers_at_least_200_faulted_publishes():
     none left a broken state."""
     from tests.faults.conftest import TALLY
 
-    if set(TALLY) != {"npm", "maven", "docker"}:
+    if not {"npm", "maven", "docker"} <= set(TALLY):
         pytest.skip("only meaningful when the whole fault suite ran")
     assert sum(counts["faulted_runs"] for counts in TALLY.values()) >= 200
     assert sum(counts["broken_states"] for counts in TALLY.values()) == 0

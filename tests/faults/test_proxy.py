@@ -106,3 +106,12 @@ def test_the_schedule_is_repeatable_for_a_seed():
 def test_only_loopback_upstreams():
     with pytest.raises(ValueError, match="only fronts loopback"):
         FaultProxy("http://registry.example.com/")
+
+
+def test_a_cut_off_passes_earlier_requests_and_fails_every_later_one(upstream):
+    from tests.faults.proxy import CutOff
+
+    base, seen = upstream
+    with FaultProxy(base, CutOff(at=3, kind="500")) as proxy:
+        statuses = [requests.get(f"{proxy.url}x", timeout=10).status_code for _ in range(5)]
+    assert statuses == [200, 200, 500, 503, 503]
