@@ -256,3 +256,19 @@ def test_registry_times_are_read_as_utc(text, expected) -> None:
     from pipe.cleanup import parse_time
 
     assert parse_time(text) == expected
+
+
+def test_an_interrupted_cleanup_says_a_re_run_finishes_it(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+    import types
+
+    import pipe.cli
+
+    def cleanup(config, log, masker):
+        raise KeyboardInterrupt
+
+    monkeypatch.setitem(sys.modules, "interrupted_cleanup_for_test", types.SimpleNamespace(cleanup=cleanup))
+    monkeypatch.setitem(pipe.cli.CLEANERS, "npm", "interrupted_cleanup_for_test")
+    run = run_in_process(base_env(PACKAGE_TYPE="npm", ACTION="cleanup", KEEP_RELEASES="3"), workdir)
+    assert run.code == 1
+    assert run.lines == ["✖ interrupted before the cleanup finished: re-run the step; it deletes what is left."]
