@@ -1,6 +1,7 @@
-"""Cleanups interrupted at every single request, through the fault proxy, against the real
-registries: the run before the cut either finishes or fails with one ✖ line, the registry is
-consistent whatever was cut, and a re-run without faults ends where an uninterrupted cleanup ends.
+"""Cleanups through the fault proxy against the real registries, interrupted at every single
+request and run through random faults: each run either finishes or fails with one ✖ line, the
+registry is consistent whatever happened, and a re-run without faults ends where an uninterrupted
+cleanup ends.
 
 Consistent means, for images: every listed tag resolves to a manifest, and every kept tag is
 whole (its manifest, an index's images, their config and layer blobs); for npm: every listed
@@ -10,6 +11,8 @@ request (503 from there on), and the registry did it but the answer was lost (re
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import requests
@@ -17,38 +20,65 @@ import requests
 from tests.conftest import base_env, run_in_process
 from tests.faults.conftest import record
 from tests.faults.proxy import CutOff, FaultProxy, FaultSchedule
-from tests.faults.test_faults import MANIFEST_ACCEPT, Outcome, npm_broken_state, npm_package
+from tests.faults.test_faults import MANIFEST_ACCEPT, RATES, Outcome, npm_broken_state, npm_package, tally
 from tests.oci.images import ApiPusher
 
 CUT_KINDS = ("503", "reset-response")
+# Cleanups through random faults too (as publishes are): retries absorb most, some fail cleanly.
+RANDOM_RUNS = 12
 
 
-def run_cut(proxy: FaultProxy, cut: CutOff | None, env: dict[str, str], cwd: Path) -> Outcome:
+@dataclass
+class Case:
+    """One fresh repository to clean up, and how to judge it."""
+
+    env: dict[str, str]
+    cwd: Path
+    inconsistencies: Callable[[], list[str]]
+    # What differs from the end of an uninterrupted cleanup (nothing, once a re-run finished).
+    unfinished: Callable[[], list[str]]
+    # Unlisted leftovers that no client can reach (see the npm case).
+    leftovers: Callable[[], int] = lambda: 0
+
+
+def run_with(proxy: FaultProxy, schedule: FaultSchedule | CutOff | None, case: Case) -> Outcome:
     before = proxy.faults
-    proxy.schedule = cut or FaultSchedule(seed=0)
-    run = run_in_process(env, cwd)
+    proxy.schedule = schedule or FaultSchedule(seed=0)
+    run = run_in_process(case.env, case.cwd)
     proxy.schedule = FaultSchedule(seed=0)
     return Outcome(run, proxy.faults - before)
 
 
-def count_requests(proxy: FaultProxy, env: dict[str, str], cwd: Path) -> int:
+def schedules(total_requests: int) -> list[FaultSchedule | CutOff]:
+    cuts = [CutOff(at, kind) for at in range(1, total_requests + 1) for kind in CUT_KINDS]
+    return cuts + [FaultSchedule(seed=run, rate=RATES[run % len(RATES)]) for run in range(RANDOM_RUNS)]
+
+
+def drive(proxy: FaultProxy, new_case: Callable[[], Case], kind: str) -> int:
+    """A clean run counts the requests; then a fresh case per schedule: the faulted run is
+    classified and judged, and a re-run without faults must finish it. Returns the runs made."""
+    first = new_case()
     start = proxy.requests
-    clean = run_cut(proxy, None, env, cwd)
+    clean = run_with(proxy, None, first)
     assert clean.succeeded, clean.run.output
-    return proxy.requests - start
-
-
-def tally_cuts(kind: str, outcomes: list[Outcome], broken: list[str], reruns: int) -> None:
-    record(
-        kind,
-        runs=len(outcomes),
-        faulted_runs=sum(1 for o in outcomes if o.faults),
-        faults=sum(o.faults for o in outcomes),
-        successes=sum(o.succeeded for o in outcomes),
-        clean_failures=sum(o.clean_failure for o in outcomes),
-        broken_states=len(broken),
-        reruns_completed=reruns,
-    )
+    assert first.unfinished() == []
+    outcomes, broken, leftovers = [], [], 0
+    for schedule in schedules(proxy.requests - start):
+        case = new_case()
+        outcome = run_with(proxy, schedule, case)
+        outcomes.append(outcome)
+        assert outcome.succeeded or outcome.clean_failure, outcome.run.output
+        broken += [f"{schedule}: {problem}" for problem in case.inconsistencies()]
+        rerun = run_with(proxy, None, case)
+        assert rerun.succeeded, rerun.run.output
+        assert case.unfinished() == [], schedule
+        left = case.leftovers()
+        assert left <= 1, (schedule, left)
+        leftovers += left
+    tally(kind, outcomes, broken, len(outcomes))
+    record(kind, unreachable_leftovers=leftovers)
+    assert broken == []
+    return len(outcomes)
 
 
 # --- images ------------------------------------------------------------------------------------
@@ -95,45 +125,32 @@ def oci_inconsistencies(pusher: ApiPusher) -> list[str]:
     return problems
 
 
-def test_image_cleanups_cut_at_every_request(sandbox, unique, tmp_path: Path):
+def test_image_cleanups_cut_at_every_request_and_through_random_faults(sandbox, unique, tmp_path: Path):
     session = requests.Session()
     session.auth = sandbox.writer
-    outcomes, broken, reruns = [], [], 0
+
+    def new_case() -> Case:
+        image = unique("cut-img")
+        pusher = ApiPusher(sandbox.oci_url, f"acme/{image}", session)
+        children = oci_populate(pusher)
+        env = base_env(
+            PACKAGE_TYPE="docker",
+            REGISTRY_URL=proxy.netloc,
+            BITBUCKET_PACKAGES_USERNAME=sandbox.writer_user,
+            BITBUCKET_PACKAGES_TOKEN=sandbox.writer_token,
+            BITBUCKET_REPO_SLUG=image,
+            **OCI_RULES,
+        )
+
+        def unfinished() -> list[str]:
+            # Where an uninterrupted cleanup ends, with nothing untagged left behind.
+            state = (pusher.tags(), pusher.status(children["only_old"]), pusher.status(children["shared"]))
+            return [] if state == (sorted(OCI_KEPT), 404, 200) else [f"ended at {state}"]
+
+        return Case(env, tmp_path, lambda: oci_inconsistencies(pusher), unfinished)
+
     with FaultProxy(sandbox.oci_registry) as proxy:
-
-        def fresh() -> tuple[ApiPusher, dict[str, str], dict[str, str]]:
-            image = unique("cut-img")
-            pusher = ApiPusher(sandbox.oci_url, f"acme/{image}", session)
-            children = oci_populate(pusher)
-            env = base_env(
-                PACKAGE_TYPE="docker",
-                REGISTRY_URL=proxy.netloc,
-                BITBUCKET_PACKAGES_USERNAME=sandbox.writer_user,
-                BITBUCKET_PACKAGES_TOKEN=sandbox.writer_token,
-                BITBUCKET_REPO_SLUG=image,
-                **OCI_RULES,
-            )
-            return pusher, children, env
-
-        pusher, children, env = fresh()
-        total = count_requests(proxy, env, tmp_path)
-        assert pusher.tags() == sorted(OCI_KEPT)
-        for at in range(1, total + 1):
-            for kind in CUT_KINDS:
-                pusher, children, env = fresh()
-                outcome = run_cut(proxy, CutOff(at, kind), env, tmp_path)
-                outcomes.append(outcome)
-                assert outcome.succeeded or outcome.clean_failure, outcome.run.output
-                broken += [f"cut at {at} ({kind}): {p}" for p in oci_inconsistencies(pusher)]
-                rerun = run_cut(proxy, None, env, tmp_path)
-                assert rerun.succeeded, rerun.run.output
-                reruns += 1
-                # The re-run ends where an uninterrupted cleanup ends, with nothing left behind.
-                assert pusher.tags() == sorted(OCI_KEPT), (at, kind)
-                assert (pusher.status(children["only_old"]), pusher.status(children["shared"])) == (404, 200)
-    tally_cuts("oci-cut", outcomes, broken, reruns)
-    assert len(outcomes) == 2 * total >= 40
-    assert broken == []
+        assert drive(proxy, new_case, "oci-clean") >= 40 + RANDOM_RUNS
 
 
 # --- npm ---------------------------------------------------------------------------------------
@@ -166,39 +183,32 @@ def tarball_left(sandbox, name: str, version: str) -> bool:
     return requests.get(f"{sandbox.npm_registry}{name}/-/{name}-{version}.tgz", auth=sandbox.reader, timeout=30).ok
 
 
-def test_npm_cleanups_cut_at_every_request(sandbox, unique, tmp_path: Path):
-    outcomes, broken, reruns, orphans = [], [], 0, 0
+def test_npm_cleanups_cut_at_every_request_and_through_random_faults(sandbox, unique, tmp_path: Path):
+    def new_case() -> Case:
+        name = unique("cut-npm")
+        folder = tmp_path / name
+        env = npm_populate(sandbox, name, folder) | {
+            "REGISTRY_URL": proxy.url,
+            "ACTION": "cleanup",
+            "KEEP_RELEASES": "1",
+        }
+
+        def inconsistencies() -> list[str]:
+            return npm_broken_state(sandbox, name) + [
+                f"kept {v} is gone" for v in NPM_KEPT - npm_versions(sandbox, name)
+            ]
+
+        def unfinished() -> list[str]:
+            versions = npm_versions(sandbox, name)
+            return [] if versions == NPM_KEPT else [f"ended with {sorted(versions)}"]
+
+        def leftovers() -> int:
+            # Only the version whose unpublish was cut between its packument write and its tarball
+            # delete can leave its tarball behind: unlisted, so no client resolves it, and the
+            # registry offers no way to find it again (the same window as `npm unpublish`).
+            return sum(tarball_left(sandbox, name, v) for v in set(NPM_VERSIONS) - NPM_KEPT)
+
+        return Case(env, folder, inconsistencies, unfinished, leftovers)
+
     with FaultProxy(sandbox.npm_registry) as proxy:
-
-        def fresh() -> tuple[str, Path, dict[str, str]]:
-            name = unique("cut-npm")
-            folder = tmp_path / name
-            env = npm_populate(sandbox, name, folder) | {"REGISTRY_URL": proxy.url, "ACTION": "cleanup"}
-            return name, folder, env | {"KEEP_RELEASES": "1"}
-
-        name, folder, env = fresh()
-        total = count_requests(proxy, env, folder)
-        assert npm_versions(sandbox, name) == NPM_KEPT
-        for at in range(1, total + 1):
-            for kind in CUT_KINDS:
-                name, folder, env = fresh()
-                outcome = run_cut(proxy, CutOff(at, kind), env, folder)
-                outcomes.append(outcome)
-                assert outcome.succeeded or outcome.clean_failure, outcome.run.output
-                problems = npm_broken_state(sandbox, name)
-                problems += [f"kept {v} is gone" for v in NPM_KEPT - npm_versions(sandbox, name)]
-                broken += [f"cut at {at} ({kind}): {p}" for p in problems]
-                rerun = run_cut(proxy, None, env, folder)
-                assert rerun.succeeded, rerun.run.output
-                reruns += 1
-                assert npm_versions(sandbox, name) == NPM_KEPT, (at, kind)
-                left = [v for v in set(NPM_VERSIONS) - NPM_KEPT if tarball_left(sandbox, name, v)]
-                # Only the version whose unpublish was cut between its packument write and its tarball
-                # delete can leave its tarball behind: unlisted, no client resolves it, and the registry
-                # offers no way to find it again (the same window as `npm unpublish`).
-                assert len(left) <= 1, (at, kind, left)
-                orphans += len(left)
-    tally_cuts("npm-cut", outcomes, broken, reruns)
-    record("npm-cut", unlisted_tarballs_left=orphans)
-    assert len(outcomes) == 2 * total >= 18
-    assert broken == []
+        assert drive(proxy, new_case, "npm-clean") >= 18 + RANDOM_RUNS
