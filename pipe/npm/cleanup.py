@@ -61,8 +61,7 @@ def without_version(packument: dict, version: str) -> dict:
     if tags.get("latest") == version and versions:
         document["dist-tags"]["latest"] = highest(list(versions))
     document["versions"] = versions
-    if isinstance(packument.get("time"), dict):
-        document["time"] = {key: value for key, value in packument["time"].items() if key != version}
+    # `time` stays as it is, as npm sends it: registries keep the times of unpublished versions.
     return document
 
 
