@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from fnmatch import fnmatchcase
 
 from pipe.outputs import Publication
+from pipe.versioning import SemVer
 
 # A refused DELETE means something else than a refused upload: say what deleting needs.
 DELETE_HINTS = {
@@ -60,6 +61,13 @@ class Decision:
         return "delete" if self.delete else "keep"
 
 
+def semver_release(name: str) -> SemVer | None:
+    """The release key of a tag or version in semantic-version order; None for prereleases and
+    anything that is not a version (branch tags, `latest`)."""
+    version = SemVer.parse(name)
+    return version if version is not None and not version.is_prerelease else None
+
+
 def parse_time(text: object) -> datetime | None:
     """An RFC 3339 time from a registry (image config `created`, npm `time`, Last-Modified is
     parsed by its kind) as UTC; None when absent or unreadable, so that age rules keep it."""
@@ -101,6 +109,16 @@ def _rule_reason(candidate: Candidate, rules: CleanupRules, older_releases: set[
 
 def releases_newest_first(candidates: Iterable[Candidate]) -> list[Candidate]:
     return sorted((c for c in candidates if c.is_release), key=lambda c: c.release_key, reverse=True)
+
+
+def plan_order(candidates: Iterable[Candidate]) -> list[Candidate]:
+    """The order the plan is printed in: releases newest first, then the rest newest first."""
+    epoch = datetime.min.replace(tzinfo=UTC)
+    return sorted(
+        candidates,
+        key=lambda c: (c.is_release, c.release_key if c.is_release else 0, c.published or epoch, c.name),
+        reverse=True,
+    )
 
 
 def decide(

@@ -21,7 +21,17 @@ from datetime import UTC, datetime
 
 import requests
 
-from pipe.cleanup import DELETE_HINTS, Candidate, Decision, cleanup_publication, decide, parse_time, print_plan
+from pipe.cleanup import (
+    DELETE_HINTS,
+    Candidate,
+    Decision,
+    cleanup_publication,
+    decide,
+    parse_time,
+    plan_order,
+    print_plan,
+    semver_release,
+)
 from pipe.config import Config
 from pipe.containers import Target
 from pipe.containers.registry import RegistryReader
@@ -29,7 +39,6 @@ from pipe.errors import RegistryError
 from pipe.http import new_session, registry_error
 from pipe.masking import SecretMasker
 from pipe.outputs import Publication
-from pipe.versioning import SemVer
 
 INDEX_TYPES = frozenset(
     {"application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json"}
@@ -127,11 +136,6 @@ class RegistryCleaner(RegistryReader):
         raise self.fail(response, action)
 
 
-def release_key(tag: str) -> SemVer | None:
-    version = SemVer.parse(tag)
-    return version if version is not None and not version.is_prerelease else None
-
-
 def protected_tags(digests: dict[str, str]) -> dict[str, str]:
     """Floating tags, and the tags on the digests they point at, with the reason."""
     protected = {}
@@ -167,15 +171,8 @@ def keep_shared_digests(decisions: list[Decision], digests: dict[str, str], clea
     ]
 
 
-def order_candidates(digests: dict[str, str], cleaner: RegistryCleaner) -> list[Candidate]:
-    """Releases newest first, then the other tags newest first (the plan reads top-down)."""
-    candidates = [Candidate(tag, cleaner.manifests[d].created, release_key(tag)) for tag, d in digests.items()]
-    epoch = datetime.min.replace(tzinfo=UTC)
-    return sorted(
-        candidates,
-        key=lambda c: (c.is_release, c.release_key or SemVer(0, 0, 0), c.published or epoch, c.name),
-        reverse=True,
-    )
+def candidates(digests: dict[str, str], cleaner: RegistryCleaner) -> list[Candidate]:
+    return plan_order(Candidate(tag, cleaner.manifests[d].created, semver_release(tag)) for tag, d in digests.items())
 
 
 def read_tags(cleaner: RegistryCleaner, log: logging.Logger) -> dict[str, str]:
@@ -226,7 +223,7 @@ def cleanup(config: Config, log: logging.Logger, masker: SecretMasker) -> Public
     log.info("Reading the tags of %s.", target.reference)
     digests = read_tags(cleaner, log)
     now = datetime.now(UTC)
-    decisions = decide(order_candidates(digests, cleaner), config.cleanup, protected_tags(digests), now)
+    decisions = decide(candidates(digests, cleaner), config.cleanup, protected_tags(digests), now)
     decisions = keep_shared_digests(decisions, digests, cleaner)
     print_plan(log, KIND_LABEL, decisions, config.dry_run, package=target.reference)
     deleted = [] if config.dry_run else delete_tags(cleaner, decisions, digests, log)

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from pipe.cleanup import DELETE_HINTS, Candidate, Decision, cleanup_publication, decide, parse_time, print_plan
+from pipe import cleanup as core
 from pipe.config import Config
 from pipe.errors import RegistryError
 from pipe.http import accepted, is_transient, new_session, registry_error, session_budget, unreachable_error
@@ -34,11 +34,6 @@ KIND_LABEL = "npm package"
 LAST_VERSION = "kept: the package's last version (delete the package in the Bitbucket UI to remove it)"
 # Packument fields the registry keeps for itself; npm leaves them out of the write too.
 SERVER_FIELDS = ("_attachments", "_revisions")
-
-
-def release_key(version: str) -> SemVer | None:
-    parsed = SemVer.parse(version)
-    return parsed if parsed is not None and not parsed.is_prerelease else None
 
 
 def highest(versions: list[str]) -> str | None:
@@ -71,20 +66,21 @@ def tarball_file(packument: dict, name: str, version: str) -> str:
     return path.rsplit("/", 1)[-1] or f"{unscoped(name)}-{version}.tgz"
 
 
-def plan(packument: dict, config: Config, now: datetime) -> list[Decision]:
+def plan(packument: dict, config: Config, now: datetime) -> list[core.Decision]:
     """Decisions for every version, newest release first; the last version always stays."""
     times = packument.get("time") if isinstance(packument.get("time"), dict) else {}
     versions = list(packument.get("versions") or {})
-    candidates = [Candidate(v, parse_time(times.get(v)), release_key(v)) for v in versions]
+    candidates = core.plan_order(
+        core.Candidate(v, core.parse_time(times.get(v)), core.semver_release(v)) for v in versions
+    )
     epoch = datetime.min.replace(tzinfo=UTC)
-    candidates.sort(key=lambda c: (c.is_release, c.release_key or SemVer(0, 0, 0), c.published or epoch), reverse=True)
     protected: dict[str, str] = {}
     for tag, version in sorted((packument.get("dist-tags") or {}).items()):
         protected.setdefault(version, f"protected: dist-tag {tag}")
-    decisions = decide(candidates, config.cleanup, protected, now)
+    decisions = core.decide(candidates, config.cleanup, protected, now)
     if decisions and all(d.delete for d in decisions):
         newest = max(candidates, key=lambda c: c.published or epoch).name
-        decisions = [Decision(d.name, False, LAST_VERSION) if d.name == newest else d for d in decisions]
+        decisions = [core.Decision(d.name, False, LAST_VERSION) if d.name == newest else d for d in decisions]
     return decisions
 
 
@@ -94,7 +90,7 @@ class Unpublisher:
     def __init__(self, registry: NpmRegistry, name: str):
         self.registry, self.name = registry, name
         self.url = registry.package_url(name)
-        self.hints = {403: DELETE_HINTS[403]}
+        self.hints = {403: core.DELETE_HINTS[403]}
 
     def request(self, method: str, url: str, action: str, **kwargs) -> requests.Response:
         try:
@@ -182,11 +178,11 @@ def cleanup(config: Config, log: logging.Logger, masker: SecretMasker) -> Public
         log.info("%s is not in the registry: nothing to clean up.", name)
         packument = {}
     decisions = plan(packument, config, datetime.now(UTC))
-    print_plan(log, KIND_LABEL, decisions, config.dry_run, package=name)
+    core.print_plan(log, KIND_LABEL, decisions, config.dry_run, package=name)
     deleted: list[str] = []
     if not config.dry_run:
         for decision in reversed([d for d in decisions if d.delete]):  # oldest first
             unpublisher.unpublish(decision.name, tarball_file(packument, name, decision.name))
             log.info("Unpublished %s@%s.", name, decision.name)
             deleted.append(decision.name)
-    return cleanup_publication(KIND_LABEL, name, deleted, decisions, config.dry_run)
+    return core.cleanup_publication(KIND_LABEL, name, deleted, decisions, config.dry_run)
