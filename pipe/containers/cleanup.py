@@ -12,17 +12,13 @@ nothing untagged behind that a re-run would not find.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import requests
-
 from pipe.cleanup import (
-    DELETE_HINTS,
     Candidate,
     Decision,
     cleanup_publication,
@@ -33,23 +29,16 @@ from pipe.cleanup import (
     semver_release,
 )
 from pipe.config import Config
-from pipe.containers import Target
-from pipe.containers.registry import RegistryReader
-from pipe.errors import RegistryError
-from pipe.http import new_session, registry_error
+from pipe.containers.mediatypes import INDEX_TYPES
+from pipe.containers.publish import Target
+from pipe.containers.registry import RegistryDeleter, sha256_digest
+from pipe.http import new_session
 from pipe.masking import SecretMasker
 from pipe.outputs import Publication
 
-INDEX_TYPES = frozenset(
-    {"application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json"}
-)
 CREATED_ANNOTATION = "org.opencontainers.image.created"
 # The floating tags the release rules move (`latest`, `X`, `X.Y`): what they point at stays.
 FLOATING_TAG = re.compile(r"^(latest|v?(0|[1-9]\d*)(\.(0|[1-9]\d*))?)$")
-NO_API_DELETES = (
-    "the registry does not allow deletes through the API: delete the tags in the Bitbucket UI "
-    "(the package's page in Bitbucket Packages)"
-)
 KIND_LABEL = "image"
 
 
@@ -62,46 +51,27 @@ class Manifest:
     children: tuple[str, ...] = ()
 
 
-class RegistryCleaner(RegistryReader):
-    """Reads and deletes manifests of one repository. Distribution's token auth wants the
-    `delete` action for a DELETE (`repository:<name>:delete` or `*`), so the token asks for it."""
+class Catalog:
+    """The repository's manifests as the cleanup needs them (each read once), over the client."""
 
-    actions = "pull,delete"
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.hints = dict(self.hints) | DELETE_HINTS | {405: NO_API_DELETES}
+    def __init__(self, registry: RegistryDeleter):
+        self.registry = registry
         self.manifests: dict[str, Manifest] = {}
-
-    def fail(self, response: requests.Response, action: str) -> RegistryError:
-        hints = dict(self.hints)
-        if response.status_code == 401 and (self._authorization or "").startswith("Bearer "):
-            # The token endpoint accepted the credentials; the token it gave does not allow this.
-            hints[401] = f"the credentials were accepted but may not delete in {self.repository}: {DELETE_HINTS[403]}"
-        error = registry_error(response, action, hints)
-        if error.code == "UNSUPPORTED":
-            error = registry_error(response, action, {response.status_code: NO_API_DELETES})
-        return error
 
     def resolve(self, tag: str) -> str | None:
         """The digest `tag` points at (None when it went meanwhile), its manifest read and kept."""
-        found = self.get_manifest(tag)
-        if found is None:
-            return None
-        manifest = self.read_manifest(*found)
-        return manifest.digest
+        found = self.registry.get_manifest(tag)
+        return self.read(*found).digest if found else None
 
-    def read_manifest(self, body: bytes, media_type: str) -> Manifest:
-        digest = "sha256:" + hashlib.sha256(body).hexdigest()
-        if digest in self.manifests:
-            return self.manifests[digest]
-        document = json.loads(body)
-        if media_type in INDEX_TYPES or document.get("mediaType") in INDEX_TYPES:
-            manifest = self.read_index(digest, document)
-        else:
-            manifest = Manifest(digest, self.config_created(document))
-        self.manifests[digest] = manifest
-        return manifest
+    def read(self, body: bytes, media_type: str) -> Manifest:
+        digest = sha256_digest(body)
+        if digest not in self.manifests:
+            document = json.loads(body)
+            if media_type in INDEX_TYPES or document.get("mediaType") in INDEX_TYPES:
+                self.manifests[digest] = self.read_index(digest, document)
+            else:
+                self.manifests[digest] = Manifest(digest, self.config_created(document))
+        return self.manifests[digest]
 
     def read_index(self, digest: str, document: dict) -> Manifest:
         children = tuple(str(entry.get("digest")) for entry in document.get("manifests") or [])
@@ -113,27 +83,17 @@ class RegistryCleaner(RegistryReader):
 
     def child(self, digest: str) -> Manifest:
         if digest not in self.manifests:
-            found = self.get_manifest(digest)
-            self.manifests[digest] = self.read_manifest(*found) if found else Manifest(digest, None)
+            found = self.registry.get_manifest(digest)
+            self.manifests[digest] = self.read(*found) if found else Manifest(digest, None)
         return self.manifests[digest]
 
     def config_created(self, document: dict) -> datetime | None:
         config = document.get("config") or {}
-        blob = self.get_blob(str(config.get("digest"))) if config.get("digest") else None
+        blob = self.registry.get_blob(str(config.get("digest"))) if config.get("digest") else None
         try:
             return parse_time(json.loads(blob).get("created")) if blob else None
         except (ValueError, AttributeError):
             return None  # not an image config (an artifact): its age is unknown
-
-    def delete_manifest(self, digest: str) -> bool:
-        """Deletes one manifest; False when it was already gone (a re-run after an interruption)."""
-        action = f"deleting {self.repository}@{digest}"
-        response = self._request("DELETE", self.url(f"manifests/{digest}"), action)
-        if response.status_code in (200, 202):
-            return True
-        if response.status_code == 404:
-            return False
-        raise self.fail(response, action)
 
 
 def protected_tags(digests: dict[str, str]) -> dict[str, str]:
@@ -148,21 +108,21 @@ def protected_tags(digests: dict[str, str]) -> dict[str, str]:
     return protected
 
 
-def kept_references(decisions: list[Decision], digests: dict[str, str], cleaner: RegistryCleaner) -> dict[str, str]:
+def kept_references(decisions: list[Decision], digests: dict[str, str], catalog: Catalog) -> dict[str, str]:
     """Digest → why a kept tag needs it: the kept tags' own digests, and the images of kept indexes."""
     needed: dict[str, str] = {}
     for decision in decisions:
         if not decision.delete:
             digest = digests[decision.name]
             needed.setdefault(digest, f"digest also tagged {decision.name}")
-            for child in cleaner.manifests[digest].children:
+            for child in catalog.manifests[digest].children:
                 needed.setdefault(child, f"part of the index tagged {decision.name}")
     return needed
 
 
-def keep_shared_digests(decisions: list[Decision], digests: dict[str, str], cleaner: RegistryCleaner) -> list[Decision]:
+def keep_shared_digests(decisions: list[Decision], digests: dict[str, str], catalog: Catalog) -> list[Decision]:
     """A tag to delete whose digest a kept tag needs is kept: the registry can only delete the digest."""
-    needed = kept_references(decisions, digests, cleaner)
+    needed = kept_references(decisions, digests, catalog)
     return [
         Decision(d.name, False, f"kept: {needed[digests[d.name]]} (the registry deletes digests, not tags)")
         if d.delete and digests[d.name] in needed
@@ -171,28 +131,26 @@ def keep_shared_digests(decisions: list[Decision], digests: dict[str, str], clea
     ]
 
 
-def candidates(digests: dict[str, str], cleaner: RegistryCleaner) -> list[Candidate]:
-    return plan_order(Candidate(tag, cleaner.manifests[d].created, semver_release(tag)) for tag, d in digests.items())
+def candidates(digests: dict[str, str], catalog: Catalog) -> list[Candidate]:
+    return plan_order(Candidate(tag, catalog.manifests[d].created, semver_release(tag)) for tag, d in digests.items())
 
 
-def read_tags(cleaner: RegistryCleaner, log: logging.Logger) -> dict[str, str]:
+def read_tags(catalog: Catalog, log: logging.Logger) -> dict[str, str]:
     """Tag → digest for every tag (paged tag list, one manifest read per tag)."""
     digests = {}
-    for tag in cleaner.list_tags():
-        digest = cleaner.resolve(tag)
+    for tag in catalog.registry.list_tags():
+        digest = catalog.resolve(tag)
         if digest is not None:  # deleted by someone else since the list was read
             digests[tag] = digest
-    log.info("Read %d tags of %s.", len(digests), cleaner.repository)
+    log.info("Read %d tags of %s.", len(digests), catalog.registry.repository)
     return digests
 
 
-def delete_tags(
-    cleaner: RegistryCleaner, decisions: list[Decision], digests: dict[str, str], log: logging.Logger
-) -> list[str]:
+def delete_tags(catalog: Catalog, decisions: list[Decision], digests: dict[str, str], log: logging.Logger) -> list[str]:
     """Deletes each doomed digest; returns the tags gone, in order. An index's own images go
     first (those nothing kept needs), the index last: stopped in between, the index is still
     tagged and a re-run finds it and finishes, instead of leaving untagged images nobody lists."""
-    needed = kept_references(decisions, digests, cleaner)
+    needed = kept_references(decisions, digests, catalog)
     tagged = set(digests.values())
     deleted: list[str] = []
     done: set[str] = set()
@@ -200,12 +158,12 @@ def delete_tags(
         digest = digests[decision.name]
         if not decision.delete or digest in done:
             continue
-        children = [c for c in cleaner.manifests[digest].children if c not in needed and c not in tagged]
+        children = [c for c in catalog.manifests[digest].children if c not in needed and c not in tagged]
         for child in children:
             if child not in done:
-                cleaner.delete_manifest(child)
+                catalog.registry.delete_manifest(child)
                 done.add(child)
-        cleaner.delete_manifest(digest)
+        catalog.registry.delete_manifest(digest)
         done.add(digest)
         tags = [d.name for d in decisions if d.delete and digests[d.name] == digest]
         images = f" and {len(children)} image{'s' if len(children) != 1 else ''} of its index" if children else ""
@@ -219,12 +177,12 @@ def cleanup(config: Config, log: logging.Logger, masker: SecretMasker) -> Public
     session = new_session()
     # A DELETE by digest is idempotent (a second one answers 404, read as "already gone").
     session.retry_methods = session.retry_methods | {"DELETE"}
-    cleaner = RegistryCleaner(config.registry, target.name, config.credentials, masker, session)
+    catalog = Catalog(RegistryDeleter(config.registry, target.name, config.credentials, masker, session))
     log.info("Reading the tags of %s.", target.reference)
-    digests = read_tags(cleaner, log)
+    digests = read_tags(catalog, log)
     now = datetime.now(UTC)
-    decisions = decide(candidates(digests, cleaner), config.cleanup, protected_tags(digests), now)
-    decisions = keep_shared_digests(decisions, digests, cleaner)
+    decisions = decide(candidates(digests, catalog), config.cleanup, protected_tags(digests), now)
+    decisions = keep_shared_digests(decisions, digests, catalog)
     print_plan(log, KIND_LABEL, decisions, config.dry_run, package=target.reference)
-    deleted = [] if config.dry_run else delete_tags(cleaner, decisions, digests, log)
+    deleted = [] if config.dry_run else delete_tags(catalog, decisions, digests, log)
     return cleanup_publication(KIND_LABEL, target.reference, deleted, decisions, config.dry_run)

@@ -1,6 +1,7 @@
 """The distribution-API client for one repository of an OCI registry: reads (tag list, manifests,
 blobs, the digest a tag points at) in `RegistryReader`, writes (blob uploads, mounts, manifest
-PUTs) in `RegistryWriter`. The push algorithm that drives the writer is `oci_push`.
+PUTs) in `RegistryWriter`, manifest deletes in `RegistryDeleter`. The push algorithm that drives
+the writer is `oci_push`; the cleanup that drives the deleter is `containers.cleanup`.
 
 The reader asks for `pull` scope; the writer extends it with `pull,push`. Auth follows the
 registry's challenge: `Basic` → the pipe's credentials as Basic auth; `Bearer realm=…,service=…`
@@ -26,6 +27,7 @@ from urllib.parse import urlencode, urljoin
 import requests
 
 from pipe.auth import Credentials
+from pipe.cleanup import DELETE_HINTS
 from pipe.config import Registry
 from pipe.containers.archive import BlobSource
 from pipe.containers.compress import Blob
@@ -404,3 +406,42 @@ class RegistryWriter(RegistryReader):
 
 def with_query(url: str, **params: str) -> str:
     return url + ("&" if "?" in url else "?") + urlencode(params)
+
+
+# A registry that keeps manifests forever answers a DELETE with 405 (code UNSUPPORTED).
+NO_API_DELETES = (
+    "the registry does not allow deletes through the API: delete the tags in the Bitbucket UI "
+    "(the package's page in Bitbucket Packages)"
+)
+
+
+class RegistryDeleter(RegistryReader):
+    """Reads and manifest deletes. Distribution's token auth wants the `delete` action for a
+    DELETE (`repository:<name>:delete` or `*`), so the token asks for it. The API deletes
+    manifests by digest, with every tag on them: it has no call that deletes a tag alone."""
+
+    actions = "pull,delete"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.hints = dict(self.hints) | DELETE_HINTS | {405: NO_API_DELETES}
+
+    def fail(self, response: requests.Response, action: str) -> RegistryError:
+        hints = dict(self.hints)
+        if response.status_code == 401 and (self._authorization or "").startswith("Bearer "):
+            # The token endpoint accepted the credentials; the token it gave does not allow this.
+            hints[401] = f"the credentials were accepted but may not delete in {self.repository}: {DELETE_HINTS[403]}"
+        if oci_error_code(response) == "UNSUPPORTED":
+            hints[response.status_code] = NO_API_DELETES
+        return registry_error(response, action, hints)
+
+    def delete_manifest(self, digest: str) -> bool:
+        """Deletes one manifest; False when it was already gone (a re-run after an interruption,
+        or a retry after a lost answer: a DELETE by digest is idempotent)."""
+        action = f"deleting {self.repository}@{digest}"
+        response = self._request("DELETE", self.url(f"manifests/{digest}"), action)
+        if response.status_code in (200, 202):
+            return True
+        if response.status_code == 404:
+            return False
+        raise self.fail(response, action)

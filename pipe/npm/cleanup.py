@@ -12,21 +12,18 @@ Versions a dist-tag points at and the newest release are never deleted, nor the 
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
-import requests
-
 from pipe import cleanup as core
 from pipe.config import Config
 from pipe.errors import RegistryError
-from pipe.http import accepted, is_transient, new_session, registry_error, session_budget, unreachable_error
+from pipe.http import new_session, retry, session_budget
 from pipe.masking import SecretMasker
-from pipe.npm import read_source
 from pipe.npm.manifest import unscoped, validate_name
-from pipe.npm.registry import NpmRegistry, escape_name
+from pipe.npm.publish import read_source
+from pipe.npm.registry import NpmRegistry
 from pipe.outputs import Publication
 from pipe.versioning import SemVer
 
@@ -84,81 +81,28 @@ def plan(packument: dict, config: Config, now: datetime) -> list[core.Decision]:
     return decisions
 
 
-class Unpublisher:
-    """The three requests of one version's unpublish, each safe to repeat after a failure."""
+def unpublish(registry: NpmRegistry, name: str, version: str, file: str) -> None:
+    """Removes `version` from the packument, then its tarball. Each attempt reads the packument
+    first, so a write whose answer was lost, or one refused because the packument changed (409),
+    is settled by what the registry now says, never sent blindly again."""
 
-    def __init__(self, registry: NpmRegistry, name: str):
-        self.registry, self.name = registry, name
-        self.url = registry.package_url(name)
-        self.hints = {403: core.DELETE_HINTS[403]}
+    def remove_from_packument() -> None:
+        packument = registry.read_for_write(name) or {}
+        versions = packument.get("versions") or {}
+        if version not in versions:
+            return  # gone already: only its tarball may be left
+        if len(versions) == 1:
+            raise RegistryError(
+                f"unpublishing {name}@{version} stopped: it is the package's last version now, and the pipe "
+                "never deletes a package's last version: delete the package in the Bitbucket UI instead."
+            )
+        registry.write_packument(name, without_version(packument, version), str(packument.get("_rev")), version)
 
-    def request(self, method: str, url: str, action: str, **kwargs) -> requests.Response:
-        try:
-            return self.registry.session.request(method, url, allow_redirects=False, **kwargs)
-        except requests.RequestException as error:
-            failure = unreachable_error(url, error, action)
-            failure.transient = True
-            raise failure from None
-
-    def read(self) -> dict | None:
-        action = f"reading {self.name} from the registry"
-        response = self.request(
-            "GET", self.url, action, params={"write": "true"}, headers={"Accept": "application/json"}
-        )
-        if response.status_code == 404:
-            return None
-        if response.status_code != 200:
-            raise registry_error(response, action, self.hints)
-        try:
-            return response.json()
-        except ValueError:
-            raise RegistryError(f"{action} failed: {self.url} answered 200 with a body that is not JSON.") from None
-
-    def write(self, document: dict, rev: str, version: str) -> requests.Response:
-        body = json.dumps(document, ensure_ascii=False).encode("utf-8")
-        headers = {"Content-Type": "application/json", "Accept": "application/json"}
-        return self.request(
-            "PUT", f"{self.url}/-rev/{rev}", f"unpublishing {self.name}@{version}", data=body, headers=headers
-        )
-
-    def delete_tarball(self, file: str, version: str) -> None:
-        action = f"deleting the tarball of {self.name}@{version}"
-        packument = self.read() or {}
-        url = f"{self.registry.base_url}{escape_name(self.name)}/-/{file}/-rev/{packument.get('_rev', '0')}"
-        response = self.request("DELETE", url, action)
-        if not accepted(response) and response.status_code != 404:  # 404: gone already
-            raise self.refusal(response, action)
-
-    def refusal(self, response: requests.Response, action: str) -> RegistryError:
-        error = registry_error(response, action, self.hints)
-        error.transient = is_transient(response)
-        return error
-
-    def unpublish(self, version: str, file: str) -> None:
-        """Removes `version` from the packument (again after a lost answer or a changed `_rev`),
-        then its tarball. A version already gone from the packument only has its tarball left."""
-        budget = session_budget(self.registry.session)
-        while True:
-            packument = self.read() or {}
-            if version not in (packument.get("versions") or {}):
-                break
-            if len(packument["versions"]) == 1:
-                raise RegistryError(
-                    f"unpublishing {self.name}@{version} stopped: it is the package's last version now, and the "
-                    "pipe never deletes a package's last version: delete the package in the Bitbucket UI instead."
-                )
-            try:
-                response = self.write(without_version(packument, version), str(packument.get("_rev")), version)
-            except RegistryError as error:
-                if not budget.wait(None, str(error)):
-                    raise
-                continue  # the write may have happened: the next read tells
-            if accepted(response):
-                break
-            # 409: the packument changed since it was read; a transient failure: try again.
-            if (response.status_code != 409 and not is_transient(response)) or not budget.wait(None, "unpublish"):
-                raise self.refusal(response, f"unpublishing {self.name}@{version}")
-        self.delete_tarball(file, version)
+    budget = session_budget(registry.session)
+    retry(remove_from_packument, budget, f"unpublishing {name}@{version}")
+    # The tarball delete names the packument's new revision, as npm does.
+    rev = retry(lambda: (registry.read_for_write(name) or {}).get("_rev", "0"), budget, f"reading {name}")
+    registry.delete_tarball(name, file, str(rev), version)
 
 
 def package_name(config: Config) -> str:
@@ -171,9 +115,9 @@ def cleanup(config: Config, log: logging.Logger, masker: SecretMasker) -> Public
     session = new_session(auth=config.credentials.as_requests_auth())
     # A tarball DELETE repeated after a lost answer meets 404, read as "already gone".
     session.retry_methods = session.retry_methods | {"DELETE"}
-    unpublisher = Unpublisher(NpmRegistry(session, config.registry.url, log), name)
+    registry = NpmRegistry(session, config.registry.url, log)
     log.info("Reading %s from %s.", name, config.registry.url)
-    packument = unpublisher.read()
+    packument = registry.read_for_write(name)
     if packument is None:
         log.info("%s is not in the registry: nothing to clean up.", name)
         packument = {}
@@ -182,7 +126,7 @@ def cleanup(config: Config, log: logging.Logger, masker: SecretMasker) -> Public
     deleted: list[str] = []
     if not config.dry_run:
         for decision in reversed([d for d in decisions if d.delete]):  # oldest first
-            unpublisher.unpublish(decision.name, tarball_file(packument, name, decision.name))
+            unpublish(registry, name, decision.name, tarball_file(packument, name, decision.name))
             log.info("Unpublished %s@%s.", name, decision.name)
             deleted.append(decision.name)
     return core.cleanup_publication(KIND_LABEL, name, deleted, decisions, config.dry_run)

@@ -1,5 +1,5 @@
-"""The npm registry over plain HTTP: packument reads, the streamed publish PUT, dist-tags, and the
-translation of refusals into what to do."""
+"""The npm registry over plain HTTP: packument reads, the streamed publish PUT, dist-tags, the
+unpublish requests, and the translation of refusals into what to do."""
 
 from __future__ import annotations
 
@@ -15,8 +15,9 @@ from urllib.parse import urlsplit
 
 import requests
 
+from pipe.cleanup import DELETE_HINTS
 from pipe.errors import RegistryError
-from pipe.http import CREDENTIALS_HINT, reaching, registry_error
+from pipe.http import CREDENTIALS_HINT, accepted, is_transient, reaching, registry_error
 from pipe.npm.manifest import attachment_name
 from pipe.progress import UploadProgress
 
@@ -185,6 +186,48 @@ class NpmRegistry:
 
     def refusal(self, response: requests.Response, name: str, version: str, transient: bool = False) -> RegistryError:
         return registry_error(response, f"publishing {name}@{version}", _hints(name, self.base_url), transient)
+
+    # --- unpublish (npm's protocol: the packument rewritten with its `_rev`, then the tarball) ---
+
+    def read_for_write(self, name: str) -> dict | None:
+        """The whole packument as the registry stores it, `_rev` included (`?write=true`)."""
+        url = self.package_url(name)
+        action = f"reading {name} from the registry"
+        with reaching(url, action, transient=True):
+            response = self.session.get(url, params={"write": "true"}, headers={"Accept": "application/json"})
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            raise registry_error(response, action, self.unpublish_hints(name), is_transient(response))
+        try:
+            return response.json()
+        except ValueError:
+            raise RegistryError(f"{action} failed: {url} answered 200 with a body that is not JSON.") from None
+
+    def write_packument(self, name: str, document: Mapping, rev: str, version: str) -> None:
+        """Writes the packument back over revision `rev`. A 409 (the packument changed since it
+        was read) is transient like a broken connection: the caller reads again and decides."""
+        url = f"{self.package_url(name)}/-rev/{rev}"
+        action = f"unpublishing {name}@{version}"
+        body = json.dumps(dict(document), ensure_ascii=False).encode("utf-8")
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        with reaching(url, action, transient=True):
+            response = self.session.put(url, data=body, headers=headers, allow_redirects=False)
+        if not accepted(response):
+            transient = is_transient(response) or response.status_code == 409
+            raise registry_error(response, action, self.unpublish_hints(name), transient)
+
+    def delete_tarball(self, name: str, file: str, rev: str, version: str) -> None:
+        """Deletes a tarball the packument no longer lists; one already gone (404) is fine."""
+        url = f"{self.package_url(name)}/-/{file}/-rev/{rev}"
+        action = f"deleting the tarball of {name}@{version}"
+        with reaching(url, action, transient=True):
+            response = self.session.delete(url, allow_redirects=False)
+        if not accepted(response) and response.status_code != 404:
+            raise registry_error(response, action, self.unpublish_hints(name), is_transient(response))
+
+    def unpublish_hints(self, name: str) -> dict[int, str]:
+        return _hints(name, self.base_url) | DELETE_HINTS
 
 
 class _NoAuth(requests.auth.AuthBase):

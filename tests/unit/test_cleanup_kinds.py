@@ -16,6 +16,7 @@ import requests
 import pipe.containers.cleanup as oci
 import pipe.npm.cleanup as npm
 from pipe.config import load_config
+from pipe.containers.registry import RegistryDeleter
 from pipe.errors import RegistryError
 from pipe.masking import SecretMasker
 from tests.conftest import base_env
@@ -172,9 +173,8 @@ def test_a_manifest_already_gone_counts_as_deleted(workdir: Path, monkeypatch) -
     registry = FakeDistribution()
     registry.image("2.0.0", "2024-01-01T00:00:00Z")
     digest = registry.image("sha-a", "2020-01-01T00:00:00Z")
-    cleaner = oci.RegistryCleaner(
-        image_config(workdir, KEEP_RELEASES="1").registry, "acme/widget", None, None, registry
-    )
+    config = image_config(workdir, KEEP_RELEASES="1")
+    cleaner = RegistryDeleter(config.registry, "acme/widget", config.credentials, SecretMasker(), registry)
     assert cleaner.delete_manifest(digest) is True
     assert cleaner.delete_manifest(digest) is False
 
@@ -255,10 +255,19 @@ class FakeVerdaccio:
             return answer(201 if outcome == "done" else outcome, {"error": "refused"}, url=url)
         return answer(200, url=url)
 
+    def get(self, url: str, **kwargs) -> requests.Response:
+        return self.request("GET", url, **kwargs)
+
+    def put(self, url: str, **kwargs) -> requests.Response:
+        return self.request("PUT", url, **kwargs)
+
+    def delete(self, url: str, **kwargs) -> requests.Response:
+        return self.request("DELETE", url, **kwargs)
+
 
 def unpublish(fake: FakeVerdaccio, version: str) -> None:
     registry = npm.NpmRegistry(fake, "https://npm.example/", LOG)
-    npm.Unpublisher(registry, "widget").unpublish(version, f"widget-{version}.tgz")
+    npm.unpublish(registry, "widget", version, f"widget-{version}.tgz")
 
 
 def test_unpublish_writes_the_packument_then_deletes_the_tarball_with_the_new_rev() -> None:
