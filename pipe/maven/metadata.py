@@ -12,6 +12,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 
 from pipe.errors import RegistryError
+from pipe.maven.versions import highest, is_snapshot
 from pipe.versioning import SemVer
 
 _DTD_MARKERS = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
@@ -210,3 +211,29 @@ def render_snapshot_metadata(metadata: SnapshotMetadata) -> bytes:
         _add(entry, "value", file.value)
         _add(entry, "updated", file.updated)
     return _serialise(root)
+
+
+def without_versions(metadata: ArtifactMetadata, removed: set[str], now: str) -> ArtifactMetadata:
+    """The artifact-level metadata with `removed` gone. `latest` and `release` stay when they
+    name a remaining version, else they become the newest remaining one in Maven's order (so
+    they never name a deleted version)."""
+    versions = [v for v in metadata.versions if v not in removed]
+    releases = [v for v in versions if not is_snapshot(v)]
+    latest = metadata.latest if metadata.latest in versions else highest(versions)
+    release = metadata.release if metadata.release in releases else highest(releases)
+    return ArtifactMetadata(metadata.group_id, metadata.artifact_id, versions, latest, release, now)
+
+
+def without_builds(metadata: SnapshotMetadata, removed: set[str]) -> SnapshotMetadata:
+    """The version-level metadata without the `<snapshotVersion>` entries of deleted builds;
+    `<snapshot>` (the newest build, never deleted) and `<lastUpdated>` stay as they are."""
+    files = [f for f in metadata.files if f.value not in removed]
+    return SnapshotMetadata(
+        metadata.group_id,
+        metadata.artifact_id,
+        metadata.version,
+        metadata.timestamp,
+        metadata.build_number,
+        metadata.last_updated,
+        files,
+    )
