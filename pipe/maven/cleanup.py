@@ -86,7 +86,7 @@ def cleanup(config: Config, log: logging.Logger, masker: SecretMasker) -> Public
     listing = repository.listing(folder)
     versions = list_versions(repository, pom, metadata, listing, config.cleanup)
     if not versions:
-        log.info("%s is not in the repository: nothing to clean up.", coordinates)
+        log.info("%s is not in this repository: nothing to clean up (check REGISTRY_URL and MAVEN_POM).", coordinates)
     decisions = plan_versions(versions, metadata, config.cleanup, now)
     core.print_plan(log, KIND_LABEL, decisions, config.dry_run, package=coordinates)
     doomed = [d.name for d in reversed(decisions) if d.delete]  # oldest first

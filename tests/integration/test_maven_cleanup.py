@@ -245,3 +245,24 @@ def test_a_read_only_token_is_refused_before_anything_changes(sandbox, workdir, 
     assert "answered 403" in run.last_line and "deleting needs Write permission" in run.last_line
     assert [line for line in run.lines if line.startswith("✖")] == [run.last_line]
     assert repository_state(sandbox, group, artifact) == before
+
+
+def test_a_wrong_token_is_refused_as_when_publishing(sandbox, workdir, unique):
+    group, artifact = f"{GROUP_PREFIX}.tok{unique('g').replace('-', '')}", unique("lib")
+    deploy(sandbox, workdir, group, artifact, "1.0", "1.1")
+
+    write_pom(workdir, group, artifact, "0.0.1")
+    run = run_pipe(sandbox, workdir, ACTION="cleanup", KEEP_RELEASES="1", BITBUCKET_PACKAGES_TOKEN="not-the-token")
+
+    assert run.code == 1, run.output
+    assert "answered 401" in run.last_line and "did not accept the credentials" in run.last_line
+    assert listed(metadata(sandbox, group, artifact)) == ["1.0", "1.1"]
+
+
+def test_an_artifact_that_is_not_there_has_nothing_to_clean_up(sandbox, workdir, unique):
+    group, artifact = f"{GROUP_PREFIX}.none{unique('g').replace('-', '')}", unique("lib")
+    run = cleanup(sandbox, workdir, group, artifact, KEEP_RELEASES="1")
+    assert run.code == 0, run.output
+    assert "is not in this repository: nothing to clean up (check REGISTRY_URL and MAVEN_POM)" in run.output
+    assert run.last_line == f"✔ Nothing to delete in Maven artifact {group}:{artifact}; 0 kept."
+    assert outputs(workdir) == {"DELETED_COUNT": "0", "DELETED_VERSIONS": ""}
