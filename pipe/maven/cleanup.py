@@ -27,9 +27,7 @@ from pipe.config import Config
 from pipe.errors import RegistryError
 from pipe.http import new_session
 from pipe.masking import SecretMasker
-from pipe.maven import METADATA, METADATA_ROUNDS, read_artifact_metadata, read_snapshot_metadata, settle_time
-from pipe.maven.deploy import Upload
-from pipe.maven.folders import CleanupRepository, Listing, deletion_order
+from pipe.maven.folders import Listing, deletion_order
 from pipe.maven.layout import artifact_dir, checksums_of_bytes
 from pipe.maven.metadata import (
     ArtifactMetadata,
@@ -42,6 +40,8 @@ from pipe.maven.metadata import (
     without_versions,
 )
 from pipe.maven.pom import Pom, parse_pom
+from pipe.maven.publish import METADATA, METADATA_ROUNDS, read_artifact_metadata, read_snapshot_metadata, settle_time
+from pipe.maven.repository import MavenRepository, Upload
 from pipe.maven.versions import MavenVersion, highest, is_snapshot
 from pipe.outputs import Publication
 
@@ -103,12 +103,12 @@ def cleanup(config: Config, log: logging.Logger, masker: SecretMasker) -> Public
     return core.cleanup_publication(KIND_LABEL, coordinates, deleted, everything, config.dry_run)
 
 
-def open_repository(config: Config, log: logging.Logger) -> CleanupRepository:
+def open_repository(config: Config, log: logging.Logger) -> MavenRepository:
     # A file PUT sends the same bytes again, and a DELETE repeated after a lost answer meets 404
     # ("gone already"): both are safe to retry under the shared policy.
     session = new_session(auth=config.credentials.as_requests_auth(), idempotent_writes=True)
     session.retry_methods = session.retry_methods | {"DELETE"}
-    return CleanupRepository(config.registry.url, session, log.getChild("http"))
+    return MavenRepository(config.registry.url, session, log.getChild("http"))
 
 
 def at(pom: Pom, version: str) -> Pom:
@@ -117,7 +117,7 @@ def at(pom: Pom, version: str) -> Pom:
 
 
 def list_versions(
-    repository: CleanupRepository, pom: Pom, metadata: ArtifactMetadata, listing: Listing | None, rules: CleanupRules
+    repository: MavenRepository, pom: Pom, metadata: ArtifactMetadata, listing: Listing | None, rules: CleanupRules
 ) -> list[Version]:
     """The versions in the metadata, plus version folders it no longer lists that still hold a POM
     (left by an interrupted cleanup). Ages are read only when OLDER_THAN_DAYS needs them."""
@@ -129,13 +129,13 @@ def list_versions(
     return [Version(name, listed, published_at(repository, pom, name) if aged else None) for name, listed in names]
 
 
-def holds_pom(repository: CleanupRepository, pom: Pom, version: str) -> bool:
+def holds_pom(repository: MavenRepository, pom: Pom, version: str) -> bool:
     listing = repository.listing(f"{artifact_dir(pom.group_id, pom.artifact_id)}/{version}")
     stem = f"{pom.artifact_id}-{version.removesuffix('-SNAPSHOT')}"
     return listing is not None and any(f.startswith(stem) and f.endswith(".pom") for f in listing.files)
 
 
-def published_at(repository: CleanupRepository, pom: Pom, version: str) -> datetime | None:
+def published_at(repository: MavenRepository, pom: Pom, version: str) -> datetime | None:
     """A SNAPSHOT's `<lastUpdated>` from its own metadata, else the Last-Modified of the POM."""
     pom_name = f"{pom.artifact_id}-{version}.pom"
     if is_snapshot(version):
@@ -195,7 +195,7 @@ def plan_versions(
 
 
 def plan_snapshots(
-    repository: CleanupRepository, pom: Pom, kept: list[str], rules: CleanupRules, now: datetime
+    repository: MavenRepository, pom: Pom, kept: list[str], rules: CleanupRules, now: datetime
 ) -> list[SnapshotPlan]:
     """For each SNAPSHOT version that stays: which timestamped builds go. Only KEEP_RELEASES (the
     newest N builds stay) and OLDER_THAN_DAYS apply to builds; the newest build and the one
@@ -222,7 +222,7 @@ def plan_snapshots(
     return plans
 
 
-def find_builds(repository: CleanupRepository, pom: Pom, version: str, metadata: SnapshotMetadata) -> dict[str, Build]:
+def find_builds(repository: MavenRepository, pom: Pom, version: str, metadata: SnapshotMetadata) -> dict[str, Build]:
     """The timestamped builds whose files the version's folder holds (older builds appear in no
     metadata: only the listing shows them)."""
     folder = f"{artifact_dir(pom.group_id, pom.artifact_id)}/{version}"
@@ -244,11 +244,11 @@ def find_builds(repository: CleanupRepository, pom: Pom, version: str, metadata:
     return builds
 
 
-def put_metadata(repository: CleanupRepository, path: str, content: bytes) -> None:
+def put_metadata(repository: MavenRepository, path: str, content: bytes) -> None:
     repository.put(Upload(path=path, label="metadata", checksums=checksums_of_bytes(content), content=content))
 
 
-def rewrite_metadata(repository: CleanupRepository, path: str, clean, rewrite, log: logging.Logger) -> None:
+def rewrite_metadata(repository: MavenRepository, path: str, clean, rewrite, log: logging.Logger) -> None:
     """Write `rewrite(current)` until the file, re-read after a short pause, is `clean` and its
     checksum files match it: a deploy writing at the same moment may have put a removed entry
     back, and an earlier run may have stopped between the file and its checksums."""
@@ -271,7 +271,7 @@ def rewrite_metadata(repository: CleanupRepository, path: str, clean, rewrite, l
     )
 
 
-def remove_versions(repository: CleanupRepository, pom: Pom, doomed: list[str], log: logging.Logger) -> list[str]:
+def remove_versions(repository: MavenRepository, pom: Pom, doomed: list[str], log: logging.Logger) -> list[str]:
     """The metadata without `doomed` first (one write for all of them), then their folders."""
     folder = artifact_dir(pom.group_id, pom.artifact_id)
     path, removed = f"{folder}/{METADATA}", set(doomed)
@@ -294,7 +294,7 @@ def remove_versions(repository: CleanupRepository, pom: Pom, doomed: list[str], 
     return list(doomed)
 
 
-def prune_builds(repository: CleanupRepository, pom: Pom, snapshot: SnapshotPlan, log: logging.Logger) -> list[str]:
+def prune_builds(repository: MavenRepository, pom: Pom, snapshot: SnapshotPlan, log: logging.Logger) -> list[str]:
     """The version-level metadata without the doomed builds' entries first, then their files."""
     doomed = [d.name for d in reversed(snapshot.decisions) if d.delete]
     if not doomed:

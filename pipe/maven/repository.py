@@ -1,5 +1,6 @@
-"""The repository side of a Maven deploy: reading what is there, and uploading files with their
-checksum files. Plain HTTP (GET/HEAD/PUT with basic auth), as every Maven repository speaks it."""
+"""The repository side of a Maven deploy and cleanup: reading what is there, uploading files with
+their checksum files, listing folders and deleting. Plain HTTP (GET/HEAD/PUT/DELETE with basic
+auth), as every Maven repository speaks it (DELETE as WebDAV: a folder with a trailing `/`)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,11 @@ from pathlib import Path
 
 import requests
 
+from pipe.cleanup import DELETE_HINTS
 from pipe.errors import RegistryError
-from pipe.http import reaching, registry_error
+from pipe.http import accepted, reaching, registry_error
 from pipe.masking import strip_userinfo
+from pipe.maven.folders import Listing, deletion_order, parse_listing
 from pipe.maven.layout import CHECKSUM_EXTENSIONS, EXTRA_CHECKSUMS, REQUIRED_CHECKSUMS, Checksums
 
 WRONG_URL = (
@@ -35,6 +38,17 @@ UPLOAD_HINTS = {
     409: REFUSED_FILE,
 }
 READ_HINTS = {405: WRONG_URL}
+NO_API_DELETES = (
+    "the repository does not allow deletes through the API: delete the versions in the Bitbucket UI "
+    "(the package's page, Versions)"
+)
+DELETE_REFUSALS = {**DELETE_HINTS, 405: NO_API_DELETES, 501: NO_API_DELETES}
+# Answers to a folder DELETE from servers that delete files but not whole folders: then the
+# folder's files are deleted one by one.
+_FOLDER_REFUSALS = (400, 405, 409, 501)
+# Answers to the delete check that say deletes cannot work here; anything else lets the real
+# deletes speak for themselves.
+_DELETE_CHECK_REFUSALS = (401, 403, 405, 501)
 # Answers that mean "this repository does not take that kind of file" for the optional
 # .sha256/.sha512 files: the deploy goes on with .md5 and .sha1, which Maven requires.
 _CHECKSUM_REFUSALS = (400, 403, 404, 405, 409, 415, 422, 501)
@@ -178,6 +192,61 @@ class MavenRepository:
             )
             return
         raise registry_error(response, f"uploading {path}", UPLOAD_HINTS)
+
+    # --- cleanup: listing and deleting ---
+
+    def listing(self, folder: str) -> Listing | None:
+        """The folder's children, or None when the repository serves no index page for it."""
+        action = f"listing {folder}/"
+        response = self._request("GET", f"{folder}/", action)
+        if response.status_code in (401, 403):
+            raise registry_error(response, action)
+        if response.status_code != 200 or "html" not in response.headers.get("Content-Type", "html"):
+            return None
+        return parse_listing(response.text, self.url(f"{folder}/"))
+
+    def last_modified(self, path: str, action: str) -> str | None:
+        """The file's Last-Modified header, None when the file or the header is missing."""
+        response = self._request("HEAD", path, action)
+        return response.headers.get("Last-Modified") if response.status_code == 200 else None
+
+    def check_deletes(self, folder: str) -> None:
+        """Before anything changes: a DELETE of a file that does not exist shows whether the
+        repository takes deletes (404) or refuses them (405) or the token may not (403)."""
+        response = self._request("DELETE", f"{folder}/.delete-check", f"checking that deletes are allowed in {folder}")
+        if response.status_code in _DELETE_CHECK_REFUSALS:
+            raise registry_error(response, f"checking that deletes are allowed in {folder}", DELETE_REFUSALS)
+
+    def delete(self, path: str) -> bool:
+        """True when the file was deleted, False when it was gone already."""
+        response = self._request("DELETE", path, f"deleting {path}")
+        if response.status_code == 404:
+            return False
+        if not accepted(response):
+            raise registry_error(response, f"deleting {path}", DELETE_REFUSALS)
+        return True
+
+    def delete_folder(self, folder: str) -> None:
+        """The folder in one request where the server allows it, else file by file."""
+        action = f"deleting {folder}/"
+        response = self._request("DELETE", f"{folder}/", action)
+        if accepted(response) or response.status_code == 404:
+            return
+        if response.status_code not in _FOLDER_REFUSALS:
+            raise registry_error(response, action, DELETE_REFUSALS)
+        listing = self.listing(folder)
+        if listing is None:
+            raise refused_folder(response, action)
+        for name in deletion_order(listing.files):
+            self.delete(f"{folder}/{name}")
+
+
+def refused_folder(response: requests.Response, action: str) -> RegistryError:
+    return RegistryError(
+        f"{action} failed: the repository answered {response.status_code} and lists no files to delete one by one: "
+        f"{NO_API_DELETES}.",
+        status=response.status_code,
+    )
 
 
 def in_parallel(work: Callable, items: Iterable, workers: int = PARALLEL_REQUESTS) -> list:

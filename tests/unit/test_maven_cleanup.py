@@ -164,7 +164,7 @@ def test_a_folder_an_interrupted_run_left_is_found_and_finished(workdir: Path, m
 def test_metadata_with_stale_checksums_is_written_again() -> None:
     fake = FakeRepository(["1.0", "1.1"])
     fake.files[f"{FOLDER}/maven-metadata.xml.sha1"] = b"0" * 40
-    repository = maven.CleanupRepository(BASE, fake, LOG)
+    repository = maven.MavenRepository(BASE, fake, LOG)
     maven.rewrite_metadata(repository, f"{FOLDER}/maven-metadata.xml", lambda data: True, lambda data: data, LOG)
     data = fake.files[f"{FOLDER}/maven-metadata.xml"]
     assert fake.files[f"{FOLDER}/maven-metadata.xml.sha1"] == checksums_of_bytes(data).sha1.encode()
