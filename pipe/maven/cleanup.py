@@ -70,7 +70,6 @@ class Build:
 @dataclass
 class SnapshotPlan:
     version: str
-    metadata: SnapshotMetadata
     builds: dict[str, Build]
     decisions: list[core.Decision]
 
@@ -218,7 +217,7 @@ def plan_snapshots(
             replace(d, reason=d.reason.replace("release", "build"))
             for d in core.decide(candidates, build_rules, protected, now)
         ]
-        plans.append(SnapshotPlan(version, metadata, builds, decisions))
+        plans.append(SnapshotPlan(version, builds, decisions))
     return plans
 
 
@@ -301,7 +300,7 @@ def prune_builds(repository: MavenRepository, pom: Pom, snapshot: SnapshotPlan, 
         return []
     target = at(pom, snapshot.version)
     path = f"{artifact_dir(pom.group_id, pom.artifact_id)}/{snapshot.version}/{METADATA}"
-    values = {snapshot.builds[name].name for name in doomed}
+    values = set(doomed)
 
     def parsed(data: bytes) -> SnapshotMetadata:
         return parse_snapshot_metadata(data, repository.url(path), pom.group_id, pom.artifact_id, target.version)
