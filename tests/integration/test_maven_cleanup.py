@@ -79,7 +79,7 @@ def resolves(sandbox, coordinates: str, tmp_path: Path) -> bool:
 def test_keep_releases_keeps_the_newest_in_maven_order_and_maven_resolves_exactly_those(
     sandbox, workdir, tmp_path, unique
 ):
-    group, artifact = f"{GROUP_PREFIX}.keep{unique('g').replace('-', '')}", unique("lib")
+    group, artifact = f"{GROUP_PREFIX}.{unique('keep')}", unique("lib")
     # Deployed out of order: 1.10 is newer than 1.9 in Maven's order (not in string order).
     deploy(sandbox, workdir, group, artifact, "1.9", "1.10", "1.2", "2.0-rc1", "1.10.1")
 
@@ -103,7 +103,7 @@ def test_keep_releases_keeps_the_newest_in_maven_order_and_maven_resolves_exactl
 
 
 def test_delete_matching_removes_whole_snapshot_versions_and_prereleases(sandbox, workdir, tmp_path, unique):
-    group, artifact = f"{GROUP_PREFIX}.match{unique('g').replace('-', '')}", unique("lib")
+    group, artifact = f"{GROUP_PREFIX}.{unique('match')}", unique("lib")
     deploy(sandbox, workdir, group, artifact, "1.0-SNAPSHOT", "1.0-SNAPSHOT", "1.0", "1.1-rc1", "1.1")
 
     run = cleanup(sandbox, workdir, group, artifact, DELETE_MATCHING="*-SNAPSHOT *-rc*")
@@ -119,7 +119,7 @@ def test_delete_matching_removes_whole_snapshot_versions_and_prereleases(sandbox
 
 
 def test_newest_release_and_what_release_and_latest_name_are_never_deleted(sandbox, workdir, unique):
-    group, artifact = f"{GROUP_PREFIX}.prot{unique('g').replace('-', '')}", unique("lib")
+    group, artifact = f"{GROUP_PREFIX}.{unique('prot')}", unique("lib")
     deploy(sandbox, workdir, group, artifact, "1.0", "1.5", "2.0", "2.1-SNAPSHOT")
     # As `mvn deploy` of a hotfix leaves it: <release> names the last release deployed (1.5).
     path = f"{base(group, artifact)}/maven-metadata.xml"
@@ -154,7 +154,7 @@ def build_names(sandbox, group: str, artifact: str, version: str) -> list[str]:
 
 
 def test_snapshot_builds_are_pruned_to_the_newest_keep_releases(sandbox, workdir, tmp_path, unique):
-    group, artifact = f"{GROUP_PREFIX}.snap{unique('g').replace('-', '')}", unique("lib")
+    group, artifact = f"{GROUP_PREFIX}.{unique('snap')}", unique("lib")
     deploy(sandbox, workdir, group, artifact, "1.0", *["3.0-SNAPSHOT"] * 4)
     builds = build_names(sandbox, group, artifact, "3.0-SNAPSHOT")
     assert [b.rsplit("-", 1)[1] for b in builds] == ["1", "2", "3", "4"]
@@ -195,7 +195,7 @@ def repository_state(sandbox, group: str, artifact: str) -> dict[str, bytes]:
 
 
 def test_dry_run_prints_the_plan_and_deletes_nothing(sandbox, workdir, unique):
-    group, artifact = f"{GROUP_PREFIX}.dry{unique('g').replace('-', '')}", unique("lib")
+    group, artifact = f"{GROUP_PREFIX}.{unique('dry')}", unique("lib")
     deploy(sandbox, workdir, group, artifact, "1.0", "1.1", "2.0-SNAPSHOT", "2.0-SNAPSHOT")
     before = repository_state(sandbox, group, artifact)
 
@@ -210,7 +210,7 @@ def test_dry_run_prints_the_plan_and_deletes_nothing(sandbox, workdir, unique):
 
 
 def test_older_than_days_goes_by_the_poms_last_modified(sandbox, workdir, unique):
-    group, artifact = f"{GROUP_PREFIX}.age{unique('g').replace('-', '')}", unique("lib")
+    group, artifact = f"{GROUP_PREFIX}.{unique('age')}", unique("lib")
     deploy(sandbox, workdir, group, artifact, "1.0", "1.1", "1.2")
     # Back-date 1.0's POM on the server's disk: nginx then reports that Last-Modified.
     root = Path(sandbox.state) / "nginx" / "root" / "maven" / base(group, artifact)
@@ -226,7 +226,7 @@ def test_older_than_days_goes_by_the_poms_last_modified(sandbox, workdir, unique
 
 
 def test_a_read_only_token_is_refused_before_anything_changes(sandbox, workdir, unique):
-    group, artifact = f"{GROUP_PREFIX}.ro{unique('g').replace('-', '')}", unique("lib")
+    group, artifact = f"{GROUP_PREFIX}.{unique('ro')}", unique("lib")
     deploy(sandbox, workdir, group, artifact, "1.0", "1.1")
     before = repository_state(sandbox, group, artifact)
 
@@ -248,7 +248,7 @@ def test_a_read_only_token_is_refused_before_anything_changes(sandbox, workdir, 
 
 
 def test_a_wrong_token_is_refused_as_when_publishing(sandbox, workdir, unique):
-    group, artifact = f"{GROUP_PREFIX}.tok{unique('g').replace('-', '')}", unique("lib")
+    group, artifact = f"{GROUP_PREFIX}.{unique('tok')}", unique("lib")
     deploy(sandbox, workdir, group, artifact, "1.0", "1.1")
 
     write_pom(workdir, group, artifact, "0.0.1")
@@ -260,7 +260,7 @@ def test_a_wrong_token_is_refused_as_when_publishing(sandbox, workdir, unique):
 
 
 def test_an_artifact_that_is_not_there_has_nothing_to_clean_up(sandbox, workdir, unique):
-    group, artifact = f"{GROUP_PREFIX}.none{unique('g').replace('-', '')}", unique("lib")
+    group, artifact = f"{GROUP_PREFIX}.{unique('none')}", unique("lib")
     run = cleanup(sandbox, workdir, group, artifact, KEEP_RELEASES="1")
     assert run.code == 0, run.output
     assert "is not in this repository: nothing to clean up (check REGISTRY_URL and MAVEN_POM)" in run.output
