@@ -22,6 +22,7 @@ import requests
 from tests.integration.test_oci_push import (  # noqa: F401 - token_registry is a fixture
     MANIFEST_ACCEPT,
     WRITER,
+    docker_cli,
     pipe_env,
     pull_from_clean_state,
     run_pipe,
@@ -196,6 +197,17 @@ def docker_run(docker_host: str, reference: str) -> subprocess.CompletedProcess:
     )  # fmt: skip
 
 
+def manifest_inspect(docker_host: str, repo: Repo, reference: str, config_dir: Path) -> dict:
+    """What `docker manifest inspect` (the real client, its own config dir) says of `reference`."""
+    config_dir.mkdir()
+    login = docker_cli(docker_host, config_dir, "login", repo.registry, "-u", repo.user, "--password-stdin",
+                       stdin=repo.token)  # fmt: skip
+    assert login.returncode == 0, login.stderr
+    inspected = docker_cli(docker_host, config_dir, "manifest", "inspect", "--insecure", reference)
+    assert inspected.returncode == 0, inspected.stderr
+    return json.loads(inspected.stdout)
+
+
 @pytest.fixture
 def repo(sandbox, workdir, tmp_path, unique):
     return Repo(sandbox.oci_registry, sandbox.writer_user, sandbox.writer_token, unique("index"), workdir, tmp_path)
@@ -238,6 +250,9 @@ def test_index_from_two_platform_images_pulls_and_runs_the_amd64_one(
     # The provenance manifest stays tied to its image.
     assert attested["annotations"] == ATTESTATION | {"vnd.docker.reference.digest": arm64["linux/arm64"]}
     assert {repo.digest(tag) for tag in ("1.4", "1", "latest")} == {digest}
+    inspected = manifest_inspect(sandbox.docker_host, repo, f"{repo.reference}:1", tmp_path / "inspect")
+    assert inspected["mediaType"] == OCI_INDEX
+    assert platforms_of(inspected) == ["linux/amd64", "linux/arm64", "unknown/unknown"]
     assert repo.outputs() == [
         f"IMAGE_DIGEST={digest}",
         f"IMAGE_REFERENCE={repo.reference}@{digest}",
