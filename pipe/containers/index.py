@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from pipe.containers.mediatypes import INDEX_TYPES, OCI_INDEX
+from pipe.containers.mediatypes import INDEX_TYPES, OCI_INDEX, REFERENCE_DIGEST, REFERENCE_TYPE
 from pipe.containers.oci_push import canonical
 from pipe.containers.registry import sha256_digest
 from pipe.containers.tags import expand_template, placeholder_values
@@ -28,8 +28,6 @@ from pipe.context import PipelinesRun
 from pipe.errors import ConfigError, InputError
 
 PLATFORM_FIELDS = ("architecture", "os", "os.version", "os.features", "variant")
-REFERENCE_TYPE = "vnd.docker.reference.type"
-REFERENCE_DIGEST = "vnd.docker.reference.digest"
 # Variants a platform has when it names none (containerd's normalisation): arm64 is arm64/v8.
 DEFAULT_VARIANTS = {"arm64": "v8"}
 

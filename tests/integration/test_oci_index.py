@@ -70,11 +70,14 @@ def amd64_image(docker_engine, tmp_path_factory):
     docker_engine.images.remove(image.id, force=True)
 
 
-def buildx_layout(saved: Path, target: Path, platforms: list[str], attest: bool = True) -> dict[str, str]:
+def buildx_layout(
+    saved: Path, target: Path, platforms: list[str], attest: bool = True, compressed: bool = True
+) -> dict[str, str]:
     """An OCI layout tar as `docker buildx build --output type=oci` writes it: index.json names one
     image index, which lists a manifest per platform (same layers, that platform's config) and,
     per platform, its provenance attestation (`unknown/unknown`). Returns the index digest and
-    each platform's manifest digest."""
+    each platform's manifest digest. `compressed=False`: layers stored as plain tars
+    (buildx's `compression=uncompressed`)."""
     blobs: dict[str, bytes] = {}
 
     def add(data: bytes) -> dict:
@@ -85,11 +88,9 @@ def buildx_layout(saved: Path, target: Path, platforms: list[str], attest: bool 
     with tarfile.open(saved) as tar:
         entry = json.loads(tar.extractfile("manifest.json").read())[0]
         config = json.loads(tar.extractfile(entry["Config"]).read())
-        layers = [
-            {"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip"}
-            | add(gzip.compress(tar.extractfile(name).read(), mtime=0))
-            for name in entry["Layers"]
-        ]
+        layer_type = "application/vnd.oci.image.layer.v1.tar" + ("+gzip" if compressed else "")
+        pack = (lambda data: gzip.compress(data, mtime=0)) if compressed else (lambda data: data)
+        layers = [{"mediaType": layer_type} | add(pack(tar.extractfile(name).read())) for name in entry["Layers"]]
     descriptors, digests = [], {}
     for platform in platforms:
         os_name, arch, *variant = platform.split("/")
@@ -396,7 +397,7 @@ def test_buildx_multi_platform_archive_is_pushed_as_it_is(repo, amd64_image, san
     digests = buildx_layout(saved, layout, ["linux/amd64", "linux/arm64"])
     result = repo.run(BITBUCKET_TAG="v5.0.0", IMAGE_ARCHIVE=str(layout))
     assert result.code == 0, result.output
-    assert "Pushing 4 layer(s), 4 platforms natively over the distribution API." in result.lines
+    assert "Pushing 4 layer(s), 2 platforms and 2 attestation(s) natively over the distribution API." in result.lines
     assert repo.digest("5.0.0") == digests["index"]
     index = repo.manifest("5.0.0").json()
     assert platforms_of(index) == ["linux/amd64", "unknown/unknown", "linux/arm64", "unknown/unknown"]
@@ -436,3 +437,20 @@ def test_index_on_a_token_registry(token_registry, amd64_image, arm64_layout, wo
     again = repo.run(BITBUCKET_TAG="v1.0.0", **sources("1.0.0-amd64", "1.0.0-arm64"))
     assert again.code == 0, again.output
     assert again.last_line == f"✔ {repo.reference}:1.0.0 1.0 1 latest already pointed at {digest}: nothing changed"
+
+
+def test_a_buildx_archive_whose_layers_the_pipe_compresses_keeps_its_attestations_linked(repo, amd64_image, tmp_path):
+    """Uncompressed layers are gzip'd on the way, so each image gets a new digest: the index is
+    rewritten, and every attestation still names (by the new digest) the image it describes."""
+    _, saved, _ = amd64_image
+    layout = tmp_path / "image.tar"
+    digests = buildx_layout(saved, layout, ["linux/amd64", "linux/arm64"], compressed=False)
+    result = repo.run(BITBUCKET_TAG="v6.0.0", IMAGE_ARCHIVE=str(layout))
+    assert result.code == 0, result.output
+    assert "2 layer(s) compressed." in result.output  # the shared layer, once per platform
+    index = repo.manifest("6.0.0").json()
+    amd64, amd64_attestation, arm64, arm64_attestation = index["manifests"]
+    assert amd64["digest"] != digests["linux/amd64"]
+    assert amd64_attestation["annotations"] == ATTESTATION | {"vnd.docker.reference.digest": amd64["digest"]}
+    assert arm64_attestation["annotations"] == ATTESTATION | {"vnd.docker.reference.digest": arm64["digest"]}
+    assert repo.manifest(amd64["digest"]).json()["layers"][0]["mediaType"].endswith("+gzip")
