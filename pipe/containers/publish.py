@@ -1,6 +1,7 @@
 """Publisher for PACKAGE_TYPE=docker: build an image (or take LOCAL_IMAGE, or an IMAGE_ARCHIVE),
 tag it by the release rules, push every tag — natively over the distribution API (`native`,
-`oci_push`) or through the Docker engine (`engine`) — and report the digest.
+`oci_push`) or through the Docker engine (`engine`) — and report the digest. INDEX_FROM_TAGS
+instead ties images already in the repository into one multi-platform index (`index`).
 
 Order matters: local inputs, then the registry's tag list (which also proves the credentials),
 then the tag plan, printed in full, and only then the engine — so a mistake never leaves half a
