@@ -160,6 +160,7 @@ def publish_index(config: Config, log: logging.Logger, masker: SecretMasker) -> 
         writer = native.writer_for(config, target.name, masker)
         # By digest first, so the index exists before any tag names it; then the same bytes per tag.
         writer.with_retries(lambda: writer.put_manifest(digest, built.body, OCI_INDEX), "pushing the index")
+        log.info("Pushed the index %s (%d entries).", digest, len(built.entries))
         point_tags(writer, PushResult(digest, OCI_INDEX, built.body, PushStats()), plan.tags, before, log)
         verify_tags(writer, plan.tags, digest)
     done = publication(target, plan, digest, before, digest)

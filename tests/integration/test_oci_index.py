@@ -241,6 +241,7 @@ def test_index_from_two_platform_images_pulls_and_runs_the_amd64_one(
     )
     assert f"Index of 1.4.0-amd64 1.4.0-arm64: linux/amd64 linux/arm64, 1 attestation(s) ({digest})." in result.lines
     assert "Connecting" not in result.output and "engine" not in result.output.lower()
+    assert f"Pushed the index {digest} (3 entries)." in result.lines
     response = repo.manifest("1.4.0")
     assert response.headers["Content-Type"] == OCI_INDEX
     index = response.json()
