@@ -26,7 +26,7 @@ MARKER_FILES = {"docker": "Dockerfile", "npm": "package.json", "maven": "pom.xml
 # Variables that only make sense for one kind: set alone, they say which kind is meant (an image
 # built earlier in the step needs no Dockerfile in the clone).
 KIND_VARIABLES = {
-    "docker": ("LOCAL_IMAGE", "IMAGE_ARCHIVE"),
+    "docker": ("LOCAL_IMAGE", "IMAGE_ARCHIVE", "INDEX_FROM_TAGS"),
     "npm": ("NPM_PACKAGE", "NPM_WORKSPACES"),
     "maven": ("MAVEN_POM", "MAVEN_ARTIFACTS", "MAVEN_MODULES"),
 }
@@ -69,6 +69,7 @@ LIST_VARIABLES = (
     "NPM_WORKSPACES",
     "MAVEN_MODULES",
     "DELETE_MATCHING",
+    "INDEX_FROM_TAGS",
 )
 BOOLEAN_VARIABLES = ("DRY_RUN", "ALLOW_INSECURE_HTTP", "DEBUG")
 CREDENTIAL_VARIABLES = ("BITBUCKET_PACKAGES_USERNAME", "BITBUCKET_PACKAGES_TOKEN")
@@ -108,6 +109,8 @@ class DockerSettings:
     # How images are pushed: "auto" (the faster path, see README), "native" (OCI distribution
     # API from the pipe), "engine" (docker push through the engine).
     push_method: str = "auto"
+    # Tags of single-platform images in the repository to tie into one image index (no engine).
+    index_from_tags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -343,6 +346,8 @@ def read_image_source(variables: Mapping[str, object]) -> tuple[str | None, str]
             "PUSH_METHOD 'engine' cannot push an IMAGE_ARCHIVE (archives are pushed without a Docker engine): "
             "leave PUSH_METHOD out or set it to native."
         )
+    if variables.get("INDEX_FROM_TAGS"):
+        check_index_sources(variables)
     return archive, method
 
 
@@ -371,6 +376,17 @@ def read_action(variables: Mapping[str, object]) -> tuple[str, CleanupRules]:
             "DELETE_MATCHING (e.g. ['sha-*']) or OLDER_THAN_DAYS (e.g. '14')."
         )
     return action, rules
+
+
+def check_index_sources(variables: Mapping[str, object]) -> None:
+    """An index is made of images already in the registry: nothing local goes with it."""
+    local = [name for name in ("LOCAL_IMAGE", "IMAGE_ARCHIVE") if _text(variables, name)]
+    if local:
+        raise ConfigError(
+            f"INDEX_FROM_TAGS and {' and '.join(local)} are both set: INDEX_FROM_TAGS ties images already pushed "
+            f"to the registry into one index; push each image in its own step, then run the index step without "
+            f"{' or '.join(local)}."
+        )
 
 
 def load_config(env: Mapping[str, str], working_dir: Path) -> Config:
@@ -408,6 +424,7 @@ def load_config(env: Mapping[str, str], working_dir: Path) -> Config:
             tags=variables["TAGS"],
             image_archive=image_archive,
             push_method=push_method,
+            index_from_tags=variables["INDEX_FROM_TAGS"],
         ),
         npm=NpmSettings(
             package=str(_text(variables, "NPM_PACKAGE", ".")),

@@ -29,6 +29,7 @@ from pipe.containers.mediatypes import (
     OCI_INDEX,
     OCI_LAYER,
     OCI_MANIFEST,
+    REFERENCE_TYPE,
     UNCOMPRESSED_LAYERS,
 )
 from pipe.errors import InputError
@@ -136,6 +137,11 @@ class ImageManifest:
     media_type: str = OCI_MANIFEST
     raw: bytes | None = None
     platform: dict | None = None
+    annotations: dict | None = None  # the index descriptor's (an attestation's reference)
+
+    @property
+    def is_attestation(self) -> bool:
+        return REFERENCE_TYPE in (self.annotations or {})
 
     @property
     def config_digest(self) -> str:
@@ -496,4 +502,5 @@ def read_oci_manifest(files, descriptor: dict, label: str) -> ImageManifest:
         media_type=manifest.get("mediaType") or descriptor.get("mediaType") or OCI_MANIFEST,
         raw=raw,
         platform=descriptor.get("platform"),
+        annotations=descriptor.get("annotations"),
     )

@@ -14,3 +14,6 @@ MANIFEST_TYPES = (OCI_MANIFEST, DOCKER_MANIFEST)
 UNCOMPRESSED_LAYERS = (OCI_LAYER, DOCKER_LAYER)
 # The Accept header of a manifest read: an index or a single-platform manifest, OCI or Docker.
 ACCEPT_MANIFESTS = ", ".join((OCI_INDEX, OCI_MANIFEST, DOCKER_LIST, DOCKER_MANIFEST))
+# How buildx ties an attestation manifest (provenance, SBOM) to the image it describes.
+REFERENCE_TYPE = "vnd.docker.reference.type"
+REFERENCE_DIGEST = "vnd.docker.reference.digest"

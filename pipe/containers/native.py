@@ -84,7 +84,9 @@ def push_archive(
     `bases`: base images in other repositories (repository, tag) to mount layers from."""
     known = base_layers(writer, bases, log) | known_layers(writer, reference_tags(tags, before, existing))
     layers = sum(len(manifest.layers) for manifest in image.manifests)
-    platforms = f", {len(image.manifests)} platforms" if image.multi_platform else ""
+    attestations = sum(manifest.is_attestation for manifest in image.manifests)
+    platforms = f", {len(image.manifests) - attestations} platforms" if image.multi_platform else ""
+    platforms += f" and {attestations} attestation(s)" if attestations else ""
     log.info("Pushing %d layer(s)%s natively over the distribution API.", layers, platforms)
     with tempfile.TemporaryDirectory(prefix="bbpp-push-") as scratch:
         with ImagePusher(writer, log, Path(scratch), known) as pusher:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from pipe.containers.archive import ArchivedImage, BlobSource, ImageManifest, Layer
 from pipe.containers.compress import Blob, prepare_layer
-from pipe.containers.mediatypes import DOCKER_LAYER, DOCKER_MANIFEST, OCI_LAYER, OCI_MANIFEST
+from pipe.containers.mediatypes import DOCKER_LAYER, DOCKER_MANIFEST, OCI_LAYER, OCI_MANIFEST, REFERENCE_DIGEST
 from pipe.containers.registry import RegistryReader, RegistryWriter, sha256_digest
 from pipe.errors import RegistryError
 from pipe.progress import PushProgress, format_size
@@ -307,12 +307,25 @@ class ImagePusher:
         document = dict(image.index or {})
         document.setdefault("schemaVersion", 2)
         document["mediaType"] = image.index_media_type
+        # A manifest whose layers were compressed has a new digest: its attestation follows it.
+        renamed = {
+            sha256_digest(manifest.raw): sha256_digest(body)
+            for manifest, (body, _) in zip(image.manifests, manifests, strict=True)
+            if manifest.raw is not None
+        }
         document["manifests"] = [
             {"mediaType": media_type, "digest": sha256_digest(body), "size": len(body)}
             | ({"platform": manifest.platform} if manifest.platform else {})
+            | ({"annotations": relinked(manifest.annotations, renamed)} if manifest.annotations else {})
             for manifest, (body, media_type) in zip(image.manifests, manifests, strict=True)
         ]
         return canonical(document), image.index_media_type
+
+
+def relinked(annotations: dict, renamed: Mapping[str, str]) -> dict:
+    """A descriptor's annotations, an attestation's reference pointing at the image's new digest."""
+    subject = annotations.get(REFERENCE_DIGEST)
+    return annotations | ({REFERENCE_DIGEST: renamed[subject]} if subject in renamed else {})
 
 
 def annotations(layer: Layer) -> dict:

@@ -1,6 +1,7 @@
 """Publisher for PACKAGE_TYPE=docker: build an image (or take LOCAL_IMAGE, or an IMAGE_ARCHIVE),
 tag it by the release rules, push every tag — natively over the distribution API (`native`,
-`oci_push`) or through the Docker engine (`engine`) — and report the digest.
+`oci_push`) or through the Docker engine (`engine`) — and report the digest. INDEX_FROM_TAGS
+instead ties images already in the repository into one multi-platform index (`index`).
 
 Order matters: local inputs, then the registry's tag list (which also proves the credentials),
 then the tag plan, printed in full, and only then the engine — so a mistake never leaves half a
@@ -15,11 +16,13 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from pipe.config import Config
-from pipe.containers import bases, engine, native
+from pipe.containers import bases, engine, index, native
 from pipe.containers.archive import ArchivedImage, open_archive
-from pipe.containers.registry import RegistryReader, RegistryWriter
+from pipe.containers.mediatypes import OCI_INDEX
+from pipe.containers.oci_push import PushResult, PushStats, point_tags, verify_tags
+from pipe.containers.registry import RegistryReader, RegistryWriter, sha256_digest
 from pipe.containers.tags import TagPlan, plan_tags
-from pipe.errors import InputError
+from pipe.errors import ConfigError, InputError
 from pipe.masking import SecretMasker
 from pipe.outputs import Publication
 
@@ -45,6 +48,8 @@ class Target:
 
 
 def publish(config: Config, log: logging.Logger, masker: SecretMasker) -> Publication:
+    if config.docker.index_from_tags:
+        return publish_index(config, log, masker)
     with ExitStack() as stack:
         archive = None
         if config.docker.image_archive:
@@ -122,6 +127,60 @@ def push_image_archive(
     writer, sources = native_writer(config, target, masker, declared)
     result, _ = native.push_archive(writer, archive, plan.tags, before, existing, log, sources)
     return publication(target, plan, result.digest, before, native.image_id_of(archive, result))
+
+
+def publish_index(config: Config, log: logging.Logger, masker: SecretMasker) -> Publication:
+    """INDEX_FROM_TAGS: the images already in the repository tied into one index, tagged by the
+    release rules. Every source is read and checked before anything is written; no engine."""
+    warn_ignored_build_settings(config, log, "INDEX_FROM_TAGS")
+    target = Target.from_config(config)
+    sources = index.expand_sources(config.docker.index_from_tags, config.context)
+    reader = RegistryReader(config.registry, target.name, config.credentials, masker)
+    built = index.index_from_tags(reader, sources, target.name, target.reference)
+    digest = sha256_digest(built.body)
+    attestations = len(built.entries) - len(built.platforms)
+    log.info(
+        "Index of %s: %s%s (%s).", " ".join(sources), " ".join(built.platforms),
+        f", {attestations} attestation(s)" if attestations else "", digest,
+    )  # fmt: skip
+    existing = reader.list_tags()
+    plan = plan_tags(config.docker.tags, config.context, existing)
+    check_index_tags(plan, [index.source_tag(source, target.name, target.reference) for source in sources])
+    log_plan(plan, target, log)
+    if config.dry_run:
+        log.info("Dry run: the index that would be pushed:")
+        for line in index.readable(built):
+            log.info("%s", line)
+        summary = f"dry run: would push the index of {' '.join(built.platforms)} as {target.reference}:"
+        return Publication(summary=summary + " ".join(plan.tags), details=plan_details(target, plan))
+    before = {tag: reader.tag_digest(tag) for tag in plan.tags if tag in existing}
+    if all(before.get(tag) == digest for tag in plan.tags):
+        log.info("The index is already at every tag with the same digest: nothing to push.")
+    else:
+        writer = native.writer_for(config, target.name, masker)
+        # By digest first, so the index exists before any tag names it; then the same bytes per tag.
+        writer.with_retries(lambda: writer.put_manifest(digest, built.body, OCI_INDEX), "pushing the index")
+        log.info("Pushed the index %s (%d entries).", digest, len(built.entries))
+        point_tags(writer, PushResult(digest, OCI_INDEX, built.body, PushStats()), plan.tags, before, log)
+        verify_tags(writer, plan.tags, digest)
+    done = publication(target, plan, digest, before, digest)
+    platforms = " ".join(built.platforms)
+    return replace(
+        done,
+        summary=done.summary.replace("pushed ", f"pushed the index of {platforms} as ", 1),
+        variables=dict(done.variables) | {"IMAGE_PLATFORMS": platforms},
+        details=dict(done.details) | {"platforms": list(built.platforms), "sources": list(sources)},
+    )
+
+
+def check_index_tags(plan: TagPlan, source_tags: list[str]) -> None:
+    """The index must not take the tag of one of its own sources: that image would be lost."""
+    clash = [tag for tag in plan.tags if tag in source_tags]
+    if clash:
+        raise ConfigError(
+            f"the index would be tagged {' '.join(clash)}, which INDEX_FROM_TAGS names as a source: give the "
+            "platform images their own tags (e.g. TAGS: '{version}-amd64' in their steps) and the index the release's."
+        )
 
 
 def use_local_image(api, config: Config, log: logging.Logger) -> engine.EngineImage:

@@ -174,23 +174,25 @@ def missing_value_reason(name: str, context: PipelinesRun) -> str:
     return f"BITBUCKET_{variable.upper()} is empty"
 
 
-def expand_template(template: str, values: Mapping[str, str | None], context: PipelinesRun) -> str:
+def expand_template(
+    template: str, values: Mapping[str, str | None], context: PipelinesRun, variable: str = "TAGS"
+) -> str:
     try:
         fields = [field for _, field, _, _ in string.Formatter().parse(template) if field is not None]
     except ValueError:
         raise ConfigError(
-            f"TAGS entry '{template}' has an unmatched brace: write placeholders as {{version}}, {{branch}}, …"
+            f"{variable} entry '{template}' has an unmatched brace: write placeholders as {{version}}, {{branch}}, …"
         ) from None
     for name in fields:
         if name not in PLACEHOLDERS:
             raise ConfigError(
-                f"TAGS entry '{template}' uses the unknown placeholder {{{name}}}: use one of "
+                f"{variable} entry '{template}' uses the unknown placeholder {{{name}}}: use one of "
                 + " ".join(f"{{{p}}}" for p in PLACEHOLDERS)
                 + "."
             )
         if not values[name]:
             raise ConfigError(
-                f"TAGS entry '{template}' uses {{{name}}}, but {missing_value_reason(name, context)}: "
+                f"{variable} entry '{template}' uses {{{name}}}, but {missing_value_reason(name, context)}: "
                 "use a placeholder this pipeline has, or a fixed tag."
             )
     return template.format_map(values)
