@@ -82,11 +82,19 @@ _IMAGE_COMPONENT = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$")
 
 @dataclass(frozen=True)
 class Registry:
-    """Where to publish: a base URL (scheme included, no credentials) and its host."""
+    """Where to publish: a base URL (scheme included, no credentials); its host and whether it is
+    plain http follow from it."""
 
     url: str
-    host: str
-    insecure: bool
+
+    @property
+    def host(self) -> str:
+        """`host[:port]`, as registries name themselves in image references and token scopes."""
+        return urlsplit(self.url).netloc
+
+    @property
+    def insecure(self) -> bool:
+        return urlsplit(self.url).scheme == "http"
 
     @property
     def path(self) -> str:
@@ -287,7 +295,7 @@ def parse_registry(raw: str, package_type: str, allow_insecure_http: bool) -> Re
         )
     # npm and Maven URLs are bases that paths are appended to: the trailing slash matters.
     url = text if text.endswith("/") or package_type == "docker" else text + "/"
-    return Registry(url=url, host=parts.netloc, insecure=insecure)
+    return Registry(url=url)
 
 
 def read_registry(

@@ -47,7 +47,7 @@ class FakeSession:
 
 
 def reader(session: FakeSession, masker: SecretMasker | None = None) -> RegistryReader:
-    registry = Registry(url=BASE, host="crg.example", insecure=False)
+    registry = Registry(url=BASE)
     credentials = Credentials("pipe-user", "ATBB-secret-token-123")
     return RegistryReader(registry, "acme/widget", credentials, masker or SecretMasker(), session)
 

@@ -215,7 +215,7 @@ def writer(fake: FakeRegistry, repository: str = "acme/widget", sleeps: list | N
     session.mount("https://", fake)
     session.sleep = (sleeps if sleeps is not None else []).append
     masker = SecretMasker()
-    return RegistryWriter(Registry(BASE, "crg.example", False), repository, Credentials(USER, TOKEN), masker, session)
+    return RegistryWriter(Registry(BASE), repository, Credentials(USER, TOKEN), masker, session)
 
 
 def push(fake: FakeRegistry, archive: Path, tmp_path: Path, tags=("1.0.0", "latest"), **kwargs):
