@@ -19,9 +19,11 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.conftest import session_name
 from tests.integration.test_oci_push import (  # noqa: F401 - token_registry is a fixture
     MANIFEST_ACCEPT,
     WRITER,
+    build_and_save,
     docker_cli,
     pipe_env,
     pull_from_clean_state,
@@ -63,12 +65,8 @@ def runnable_context(folder: Path) -> Path:
 def amd64_image(docker_engine, tmp_path_factory):
     """(image id, `docker save` tarball, engine tag) of a small runnable amd64 image."""
     root = tmp_path_factory.mktemp("index-image")
-    tag = f"bbpp-index-src:{os.urandom(6).hex()}"
-    image, _ = docker_engine.images.build(path=str(runnable_context(root / "context")), tag=tag, rm=True)
-    archive = root / "image.tar"
-    with open(archive, "wb") as out:
-        for chunk in image.save(named=True):
-            out.write(chunk)
+    tag = f"bbpp-index-src:{session_name('src')}"  # recorded: the session check sees a leftover
+    image, archive = build_and_save(docker_engine, runnable_context(root / "context"), tag, root / "image.tar")
     yield image.id, archive, tag
     docker_engine.images.remove(image.id, force=True)
 

@@ -56,13 +56,18 @@ def saved_image(docker_engine, tmp_path_factory):
     """(image id, `docker save` tarball) of a fresh multi-layer image."""
     root = tmp_path_factory.mktemp("oci-image")
     tag = f"bbpp-oci-src:{session_name('src')}"  # recorded: the session check sees a leftover
-    image, _ = docker_engine.images.build(path=str(write_context(root / "context")), tag=tag, rm=True)
-    archive = root / "image.tar"
+    image, archive = build_and_save(docker_engine, write_context(root / "context"), tag, root / "image.tar")
+    yield image.id, archive, tag
+    docker_engine.images.remove(image.id, force=True)
+
+
+def build_and_save(docker_engine, context: Path, tag: str, archive: Path):
+    """(image, `docker save` tarball) of the image built from `context` under `tag`."""
+    image, _ = docker_engine.images.build(path=str(context), tag=tag, rm=True)
     with open(archive, "wb") as out:
         for chunk in image.save(named=True):
             out.write(chunk)
-    yield image.id, archive, tag
-    docker_engine.images.remove(image.id, force=True)
+    return image, archive
 
 
 def oci_layout_from_save(saved: Path, target: Path, platforms: list[str]) -> dict[str, str]:
