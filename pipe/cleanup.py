@@ -10,27 +10,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from fnmatch import fnmatchcase
 
+from pipe.config import CleanupRules
 from pipe.outputs import Publication
 from pipe.versioning import SemVer
-
-# A refused DELETE means something else than a refused upload: say what deleting needs.
-DELETE_HINTS = {
-    403: "deleting needs Write permission on the linked repository: use a token of a user with Write "
-    "permission (an Atlassian API token needs the write:package:bitbucket scope)",
-}
-
-
-@dataclass(frozen=True)
-class CleanupRules:
-    """The user's rules (KEEP_RELEASES, DELETE_MATCHING, OLDER_THAN_DAYS); unset is None/()."""
-
-    keep_releases: int | None = None
-    delete_matching: tuple[str, ...] = ()
-    older_than_days: int | None = None
-
-    @property
-    def any(self) -> bool:
-        return self.keep_releases is not None or bool(self.delete_matching) or self.older_than_days is not None
 
 
 @dataclass(frozen=True)

@@ -10,14 +10,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from bitbucket_pipes_toolkit import ArrayVariable, Pipe
 
 from pipe.auth import Credentials
-from pipe.cleanup import CleanupRules
 from pipe.context import PipelinesRun
 from pipe.errors import ConfigError
+
+if TYPE_CHECKING:
+    from requests.adapters import BaseAdapter as HTTPTransport
 
 PACKAGE_TYPES = ("docker", "npm", "maven")
 
@@ -139,6 +142,19 @@ class MavenSettings:
 
 
 @dataclass(frozen=True)
+class CleanupRules:
+    """The user's rules (KEEP_RELEASES, DELETE_MATCHING, OLDER_THAN_DAYS); unset is None/()."""
+
+    keep_releases: int | None = None
+    delete_matching: tuple[str, ...] = ()
+    older_than_days: int | None = None
+
+    @property
+    def any(self) -> bool:
+        return self.keep_releases is not None or bool(self.delete_matching) or self.older_than_days is not None
+
+
+@dataclass(frozen=True)
 class Config:
     credentials: Credentials
     package_type: str
@@ -158,6 +174,10 @@ class Config:
     # "publish" (the default) or "cleanup", with the cleanup's rules.
     action: str = "publish"
     cleanup: CleanupRules = CleanupRules()
+    # The HTTP transport every registry client mounts (`pipe.http.new_session(transport=…)`): None
+    # is the real network. Never read from the environment; tests hand a fake one in here, the one
+    # seam between the pipe and HTTP.
+    transport: HTTPTransport | None = field(default=None, repr=False, compare=False)
 
     def resolve(self, path: str) -> Path:
         """A user-given path, relative to the working directory (the clone)."""
@@ -359,12 +379,20 @@ def read_image_source(variables: Mapping[str, object]) -> tuple[str | None, str]
     return archive, method
 
 
+# Counts are bounded so that date arithmetic and loops on them stay finite: a century of days, and
+# more releases than any registry lists.
+COUNT_LIMITS = {"OLDER_THAN_DAYS": 36_500, "KEEP_RELEASES": 1_000_000}
+
+
 def read_count(variables: Mapping[str, object], name: str) -> int | None:
     raw = _text(variables, name)
     if raw is None:
         return None
-    if not re.fullmatch(r"[0-9]+", raw):
-        raise ConfigError(f"{name} must be a whole number of 0 or more, got '{raw}': set it like {name}: '10'.")
+    if not re.fullmatch(r"[0-9]{1,12}", raw):
+        raise ConfigError(f"{name} must be a whole number of 0 or more, got '{raw[:40]}': set it like {name}: '10'.")
+    limit = COUNT_LIMITS.get(name)
+    if limit is not None and int(raw) > limit:
+        raise ConfigError(f"{name} is {raw}, more than the largest value it takes ({limit}): set a smaller number.")
     return int(raw)
 
 

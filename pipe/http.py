@@ -26,7 +26,7 @@ from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
 import requests
-from requests.adapters import HTTPAdapter
+from requests.adapters import BaseAdapter, HTTPAdapter
 from urllib3.exceptions import NewConnectionError
 from urllib3.util.retry import Retry
 
@@ -241,10 +241,12 @@ def new_session(
     timeout: tuple[float, float] = (CONNECT_TIMEOUT, READ_TIMEOUT),
     idempotent_writes: bool = False,
     policy: RetryPolicy | None = None,
+    transport: BaseAdapter | None = None,
 ) -> PipeSession:
     """A session with the pipe's timeouts, User-Agent and retry policy (`DEFAULT_POLICY`, with
     `retries` retries and a `backoff` base when given). `idempotent_writes=True` lets PUTs be
-    retried too: only for PUTs that send the same bytes to the same URL."""
+    retried too: only for PUTs that send the same bytes to the same URL. `transport` replaces the
+    network (the one seam tests use, as httpx's mock transport): None means the real one."""
     policy = policy or DEFAULT_POLICY
     if retries is not None:
         policy = replace(policy, attempts=retries + 1)
@@ -272,7 +274,7 @@ def new_session(
     )
     # Publishers run several uploads at once, each with its checksum or chunk requests beside it:
     # keep a connection for each rather than discarding (and logging) the surplus.
-    adapter = HTTPAdapter(max_retries=retry, pool_maxsize=POOL_CONNECTIONS)
+    adapter = transport or HTTPAdapter(max_retries=retry, pool_maxsize=POOL_CONNECTIONS)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return session
@@ -350,6 +352,13 @@ GENERIC_HINTS = {
     405: "the registry does not accept this method at this URL: check REGISTRY_URL",
     413: "the registry refused the upload as too large: make the artifact smaller",
     429: "the registry is rate-limiting: re-run the step later",
+}
+
+
+# A refused DELETE means something else than a refused upload: say what deleting needs.
+DELETE_HINTS = {
+    403: "deleting needs Write permission on the linked repository: use a token of a user with Write "
+    "permission (an Atlassian API token needs the write:package:bitbucket scope)",
 }
 
 

@@ -27,7 +27,6 @@ from urllib.parse import urlencode, urljoin
 import requests
 
 from pipe.auth import Credentials
-from pipe.cleanup import DELETE_HINTS
 from pipe.config import Registry
 from pipe.containers.archive import BlobSource
 from pipe.containers.compress import Blob
@@ -36,6 +35,7 @@ from pipe.errors import RegistryError
 from pipe.http import (
     CHECK_CREDENTIALS,
     CREDENTIALS_HINT,
+    DELETE_HINTS,
     is_transient,
     new_session,
     oci_error_code,

@@ -22,8 +22,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from pipe import cleanup as core
-from pipe.cleanup import CleanupRules
-from pipe.config import Config
+from pipe.config import CleanupRules, Config
 from pipe.errors import RegistryError
 from pipe.http import new_session
 from pipe.masking import SecretMasker

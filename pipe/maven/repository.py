@@ -13,9 +13,8 @@ from pathlib import Path
 
 import requests
 
-from pipe.cleanup import DELETE_HINTS
 from pipe.errors import RegistryError
-from pipe.http import accepted, reaching, registry_error
+from pipe.http import DELETE_HINTS, accepted, reaching, registry_error
 from pipe.masking import strip_userinfo
 from pipe.maven.folders import Listing, deletion_order, parse_listing
 from pipe.maven.layout import CHECKSUM_EXTENSIONS, EXTRA_CHECKSUMS, REQUIRED_CHECKSUMS, Checksums

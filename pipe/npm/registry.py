@@ -15,9 +15,8 @@ from urllib.parse import urlsplit
 
 import requests
 
-from pipe.cleanup import DELETE_HINTS
 from pipe.errors import RegistryError
-from pipe.http import CREDENTIALS_HINT, accepted, is_transient, reaching, registry_error
+from pipe.http import CREDENTIALS_HINT, DELETE_HINTS, accepted, is_transient, reaching, registry_error
 from pipe.npm.manifest import attachment_name
 from pipe.progress import UploadProgress
 

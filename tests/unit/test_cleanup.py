@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from pipe.cleanup import Candidate, CleanupRules, Decision, cleanup_publication, decide, print_plan
-from pipe.config import load_config
+from pipe.cleanup import Candidate, Decision, cleanup_publication, decide, print_plan
+from pipe.config import CleanupRules, load_config
 from pipe.errors import ConfigError
 from pipe.versioning import SemVer
 from tests.conftest import base_env, run_in_process
@@ -85,6 +85,17 @@ def test_bad_numbers_are_config_errors(workdir: Path, name: str, value: str) -> 
     assert (
         raised.value.message == f"{name} must be a whole number of 0 or more, got '{value}': set it like {name}: '10'."
     )
+
+
+@pytest.mark.parametrize("value", ["740000", "99999999999999999999"])
+def test_huge_day_counts_end_in_one_line_in_every_mode(workdir: Path, value: str) -> None:
+    for dry_run in ("false", "true"):
+        run = run_in_process(
+            base_env(PACKAGE_TYPE="npm", ACTION="cleanup", OLDER_THAN_DAYS=value, DRY_RUN=dry_run), workdir
+        )
+        assert run.code == 1
+        assert len(run.lines) == 1 and run.last_line.startswith("✖ OLDER_THAN_DAYS ")
+        assert "Traceback" not in run.output
 
 
 def test_unknown_action_is_refused_with_one_line(workdir: Path) -> None:
