@@ -3,11 +3,16 @@
 SHELL := /bin/bash
 PYTHON_FILES := pipe tests bench
 RUFF := .venv/bin/ruff
+# Independent tests run in parallel (pytest-xdist): WORKERS processes, each a session with its own
+# names; modules whose fixtures are costly stay on one worker (xdist_group). The 15 slowest tests
+# are printed at the end.
+WORKERS ?= 3
+PARALLEL := -n $(WORKERS) --dist loadgroup --durations=15
 
 .PHONY: test deps lint format unit integration e2e up down demo bench
 
 test: deps lint up
-	tests/run-pytest tests
+	tests/run-pytest $(PARALLEL) tests
 
 deps:
 	scripts/venv
@@ -26,10 +31,10 @@ unit:
 	tests/run-pytest tests/unit
 
 integration: deps up
-	tests/run-pytest tests/integration
+	tests/run-pytest $(PARALLEL) tests/integration
 
 e2e: deps up
-	tests/run-pytest tests/e2e
+	tests/run-pytest $(PARALLEL) tests/e2e
 
 up:
 	sandbox/up

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import fcntl
 import io
+import json
 import os
 import subprocess
 import sys
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, urlparse
@@ -129,6 +132,24 @@ def assert_no_secret_in_tree(root: Path, user: str = TEST_USER, token: str = TES
                 assert form not in content, f"{path} holds a form of the token"
 
 
+def once_per_run(tmp_path_factory: pytest.TempPathFactory, key: str, make: Callable[[], str]) -> str:
+    """`make()`'s result, made by one process of the run and shared with the others: with xdist every
+    worker is a session of its own, and a slow session fixture (the pipe's image) would otherwise
+    be made once per worker, at the same time. A failed `make()` leaves nothing shared: the next
+    worker tries again and fails the same way."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the run's folder, above each worker's own
+    result = root / f"{key}.json"
+    with open(root / f"{key}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if result.is_file():
+            return json.loads(result.read_text())
+        value = make()
+        result.write_text(json.dumps(value))
+        return value
+
+
 @pytest.fixture
 def workdir(tmp_path: Path) -> Path:
     """An empty clone directory."""
@@ -222,8 +243,24 @@ def _engine_cleanup() -> Iterator[None]:
             remove_engine_objects(client, *engine_objects_named(client, names))
 
 
-def engine_counts(client) -> tuple[int, int]:
-    return len(client.api.images()), len(client.api.containers(all=True))
+# Images and containers a session made are told from the engine's event log, by name: the engine
+# is shared, so counting everything in it would count other sessions' work too.
+MADE_ACTIONS = {"image": ("tag", "pull", "import", "load"), "container": ("create",)}
+
+
+def engine_objects_made(client, names: list[str], since: int, until: int) -> tuple[int, int]:
+    """(images, containers) the engine made between `since` and `until` (Unix seconds) under one of
+    `names`: tagged, pulled, imported or loaded images (by image id), created containers."""
+    made: dict[str, set[str]] = {"image": set(), "container": set()}
+    if not names:
+        return 0, 0
+    events = client.events(since=since, until=until, decode=True, filters={"type": list(MADE_ACTIONS)})
+    for event in events:
+        kind, actor = event.get("Type"), event.get("Actor") or {}
+        attributes = actor.get("Attributes") or {}
+        if event.get("Action") in MADE_ACTIONS.get(kind, ()) and _mentions(list(attributes.values()), names):
+            made[kind].add(actor.get("ID", ""))
+    return len(made["image"]), len(made["container"])
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -231,35 +268,54 @@ def _engine_left_as_found(request: pytest.FixtureRequest) -> Iterator[None]:
     """The session's last check: nothing it made is left in the engine. Anything found is named
     in the failure (and removed, so that the next run starts clean). Images that were there
     before (the stand-in base image, the pipe's image) are no concern of this check."""
-    client = engine_client()
-    before = engine_counts(client) if client is not None else None
+    since = int(time.time()) - 1
     yield
-    client = client or engine_client()
+    client = engine_client()
     if client is None:
         return
     with contextlib.closing(client):
         leftovers = engine_objects_named(client, SESSION_NAMES)
         remove_engine_objects(client, *leftovers)
-        after = engine_counts(client)
-    request.config.stash[ENGINE_COUNTS] = (before, after)
+        made = engine_objects_made(client, SESSION_NAMES, since, int(time.time()) + 1)
+    counts = [*made, len(leftovers[0]) + len(leftovers[1])]
+    request.config.stash[ENGINE_MADE] = counts
+    if hasattr(request.config, "workeroutput"):  # an xdist worker: the controller adds them up
+        request.config.workeroutput["engine_made"] = counts
     if any(leftovers):
         listed = "\n  ".join(describe_engine_objects(*leftovers))
         pytest.fail(f"the tests left these in the Docker engine (removed now):\n  {listed}", pytrace=False)
 
 
-ENGINE_COUNTS = pytest.StashKey[tuple]()
+ENGINE_MADE = pytest.StashKey[list]()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error) -> None:
+    """xdist's controller: add each worker's counts (engine, fault suite) to the run's."""
+    from tests.faults.tally import record
+
+    output = getattr(node, "workeroutput", {})
+    if counts := output.get("engine_made"):
+        total = node.config.stash.get(ENGINE_MADE, [0, 0, 0])
+        node.config.stash[ENGINE_MADE] = [a + b for a, b in zip(total, counts, strict=True)]
+    for kind, counts in output.get("fault_tally", {}).items():
+        record(kind, **counts)
 
 
 def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
-    """Images and containers in the engine before and after the session: equal when nothing
-    else used the engine meanwhile (other sessions may, which is why the check above goes by
-    name rather than by these numbers)."""
-    counts = config.stash.get(ENGINE_COUNTS, None)
-    if counts and counts[0] is not None:
-        (images_before, containers_before), (images_after, containers_after) = counts
+    """What the run itself made in the engine (every worker's, by the names it made), and how much
+    of it was left behind (the session fails naming any)."""
+    from tests.faults.tally import write_report
+
+    if hasattr(config, "workeroutput"):
+        return
+    write_report(terminalreporter)
+    counts = config.stash.get(ENGINE_MADE, None)
+    if counts:
+        images, containers, left = counts
         terminalreporter.write_line(
-            f"Docker engine: {images_before} image(s) and {containers_before} container(s) before the session, "
-            f"{images_after} and {containers_after} after."
+            f"Docker engine: this run made {images} image(s) and {containers} container(s) under its own names; "
+            f"{left} left behind (removed)."
         )
 
 
