@@ -3,11 +3,12 @@
 SHELL := /bin/bash
 PYTHON_FILES := pipe tests bench
 RUFF := .venv/bin/ruff
-# Independent tests run in parallel (pytest-xdist): WORKERS processes, each a session with its own
-# names; modules whose fixtures are costly stay on one worker (xdist_group). The 15 slowest tests
-# are printed at the end.
+# Test files run in parallel (pytest-xdist): WORKERS processes, each a session with its own names.
+# A file's tests stay on one worker (loadfile), so its module fixtures are made once and its last
+# test may check the whole module's counts. (loadgroup would allow finer groups, but with pytest
+# 9.2 it silently stops grouping: pytest-xdist issue #1386.) The 15 slowest tests are printed.
 WORKERS ?= 3
-PARALLEL := -n $(WORKERS) --dist loadgroup --durations=15
+PARALLEL := -n $(WORKERS) --dist loadfile --durations=15
 
 .PHONY: test deps lint format unit integration e2e up down demo bench
 

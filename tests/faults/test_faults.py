@@ -22,9 +22,6 @@ from tests.conftest import PipeRun, assert_no_secret, base_env, run_in_process
 from tests.faults.conftest import record
 from tests.faults.proxy import FaultProxy, FaultSchedule
 
-# One xdist worker runs this module's tests (the last test's check of the whole module's counts made once).
-pytestmark = pytest.mark.xdist_group("test_faults")
-
 # Fault rates per request, cycled over the runs: low rates end mostly in success after retries,
 # high ones exhaust the retry budget and must end in a clean failure.
 RATES = (0.35, 0.5, 0.65, 0.85)

@@ -12,9 +12,6 @@ import requests
 
 from tests.faults.proxy import ALL_FAULTS, STALL_SECONDS, FaultProxy, FaultSchedule
 
-# One xdist worker runs this module's tests (its module-scoped proxy made once).
-pytestmark = pytest.mark.xdist_group("test_proxy")
-
 
 class Fixed(FaultSchedule):
     def __init__(self, kind: str | None):

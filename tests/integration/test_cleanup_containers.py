@@ -17,9 +17,6 @@ from tests.oci.images import ApiPusher
 from tests.oci.registry import TokenRegistry
 from tests.oci.token_issuer import SERVICE, TokenIssuer
 
-# One xdist worker runs this module's tests (its module-scoped token registries made once).
-pytestmark = pytest.mark.xdist_group("test_cleanup_containers")
-
 RULES = {"KEEP_RELEASES": "3", "DELETE_MATCHING": "sha-* feature-*", "OLDER_THAN_DAYS": "14"}
 EXPECTED_DELETED = ["1.0.0", "sha-old", "sha-idx"]
 

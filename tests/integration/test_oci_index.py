@@ -32,9 +32,6 @@ from tests.integration.test_oci_push import (  # noqa: F401 - token_registry is 
     write_tar,
 )
 
-# One xdist worker runs this module's tests (its module-scoped source image made once).
-pytestmark = pytest.mark.xdist_group("test_oci_index")
-
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"

@@ -23,9 +23,6 @@ from tests.conftest import assert_no_secret, base_env, run_subprocess, session_n
 from tests.oci.registry import TokenRegistry
 from tests.oci.token_issuer import TokenIssuer
 
-# One xdist worker runs this module's tests (its module-scoped image and token registry made once).
-pytestmark = pytest.mark.xdist_group("test_oci_push")
-
 MANIFEST_ACCEPT = ", ".join(
     (
         "application/vnd.oci.image.index.v1+json",

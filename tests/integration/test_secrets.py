@@ -15,9 +15,6 @@ import pytest
 
 from tests.conftest import assert_no_secret, assert_no_secret_in_tree, base_env, run_in_process, run_subprocess
 
-# One xdist worker runs this module's tests (its module-scoped image made once).
-pytestmark = pytest.mark.xdist_group("test_secrets")
-
 # A canary that no registry knows: the refusal scenarios send it, and it must never come back.
 CANARY = f"bbpp-canary-{uuid.uuid4().hex}"
 KINDS = ("npm", "maven", "docker")

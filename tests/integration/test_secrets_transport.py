@@ -23,9 +23,6 @@ import pytest
 from pipe.http import new_session
 from tests.conftest import TEST_TOKEN, TEST_USER, assert_no_secret, base_env, run_in_process
 
-# One xdist worker runs this module's tests (its module-scoped TLS set-up made once).
-pytestmark = pytest.mark.xdist_group("test_secrets_transport")
-
 
 class Recorder:
     def __init__(self) -> None:
