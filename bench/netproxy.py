@@ -185,10 +185,10 @@ class ShapingProxy:
         ready.set()
         self.loop.run_forever()
         server.close()
-        tasks = asyncio.all_tasks(self.loop)
-        for task in tasks:
-            task.cancel()
-        self.loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+        while tasks := asyncio.all_tasks(self.loop):  # cancelling one may start another (a delivery)
+            for task in tasks:
+                task.cancel()
+            self.loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
         self.loop.close()
 
     async def _connection(self, client_reader, client_writer) -> None:
