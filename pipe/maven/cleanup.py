@@ -24,7 +24,6 @@ from datetime import UTC, datetime
 from pipe import cleanup as core
 from pipe.config import CleanupRules, Config
 from pipe.errors import RegistryError
-from pipe.http import new_session
 from pipe.masking import SecretMasker
 from pipe.maven.folders import Listing, deletion_order
 from pipe.maven.layout import artifact_dir, checksums_of_bytes
@@ -39,8 +38,7 @@ from pipe.maven.metadata import (
     without_versions,
 )
 from pipe.maven.pom import Pom, parse_pom
-from pipe.maven.publish import METADATA, METADATA_ROUNDS, read_artifact_metadata, read_snapshot_metadata, settle_time
-from pipe.maven.repository import MavenRepository, Upload
+from pipe.maven.repository import METADATA, METADATA_ROUNDS, MavenRepository, settle_time
 from pipe.maven.versions import MavenVersion, highest, is_snapshot
 from pipe.outputs import Publication
 
@@ -76,10 +74,10 @@ class SnapshotPlan:
 def cleanup(config: Config, log: logging.Logger, masker: SecretMasker) -> Publication:
     pom = parse_pom(config.resolve(config.maven.pom))
     coordinates = f"{pom.group_id}:{pom.artifact_id}"
-    repository = open_repository(config, log)
+    repository = MavenRepository.from_config(config, log, masker)
     log.info("Reading %s from %s.", coordinates, config.registry.url)
     now = datetime.now(UTC)
-    metadata = read_artifact_metadata(repository, pom)
+    metadata = repository.read_artifact_metadata(pom.group_id, pom.artifact_id)
     folder = artifact_dir(pom.group_id, pom.artifact_id)
     listing = repository.listing(folder)
     versions = list_versions(repository, pom, metadata, listing, config.cleanup)
@@ -99,19 +97,6 @@ def cleanup(config: Config, log: logging.Logger, masker: SecretMasker) -> Public
         for snapshot in snapshots:
             deleted += prune_builds(repository, pom, snapshot, log)
     return core.cleanup_publication(KIND_LABEL, coordinates, deleted, everything, config.dry_run)
-
-
-def open_repository(config: Config, log: logging.Logger) -> MavenRepository:
-    # A file PUT sends the same bytes again, and a DELETE repeated after a lost answer meets 404
-    # ("gone already"): both are safe to retry under the shared policy.
-    session = new_session(auth=config.credentials.as_requests_auth(), idempotent_writes=True)
-    session.retry_methods = session.retry_methods | {"DELETE"}
-    return MavenRepository(config.registry.url, session, log.getChild("http"))
-
-
-def at(pom: Pom, version: str) -> Pom:
-    """The POM's coordinates at another version (the metadata helpers take a Pom)."""
-    return replace(pom, version=version)
 
 
 def list_versions(
@@ -137,7 +122,7 @@ def published_at(repository: MavenRepository, pom: Pom, version: str) -> datetim
     """A SNAPSHOT's `<lastUpdated>` from its own metadata, else the Last-Modified of the POM."""
     pom_name = f"{pom.artifact_id}-{version}.pom"
     if is_snapshot(version):
-        snapshot = read_snapshot_metadata(repository, at(pom, version))
+        snapshot = repository.read_snapshot_metadata(pom.group_id, pom.artifact_id, version)
         stamp = metadata_time(snapshot.last_updated)
         if stamp is not None:
             return stamp
@@ -203,7 +188,7 @@ def plan_snapshots(
     build_rules = CleanupRules(keep_releases=rules.keep_releases, older_than_days=rules.older_than_days)
     plans = []
     for version in (v for v in kept if is_snapshot(v)):
-        metadata = read_snapshot_metadata(repository, at(pom, version))
+        metadata = repository.read_snapshot_metadata(pom.group_id, pom.artifact_id, version)
         builds = find_builds(repository, pom, version, metadata)
         if len(builds) < 2:
             continue
@@ -242,10 +227,6 @@ def find_builds(repository: MavenRepository, pom: Pom, version: str, metadata: S
     return builds
 
 
-def put_metadata(repository: MavenRepository, path: str, content: bytes) -> None:
-    repository.put(Upload(path=path, label="metadata", checksums=checksums_of_bytes(content), content=content))
-
-
 def rewrite_metadata(repository: MavenRepository, path: str, clean, rewrite, log: logging.Logger) -> None:
     """Write `rewrite(current)` until the file, re-read after a short pause, is `clean` and its
     checksum files match it: a deploy writing at the same moment may have put a removed entry
@@ -261,7 +242,7 @@ def rewrite_metadata(repository: MavenRepository, path: str, clean, rewrite, log
         if round_number:
             log.info("%s was changed at the same time by another run; writing it again (%d).", path, round_number)
         started = time.monotonic()
-        put_metadata(repository, path, rewrite(data))
+        repository.put_metadata(path, rewrite(data))
         time.sleep(settle_time(started))
     raise RegistryError(
         f"{repository.url(path)} kept changing under other runs: nothing was deleted from its versions' files; "
@@ -297,12 +278,11 @@ def prune_builds(repository: MavenRepository, pom: Pom, snapshot: SnapshotPlan, 
     doomed = [d.name for d in reversed(snapshot.decisions) if d.delete]
     if not doomed:
         return []
-    target = at(pom, snapshot.version)
     path = f"{artifact_dir(pom.group_id, pom.artifact_id)}/{snapshot.version}/{METADATA}"
     values = set(doomed)
 
     def parsed(data: bytes) -> SnapshotMetadata:
-        return parse_snapshot_metadata(data, repository.url(path), pom.group_id, pom.artifact_id, target.version)
+        return parse_snapshot_metadata(data, repository.url(path), pom.group_id, pom.artifact_id, snapshot.version)
 
     rewrite_metadata(
         repository,
