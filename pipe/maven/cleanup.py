@@ -18,6 +18,7 @@ import email.utils
 import logging
 import re
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
@@ -26,7 +27,7 @@ from pipe.config import CleanupRules, Config
 from pipe.errors import RegistryError
 from pipe.masking import SecretMasker
 from pipe.maven.folders import Listing, deletion_order
-from pipe.maven.layout import artifact_dir, checksums_of_bytes
+from pipe.maven.layout import checksums_of_bytes
 from pipe.maven.metadata import (
     ArtifactMetadata,
     SnapshotMetadata,
@@ -37,8 +38,9 @@ from pipe.maven.metadata import (
     without_builds,
     without_versions,
 )
+from pipe.maven.paths import METADATA, name_problem, repository_path, shown, version_problem
 from pipe.maven.pom import Pom, parse_pom
-from pipe.maven.repository import METADATA, METADATA_ROUNDS, MavenRepository, settle_time
+from pipe.maven.repository import METADATA_ROUNDS, MavenRepository, settle_time
 from pipe.maven.versions import MavenVersion, highest, is_snapshot
 from pipe.outputs import Publication
 
@@ -77,8 +79,8 @@ def cleanup(config: Config, log: logging.Logger, masker: SecretMasker) -> Public
     repository = MavenRepository.from_config(config, log, masker)
     log.info("Reading %s from %s.", coordinates, config.registry.url)
     now = datetime.now(UTC)
-    metadata = repository.read_artifact_metadata(pom.group_id, pom.artifact_id)
-    folder = artifact_dir(pom.group_id, pom.artifact_id)
+    folder = repository_path(pom.group_id, pom.artifact_id)
+    metadata = checked_metadata(repository.read_artifact_metadata(pom.group_id, pom.artifact_id), folder, log)
     listing = repository.listing(folder)
     versions = list_versions(repository, pom, metadata, listing, config.cleanup)
     if not versions:
@@ -99,21 +101,54 @@ def cleanup(config: Config, log: logging.Logger, masker: SecretMasker) -> Public
     return core.cleanup_publication(KIND_LABEL, coordinates, deleted, everything, config.dry_run)
 
 
+def checked_metadata(metadata: ArtifactMetadata, folder: str, log: logging.Logger) -> ArtifactMetadata:
+    """The metadata without the versions (and `<latest>`/`<release>`) that are no valid Maven
+    version or could leave the artifact's folder in a URL: each is reported and skipped, so that no
+    request is ever built from it (it stays in the file: the pipe deletes only what it can name)."""
+    where = f"{folder}/{METADATA}"
+    versions = valid_versions(dict.fromkeys(metadata.versions), f"{where} lists the version", log)
+    named = {
+        element: (valid_versions([value], f"{where} names as <{element}>", log) or [None])[0] if value else None
+        for element, value in (("latest", metadata.latest), ("release", metadata.release))
+    }
+    return replace(metadata, versions=versions, latest=named["latest"], release=named["release"])
+
+
+def valid_versions(names: Iterable[str], where: str, log: logging.Logger) -> list[str]:
+    """The names that are valid versions; a ⚠ line for each other one, which is skipped."""
+    valid = []
+    for name in names:
+        problem = version_problem(name)
+        if problem:
+            log.warning(
+                "%s '%s', which is not a valid Maven version (%s): skipped, nothing is read or deleted by that "
+                "name; repair the repository by hand if it is a mistake.",
+                where,
+                shown(name),
+                problem,
+            )
+        else:
+            valid.append(name)
+    return valid
+
+
 def list_versions(
     repository: MavenRepository, pom: Pom, metadata: ArtifactMetadata, listing: Listing | None, rules: CleanupRules
 ) -> list[Version]:
     """The versions in the metadata, plus version folders it no longer lists that still hold a POM
     (left by an interrupted cleanup). Ages are read only when OLDER_THAN_DAYS needs them."""
     names = [(v, True) for v in dict.fromkeys(metadata.versions)]
-    for name in listing.folders if listing else ():
-        if name not in metadata.versions and holds_pom(repository, pom, name):
+    folder = repository_path(pom.group_id, pom.artifact_id)
+    unlisted = [name for name in (listing.folders if listing else ()) if name not in metadata.versions]
+    for name in valid_versions(unlisted, f"{folder}/ holds the folder", repository.log):
+        if holds_pom(repository, pom, name):
             names.append((name, False))
     aged = rules.older_than_days is not None
     return [Version(name, listed, published_at(repository, pom, name) if aged else None) for name, listed in names]
 
 
 def holds_pom(repository: MavenRepository, pom: Pom, version: str) -> bool:
-    listing = repository.listing(f"{artifact_dir(pom.group_id, pom.artifact_id)}/{version}")
+    listing = repository.listing(repository_path(pom.group_id, pom.artifact_id, version))
     stem = f"{pom.artifact_id}-{version.removesuffix('-SNAPSHOT')}"
     return listing is not None and any(f.startswith(stem) and f.endswith(".pom") for f in listing.files)
 
@@ -130,7 +165,9 @@ def published_at(repository: MavenRepository, pom: Pom, version: str) -> datetim
         if value is None:
             return None
         pom_name = f"{pom.artifact_id}-{value}.pom"
-    path = f"{artifact_dir(pom.group_id, pom.artifact_id)}/{version}/{pom_name}"
+        if name_problem(pom_name):
+            return None  # a timestamped value no URL can be built from: no age to read
+    path = repository_path(pom.group_id, pom.artifact_id, version, pom_name)
     return http_time(repository.last_modified(path, f"reading the age of {pom.group_id}:{pom.artifact_id}:{version}"))
 
 
@@ -208,7 +245,7 @@ def plan_snapshots(
 def find_builds(repository: MavenRepository, pom: Pom, version: str, metadata: SnapshotMetadata) -> dict[str, Build]:
     """The timestamped builds whose files the version's folder holds (older builds appear in no
     metadata: only the listing shows them)."""
-    folder = f"{artifact_dir(pom.group_id, pom.artifact_id)}/{version}"
+    folder = repository_path(pom.group_id, pom.artifact_id, version)
     base = version.removesuffix("-SNAPSHOT")
     listing = repository.listing(folder)
     names = list(listing.files) if listing else []
@@ -221,9 +258,17 @@ def find_builds(repository: MavenRepository, pom: Pom, version: str, metadata: S
         match = pattern.match(name)
         if match is None:
             continue
+        problem = name_problem(name)
+        if problem:
+            repository.log.warning(
+                "%s/ holds '%s', which cannot be deleted by URL (%s): skipped.", folder, shown(name), problem
+            )
+            continue
         label = f"{base}-{match['timestamp']}-{match['number']}"
         published = metadata_time(match["timestamp"], "%Y%m%d.%H%M%S")
-        builds.setdefault(label, Build(label, int(match["number"]), published)).files.append(f"{folder}/{name}")
+        builds.setdefault(label, Build(label, int(match["number"]), published)).files.append(
+            repository_path(pom.group_id, pom.artifact_id, version, name)
+        )
     return builds
 
 
@@ -252,8 +297,7 @@ def rewrite_metadata(repository: MavenRepository, path: str, clean, rewrite, log
 
 def remove_versions(repository: MavenRepository, pom: Pom, doomed: list[str], log: logging.Logger) -> list[str]:
     """The metadata without `doomed` first (one write for all of them), then their folders."""
-    folder = artifact_dir(pom.group_id, pom.artifact_id)
-    path, removed = f"{folder}/{METADATA}", set(doomed)
+    path, removed = repository_path(pom.group_id, pom.artifact_id, name=METADATA), set(doomed)
     stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
 
     def parsed(data: bytes) -> ArtifactMetadata:
@@ -268,7 +312,7 @@ def remove_versions(repository: MavenRepository, pom: Pom, doomed: list[str], lo
             log,
         )
     for version in doomed:
-        repository.delete_folder(f"{folder}/{version}")
+        repository.delete_folder(repository_path(pom.group_id, pom.artifact_id, version))
         log.info("Deleted %s:%s:%s.", pom.group_id, pom.artifact_id, version)
     return list(doomed)
 
@@ -278,7 +322,7 @@ def prune_builds(repository: MavenRepository, pom: Pom, snapshot: SnapshotPlan, 
     doomed = [d.name for d in reversed(snapshot.decisions) if d.delete]
     if not doomed:
         return []
-    path = f"{artifact_dir(pom.group_id, pom.artifact_id)}/{snapshot.version}/{METADATA}"
+    path = repository_path(pom.group_id, pom.artifact_id, snapshot.version, METADATA)
     values = set(doomed)
 
     def parsed(data: bytes) -> SnapshotMetadata:

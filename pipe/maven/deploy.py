@@ -22,7 +22,6 @@ from pipe.context import PipelinesRun
 from pipe.errors import ConflictError, InputError, RegistryError
 from pipe.maven.layout import (
     Artifact,
-    artifact_dir,
     checksums_of,
     checksums_of_bytes,
     discover_artifacts,
@@ -32,7 +31,6 @@ from pipe.maven.layout import (
     order_artifacts,
     snapshot_timestamp,
     snapshot_version,
-    version_dir,
 )
 from pipe.maven.metadata import (
     ArtifactMetadata,
@@ -43,8 +41,9 @@ from pipe.maven.metadata import (
     render_artifact_metadata,
     render_snapshot_metadata,
 )
+from pipe.maven.paths import METADATA, repository_path
 from pipe.maven.pom import Pom
-from pipe.maven.repository import METADATA, METADATA_ROUNDS, MavenRepository, Upload, in_parallel, settle_time
+from pipe.maven.repository import METADATA_ROUNDS, MavenRepository, Upload, in_parallel, settle_time
 from pipe.versioning import strip_v
 
 # Packaged files that, found in target/ under another name, hint that the POM and the build disagree.
@@ -114,10 +113,14 @@ def shown(path: Path, config: Config) -> str:
 
 def planned_uploads(pom: Pom, version: str, main: Artifact | None, attached: list[Artifact]) -> list[Upload]:
     """POM, main artifact, attached artifacts: Maven's deploy order."""
-    directory = version_dir(pom)
+
+    def path(classifier: str, extension: str) -> str:
+        name = file_name(pom.artifact_id, version, classifier, extension)
+        return repository_path(pom.group_id, pom.artifact_id, pom.version, name)
+
     uploads = [
         Upload(
-            path=f"{directory}/{file_name(pom.artifact_id, version, '', 'pom')}",
+            path=path("", "pom"),
             label="POM",
             checksums=checksums_of(pom.path),
             source=pom.path,
@@ -126,7 +129,7 @@ def planned_uploads(pom: Pom, version: str, main: Artifact | None, attached: lis
     for artifact in ([main] if main else []) + attached:
         uploads.append(
             Upload(
-                path=f"{directory}/{file_name(pom.artifact_id, version, artifact.classifier, artifact.extension)}",
+                path=path(artifact.classifier, artifact.extension),
                 label=artifact.describe(),
                 checksums=checksums_of(artifact.path),
                 source=artifact.path,
@@ -240,11 +243,13 @@ def write_metadata(repository: MavenRepository, plan: Plan, now: datetime, log: 
         ]
         previous = repository.read_snapshot_metadata(pom.group_id, pom.artifact_id, pom.version)
         merged = merge_snapshot(previous, snapshot.timestamp, snapshot.build_number, files, stamp)
-        repository.put_metadata(f"{version_dir(pom)}/{METADATA}", render_snapshot_metadata(merged))
+        repository.put_metadata(
+            repository_path(pom.group_id, pom.artifact_id, pom.version, METADATA), render_snapshot_metadata(merged)
+        )
         written = True
     read_started = time.monotonic()
     current = repository.read_artifact_metadata(pom.group_id, pom.artifact_id)
-    path = f"{artifact_dir(pom.group_id, pom.artifact_id)}/{METADATA}"
+    path = repository_path(pom.group_id, pom.artifact_id, name=METADATA)
     if pom.version in current.versions and not plan.uploads:
         content = repository.read(path, f"reading {path}") or b""
         if repository.checksums_match(path, checksums_of_bytes(content)):
@@ -269,7 +274,7 @@ def write_artifact_metadata(
     moment may have overwritten ours (a lost update), or crossed our checksum files with its own.
     After a short, jittered pause the file is re-read; until it lists this version with matching
     checksums, it is merged and written again (a bounded number of times)."""
-    path = f"{artifact_dir(pom.group_id, pom.artifact_id)}/{METADATA}"
+    path = repository_path(pom.group_id, pom.artifact_id, name=METADATA)
     for round_number in range(1, METADATA_ROUNDS + 1):
         repository.put_metadata(path, render_artifact_metadata(merge_version(current, pom.version, stamp)))
         time.sleep(settle_time(read_started))

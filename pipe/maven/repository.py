@@ -25,10 +25,10 @@ from pipe.maven.layout import (
     EXTRA_CHECKSUMS,
     REQUIRED_CHECKSUMS,
     Checksums,
-    artifact_dir,
     checksums_of_bytes,
 )
 from pipe.maven.metadata import ArtifactMetadata, SnapshotMetadata, parse_artifact_metadata, parse_snapshot_metadata
+from pipe.maven.paths import METADATA, UnsafePath, name_problem, path_problem, repository_path, shown
 
 WRONG_URL = (
     "REGISTRY_URL does not point at a Maven repository that accepts uploads: copy the repository URL from the "
@@ -63,7 +63,6 @@ _DELETE_CHECK_REFUSALS = (401, 403, 405, 501)
 # .sha256/.sha512 files: the deploy goes on with .md5 and .sha1, which Maven requires.
 _CHECKSUM_REFUSALS = (400, 403, 404, 405, 409, 415, 422, 501)
 _OK = (200, 201, 204)
-METADATA = "maven-metadata.xml"
 # Lost-update check of a metadata write: rounds of write + re-read. Before the re-read the pipe
 # pauses for twice as long as its own read-merge-write took (bounded): another run over the same
 # network needs about as long between reading the file and writing it back, so a write of theirs
@@ -120,6 +119,11 @@ class MavenRepository:
         return self.base_url + path
 
     def _request(self, method: str, path: str, action: str, **kwargs) -> requests.Response:
+        # Paths are made by `paths.repository_path`; this is the net under it: nothing that could
+        # leave its folder or change the URL is ever sent, whatever a registry's answer contained.
+        problem = path_problem(path)
+        if problem:
+            raise UnsafePath(f"{action} was refused before it was sent: part {problem}.")
         url = self.url(path)
         with reaching(url, action):
             response = self.session.request(method, url, allow_redirects=False, **kwargs)
@@ -227,7 +231,7 @@ class MavenRepository:
 
     def read_artifact_metadata(self, group_id: str, artifact_id: str) -> ArtifactMetadata:
         """The artifact-level metadata (empty when the repository has none)."""
-        path = f"{artifact_dir(group_id, artifact_id)}/{METADATA}"
+        path = repository_path(group_id, artifact_id, name=METADATA)
         data = self.read(path, f"reading {path}")
         if data is None:
             return ArtifactMetadata(group_id, artifact_id)
@@ -235,7 +239,7 @@ class MavenRepository:
 
     def read_snapshot_metadata(self, group_id: str, artifact_id: str, version: str) -> SnapshotMetadata:
         """A SNAPSHOT version's own metadata (empty when the repository has none)."""
-        path = f"{artifact_dir(group_id, artifact_id)}/{version}/{METADATA}"
+        path = repository_path(group_id, artifact_id, version, METADATA)
         data = self.read(path, f"reading {path}")
         if data is None:
             return SnapshotMetadata(group_id, artifact_id, version)
@@ -289,6 +293,16 @@ class MavenRepository:
         if listing is None:
             raise refused_folder(response, action)
         for name in deletion_order(listing.files):
+            problem = name_problem(name)
+            if problem:
+                self.log.warning(
+                    "%s/ lists the file '%s', which cannot be deleted by URL (%s): skipped; delete it in the "
+                    "repository's UI.",
+                    folder,
+                    shown(name),
+                    problem,
+                )
+                continue
             self.delete(f"{folder}/{name}")
 
 
