@@ -43,15 +43,23 @@ class FakeMavenRepository(FakeTransport):
             self.files[f"{path}.{algorithm}"] = checksums_of_bytes(content).get(algorithm).encode()
 
     def add_artifact(
-        self, group: str, artifact: str, versions: list[str], latest: str | None = None, release: str | None = None
-    ) -> None:
-        """Metadata listing `versions` (as given: they may be hostile) and, for each version that
-        names a plain folder, its POM and jar."""
+        self,
+        group: str,
+        artifact: str,
+        versions: list[str],
+        latest: str | None = None,
+        release: str | None = None,
+        listed_only: tuple[str, ...] = (),
+    ) -> str:
+        """Metadata listing `versions` and then `listed_only` (as given: they may be hostile), and
+        each of `versions`' POM and jar. Returns the artifact's folder."""
         folder = f"{group.replace('.', '/')}/{artifact}"
-        metadata = ArtifactMetadata(group, artifact, list(versions), latest, release, "20240101000000")
+        listed = [*versions, *listed_only]
+        metadata = ArtifactMetadata(group, artifact, listed, latest, release, "20240101000000")
         self.store(f"{folder}/maven-metadata.xml", render_artifact_metadata(metadata))
         for version in versions:
             self.add_version(folder, artifact, version)
+        return folder
 
     def add_version(self, folder: str, artifact: str, version: str) -> None:
         for name in (f"{artifact}-{version}.pom", f"{artifact}-{version}.jar"):
