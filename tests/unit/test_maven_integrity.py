@@ -17,10 +17,12 @@ from pipe.config import load_config
 from pipe.errors import InputError, RegistryError
 from pipe.http import new_session
 from pipe.masking import SecretMasker
-from pipe.maven.metadata import parse_snapshot_metadata
+from pipe.maven.metadata import parse_artifact_metadata, parse_snapshot_metadata
 from pipe.maven.paths import UnsafePath, id_problem, name_problem, repository_path, version_problem
+from pipe.maven.pom import module_paths, pom_from_root, read_root
 from pipe.maven.publish import publish
 from pipe.maven.repository import MavenRepository
+from pipe.maven.versions import highest
 from tests.conftest import assert_no_secret, base_env, run_in_process
 from tests.unit.fake_maven import BASE, FakeMavenRepository
 from tests.unit.test_maven import jar
@@ -213,3 +215,86 @@ def test_a_dry_run_plan_never_shows_a_hostile_version(workdir: Path, monkeypatch
     result = run_cleanup(fake, workdir, monkeypatch, DELETE_MATCHING="*", DRY_RUN="true")
     assert result.details["would_delete"] == ["1.0.0"]
     assert [m for m, _ in fake.calls if m not in ("GET", "HEAD")] == []
+
+
+class HostileListing(FakeMavenRepository):
+    """A repository whose index pages also link to names that decode into path tricks."""
+
+    def __init__(self, links: dict[str, list[str]]) -> None:
+        super().__init__()
+        self.links = links  # folder → extra hrefs on its index page
+
+    def index(self, path: str) -> tuple[int, bytes | str, dict[str, str]]:
+        status, body, headers = super().index(path)
+        extra = "".join(f'<a href="{href}">x</a>' for href in self.links.get(path, []))
+        return status, (body if isinstance(body, str) else body.decode()) + extra, headers
+
+
+def test_a_folder_in_the_listing_that_decodes_to_dots_is_reported_and_never_listed_or_deleted(
+    workdir: Path, monkeypatch, caplog
+) -> None:
+    fake = HostileListing({FOLDER: ["%2e%2e/", "%2E/", "1.0%23x/"]})
+    fake.add_artifact(GROUP, ARTIFACT, ["1.0.0", "2.0.0"])
+    fake.add_version(FOLDER, ARTIFACT, "0.9.0")  # a real leftover of an interrupted run: still found
+    outside = fake.outside(FOLDER)
+
+    result = run_cleanup(fake, workdir, monkeypatch, DELETE_MATCHING="*")
+
+    assert result.variables["DELETED_VERSIONS"] == "0.9.0 1.0.0"
+    assert sorted(deletes(fake)) == [f"{FOLDER}/0.9.0/", f"{FOLDER}/1.0.0/"]
+    assert fake.outside(FOLDER) == outside
+    assert [w.split(",")[0] for w in warnings(caplog)] == [
+        f"{FOLDER}/ holds the folder '..'",
+        f"{FOLDER}/ holds the folder '.'",
+        f"{FOLDER}/ holds the folder '1.0#x'",
+    ]
+    listed = [path for method, path in fake.calls if method == "GET" and path.endswith("/")]
+    assert listed == [f"{FOLDER}/", f"{FOLDER}/0.9.0/"]
+
+
+def test_files_a_folder_lists_under_names_no_url_can_carry_are_skipped_when_deleting_one_by_one(
+    workdir: Path, monkeypatch, caplog
+) -> None:
+    fake = HostileListing({f"{FOLDER}/1.0.0": ["lib-1.0.0.jar%23x", "%2e%2e"]})
+    fake.folder_delete_status = 405  # files only: the folder's listing names what is deleted
+    fake.add_artifact(GROUP, ARTIFACT, ["1.0.0", "2.0.0"])
+    outside = fake.outside(FOLDER)
+
+    run_cleanup(fake, workdir, monkeypatch, DELETE_MATCHING="*")
+
+    assert all(path.startswith(f"{FOLDER}/1.0.0/lib-1.0.0.") for path in deletes(fake) if not path.endswith("/"))
+    assert not [path for path in fake.files if path.startswith(f"{FOLDER}/1.0.0/")]
+    assert fake.outside(FOLDER) == outside
+    assert [w.split(",")[0] for w in warnings(caplog)] == [
+        f"{FOLDER}/1.0.0/ lists the file '..'",
+        f"{FOLDER}/1.0.0/ lists the file 'lib-1.0.0.jar#x'",
+    ]
+
+
+# --- bounded inputs ------------------------------------------------------------------------------
+
+
+def test_a_pom_nested_100000_levels_is_read_without_recursion(tmp_path: Path) -> None:
+    deep = "<x>" * 100_000 + "</x>" * 100_000
+    path = tmp_path / "pom.xml"
+    path.write_text(
+        f"<project><groupId>g.h</groupId><artifactId>a</artifactId><version>1.0</version><build>{deep}</build>"
+        f"<modules><module>{deep}</module></modules></project>",
+        encoding="utf-8",
+    )
+    root = read_root(path, "MAVEN_POM")
+    assert module_paths(root) == []
+    assert pom_from_root(root, path, "MAVEN_POM").gav == "g.h:a:1.0"
+
+
+def test_registry_metadata_nested_100000_levels_is_read_without_recursion() -> None:
+    deep = b"<v>" * 100_000 + b"</v>" * 100_000
+    data = b"<metadata><versioning><versions><version>1.0</version>" + deep + b"</versions></versioning></metadata>"
+    assert parse_artifact_metadata(data, "http://r/m.xml", "g", "a").versions == ["1.0"]
+
+
+def test_the_longest_version_a_path_takes_still_sorts_in_mavens_order() -> None:
+    # 255 bytes is the bound: digits stay integers Python converts, '-' nests no deeper than 127.
+    versions = ["9" * 255, "1-" * 127 + "1", "1.0"]
+    assert all(version_problem(v) is None for v in versions)
+    assert highest(versions) == "9" * 255
