@@ -298,3 +298,23 @@ def test_the_longest_version_a_path_takes_still_sorts_in_mavens_order() -> None:
     versions = ["9" * 255, "1-" * 127 + "1", "1.0"]
     assert all(version_problem(v) is None for v in versions)
     assert highest(versions) == "9" * 255
+
+
+def test_a_reactor_module_with_a_hostile_version_stops_the_whole_run_before_any_request(workdir, monkeypatch) -> None:
+    modules = "<modules><module>lib</module><module>app</module></modules>"
+    (workdir / "pom.xml").write_text(
+        f"<project><groupId>{GROUP}</groupId><artifactId>root</artifactId><version>1.0.0</version>"
+        f"<packaging>pom</packaging>{modules}</project>",
+        encoding="utf-8",
+    )
+    parent = f"<parent><groupId>{GROUP}</groupId><artifactId>root</artifactId><version>1.0.0</version></parent>"
+    for name, version in (("lib", ""), ("app", "<version>%2e%2e</version>")):
+        (workdir / name).mkdir()
+        (workdir / name / "pom.xml").write_text(
+            f"<project>{parent}<artifactId>{name}</artifactId>{version}</project>", encoding="utf-8"
+        )
+        jar(workdir / name / "target" / f"{name}-1.0.0.jar")
+    fake = FakeMavenRepository()
+    with pytest.raises(InputError, match=r"version '%2e%2e' is not valid \(it contains '%'"):
+        publish_on(fake, workdir, monkeypatch)
+    assert fake.requests == []
