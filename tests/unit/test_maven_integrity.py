@@ -17,14 +17,20 @@ from pipe.config import load_config
 from pipe.errors import InputError, RegistryError
 from pipe.http import new_session
 from pipe.masking import SecretMasker
-from pipe.maven.metadata import parse_artifact_metadata, parse_snapshot_metadata
+from pipe.maven.metadata import (
+    SnapshotFile,
+    SnapshotMetadata,
+    parse_artifact_metadata,
+    parse_snapshot_metadata,
+    render_snapshot_metadata,
+)
 from pipe.maven.paths import UnsafePath, id_problem, name_problem, repository_path, version_problem
 from pipe.maven.pom import module_paths, pom_from_root, read_root
 from pipe.maven.publish import publish
 from pipe.maven.repository import MavenRepository
 from pipe.maven.versions import highest
 from tests.conftest import assert_no_secret, base_env, run_in_process
-from tests.unit.fake_maven import BASE, FakeMavenRepository
+from tests.unit.fake_maven import BASE, FakeMavenRepository, resolve
 from tests.unit.test_maven import jar
 
 LOG = logging.getLogger("test.maven.integrity")
@@ -185,6 +191,7 @@ def test_a_version_in_the_metadata_that_would_leave_the_folder_is_reported_and_n
     assert result.variables == {"DELETED_COUNT": "1", "DELETED_VERSIONS": "1.0.0"}
     assert [k["name"] for k in result.details["kept"]] == ["2.0.0"]
     assert deletes(fake) == [f"{FOLDER}/1.0.0/"]
+    assert requested_outside(fake) == []
     assert fake.outside(FOLDER) == outside and f"{victim}/1.0.0/victim-1.0.0.pom" in fake.files
     assert f"{FOLDER}/2.0.0/lib-2.0.0.pom" in fake.files
     assert warnings(caplog) == [
@@ -267,6 +274,43 @@ def test_files_a_folder_lists_under_names_no_url_can_carry_are_skipped_when_dele
     assert [w.split(",")[0] for w in warnings(caplog)] == [
         f"{FOLDER}/1.0.0/ lists the file '..'",
         f"{FOLDER}/1.0.0/ lists the file 'lib-1.0.0.jar#x'",
+    ]
+
+
+class NoVersionListing(FakeMavenRepository):
+    """A repository that serves no index page for version folders (only the metadata names builds)."""
+
+    def index(self, path: str) -> tuple[int, bytes | str, dict[str, str]]:
+        return (404, b"", {}) if path.count("/") > FOLDER.count("/") else super().index(path)
+
+
+def requested_outside(fake: FakeMavenRepository) -> list[str]:
+    """Every request whose path, resolved as the server resolves it, is not inside the artifact's folder."""
+    return [path for _, path in fake.calls if not resolve(path).startswith(FOLDER)]
+
+
+def test_snapshot_values_from_the_registry_never_become_a_request_outside_the_folder(
+    workdir, monkeypatch, caplog
+) -> None:
+    fake = NoVersionListing()
+    fake.add_artifact("org.acme", "victim", ["1.0.0"])
+    fake.add_artifact(GROUP, ARTIFACT, ["1.0-SNAPSHOT", "2.0.0"])
+    hostile = "../../victim/1.0.0/victim-1.0.0"
+    files = [
+        SnapshotFile("", "pom", hostile, "20240101000000"),
+        SnapshotFile("", "jar", "1.0-20240101.000000-1.x/../../..", "x"),
+    ]
+    metadata = SnapshotMetadata(GROUP, ARTIFACT, "1.0-SNAPSHOT", "20240101.000000", 3, None, files)
+    fake.store(f"{FOLDER}/1.0-SNAPSHOT/maven-metadata.xml", render_snapshot_metadata(metadata))
+    outside = fake.outside(FOLDER)
+
+    run_cleanup(fake, workdir, monkeypatch, KEEP_RELEASES="5", OLDER_THAN_DAYS="1")
+
+    assert requested_outside(fake) == []
+    assert fake.outside(FOLDER) == outside
+    assert [method for method, _ in fake.calls if method not in ("GET", "HEAD")] == []
+    assert [w.split(",")[0] for w in warnings(caplog)] == [
+        f"{FOLDER}/1.0-SNAPSHOT/ holds 'lib-1.0-20240101.000000-1.x/../../...jar'"
     ]
 
 
