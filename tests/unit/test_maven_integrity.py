@@ -361,3 +361,22 @@ def test_a_reactor_module_with_a_hostile_version_stops_the_whole_run_before_any_
     with pytest.raises(InputError, match=r"version '%2e%2e' is not valid \(it contains '%'"):
         publish_on(fake, workdir, monkeypatch)
     assert fake.requests == []
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("BITBUCKET_PACKAGES_TOKEN", "t\u20acken-secret"), ("BITBUCKET_PACKAGES_TOKEN", "tok\nen-secret"),
+     ("BITBUCKET_PACKAGES_USERNAME", "us\u0117r")],
+)  # fmt: skip
+def test_credentials_http_cannot_carry_are_one_line_not_a_traceback(workdir, variable: str, value: str) -> None:
+    project(workdir, GROUP, ARTIFACT, "1.0.0")
+    fake = FakeMavenRepository()
+    run = run_in_process(base_env(PACKAGE_TYPE="maven", REGISTRY_URL=BASE, **{variable: value}), workdir, fake)
+    assert run.code == 1
+    assert run.lines == [
+        f"✖ {variable} contains a character HTTP authentication cannot carry (a control character or one outside "
+        "Latin-1): copy the value again from Bitbucket into the repository variable; a stray character may have "
+        "been pasted with it."
+    ]
+    assert fake.requests == []
+    assert "secret" not in run.output
