@@ -38,7 +38,7 @@ from pipe.maven.metadata import (
     without_builds,
     without_versions,
 )
-from pipe.maven.paths import METADATA, name_problem, repository_path, shown, version_problem
+from pipe.maven.paths import METADATA, name_problem, printable, repository_path, version_problem
 from pipe.maven.pom import Pom, parse_pom
 from pipe.maven.repository import METADATA_ROUNDS, MavenRepository, settle_time
 from pipe.maven.versions import MavenVersion, highest, is_snapshot
@@ -124,7 +124,7 @@ def valid_versions(names: Iterable[str], where: str, log: logging.Logger) -> lis
                 "%s '%s', which is not a valid Maven version (%s): skipped, nothing is read or deleted by that "
                 "name; repair the repository by hand if it is a mistake.",
                 where,
-                shown(name),
+                printable(name),
                 problem,
             )
         else:
@@ -261,7 +261,7 @@ def find_builds(repository: MavenRepository, pom: Pom, version: str, metadata: S
         problem = name_problem(name)
         if problem:
             repository.log.warning(
-                "%s/ holds '%s', which cannot be deleted by URL (%s): skipped.", folder, shown(name), problem
+                "%s/ holds '%s', which cannot be deleted by URL (%s): skipped.", folder, printable(name), problem
             )
             continue
         label = f"{base}-{match['timestamp']}-{match['number']}"

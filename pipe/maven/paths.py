@@ -34,7 +34,7 @@ class UnsafePath(InputError):
     """A part of a repository path that could leave its folder or change the URL."""
 
 
-def shown(value: str) -> str:
+def printable(value: str) -> str:
     """The value as it may be printed: control characters written as escapes, never sent raw."""
     return "".join(f"\\x{ord(c):02x}" if unicodedata.category(c).startswith("C") else c for c in value)
 
@@ -50,7 +50,7 @@ def name_problem(name: str) -> str | None:
         return f"it contains '{banned}', which would change the URL"
     odd = next((c for c in name if c.isspace() or unicodedata.category(c).startswith("C")), None)
     if odd is not None:
-        return f"it contains a {'space' if odd == ' ' else 'whitespace or control character'} ({shown(odd)!r})"
+        return "it contains a space" if odd == " " else f"it contains the character '{printable(odd)}'"
     if len(name.encode("utf-8")) > MAX_NAME_BYTES:
         return f"it is longer than the {MAX_NAME_BYTES} bytes a repository stores as one name"
     return None
@@ -80,7 +80,7 @@ def version_problem(version: str) -> str | None:
 def checked_name(name: str, what: str) -> str:
     problem = name_problem(name)
     if problem:
-        raise UnsafePath(f"{what} '{shown(name)}' cannot be part of a repository URL ({problem}): rename it.")
+        raise UnsafePath(f"{what} '{printable(name)}' cannot be part of a repository URL ({problem}): rename it.")
     return name
 
 
@@ -89,12 +89,12 @@ def repository_path(group_id: str, artifact_id: str, version: str | None = None,
     for value, what in ((group_id, "groupId"), (artifact_id, "artifactId")):
         problem = id_problem(value, what)
         if problem:
-            raise UnsafePath(f"{what} '{shown(value)}' is not valid: {problem}.")
+            raise UnsafePath(f"{what} '{printable(value)}' is not valid: {problem}.")
     parts = [*group_id.split("."), artifact_id]
     if version is not None:
         problem = version_problem(version)
         if problem:
-            raise UnsafePath(f"version '{shown(version)}' is not valid ({problem}).")
+            raise UnsafePath(f"version '{printable(version)}' is not valid ({problem}).")
         parts.append(version)
     if name is not None:
         parts.append(checked_name(name, "the file name"))
@@ -104,4 +104,4 @@ def repository_path(group_id: str, artifact_id: str, version: str | None = None,
 def path_problem(path: str) -> str | None:
     """Why a relative repository path (a folder may end with '/') is unsafe, or None."""
     parts = path.removesuffix("/").split("/")
-    return next((f"'{shown(part)}': {problem}" for part in parts if (problem := name_problem(part))), None)
+    return next((f"'{printable(part)}': {problem}" for part in parts if (problem := name_problem(part))), None)

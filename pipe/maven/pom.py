@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipe.errors import InputError
-from pipe.maven.paths import id_problem, shown, version_problem
+from pipe.maven.paths import id_problem, printable, version_problem
 
 # A DTD is the only way to declare entities (external ones read files or URLs; nested ones
 # explode in memory). A POM never needs one, so any DOCTYPE or ENTITY is refused unparsed.
@@ -173,12 +173,12 @@ def _check_coordinates(coordinates: dict[str, str], packaging: str, label: str) 
     for name in ("groupId", "artifactId"):
         problem = id_problem(coordinates[name], name)
         if problem:
-            raise InputError(f"{label}'s {name} '{shown(coordinates[name])}' is not valid: {problem}.")
+            raise InputError(f"{label}'s {name} '{printable(coordinates[name])}' is not valid: {problem}.")
     version = coordinates["version"]
     problem = version_problem(version)
     if problem:
         raise InputError(
-            f"{label}'s version '{shown(version)}' is not valid ({problem}): use a version such as 1.2.3 or "
+            f"{label}'s version '{printable(version)}' is not valid ({problem}): use a version such as 1.2.3 or "
             "1.3.0-SNAPSHOT."
         )
     if not _ID.match(packaging):

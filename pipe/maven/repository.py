@@ -28,7 +28,7 @@ from pipe.maven.layout import (
     checksums_of_bytes,
 )
 from pipe.maven.metadata import ArtifactMetadata, SnapshotMetadata, parse_artifact_metadata, parse_snapshot_metadata
-from pipe.maven.paths import METADATA, UnsafePath, name_problem, path_problem, repository_path, shown
+from pipe.maven.paths import METADATA, UnsafePath, name_problem, path_problem, printable, repository_path
 
 WRONG_URL = (
     "REGISTRY_URL does not point at a Maven repository that accepts uploads: copy the repository URL from the "
@@ -299,7 +299,7 @@ class MavenRepository:
                     "%s/ lists the file '%s', which cannot be deleted by URL (%s): skipped; delete it in the "
                     "repository's UI.",
                     folder,
-                    shown(name),
+                    printable(name),
                     problem,
                 )
                 continue
