@@ -35,8 +35,9 @@ class UnsafePath(InputError):
 
 
 def printable(value: str) -> str:
-    """The value as it may be printed: control characters written as escapes, never sent raw."""
-    return "".join(f"\\x{ord(c):02x}" if unicodedata.category(c).startswith("C") else c for c in value)
+    """The value as it may be printed: characters that do not print (control characters, line
+    separators) written as escapes, never sent raw to the log."""
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in value)
 
 
 def name_problem(name: str) -> str | None:
