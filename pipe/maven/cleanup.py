@@ -106,12 +106,16 @@ def checked_metadata(metadata: ArtifactMetadata, folder: str, log: logging.Logge
     version or could leave the artifact's folder in a URL: each is reported and skipped, so that no
     request is ever built from it (it stays in the file: the pipe deletes only what it can name)."""
     where = f"{folder}/{METADATA}"
-    versions = valid_versions(dict.fromkeys(metadata.versions), f"{where} lists the version", log)
-    named = {
-        element: (valid_versions([value], f"{where} names as <{element}>", log) or [None])[0] if value else None
-        for element, value in (("latest", metadata.latest), ("release", metadata.release))
-    }
-    return replace(metadata, versions=versions, latest=named["latest"], release=named["release"])
+
+    def named(element: str, value: str | None) -> str | None:
+        return value if value and valid_versions([value], f"{where} names as <{element}>", log) else None
+
+    return replace(
+        metadata,
+        versions=valid_versions(dict.fromkeys(metadata.versions), f"{where} lists the version", log),
+        latest=named("latest", metadata.latest),
+        release=named("release", metadata.release),
+    )
 
 
 def valid_versions(names: Iterable[str], where: str, log: logging.Logger) -> list[str]:
