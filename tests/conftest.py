@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -244,24 +245,53 @@ def _engine_cleanup() -> Iterator[None]:
             remove_engine_objects(client, *engine_objects_named(client, names))
 
 
-# Images and containers a session made are told from the engine's event log, by name: the engine
-# is shared, so counting everything in it would count other sessions' work too.
+# Images and containers a session made are told from the engine's events, by name: the engine is
+# shared, so counting everything in it would count other sessions' work too. The events are read
+# as they happen: the engine keeps only its last 256, too few to ask for at the end of a long
+# session on a busy engine.
 MADE_ACTIONS = {"image": ("tag", "pull", "import", "load"), "container": ("create",)}
 
 
-def engine_objects_made(client, names: list[str], since: int, until: int) -> tuple[int, int]:
-    """(images, containers) the engine made between `since` and `until` (Unix seconds) under one of
-    `names`: tagged, pulled, imported or loaded images (by image id), created containers."""
-    made: dict[str, set[str]] = {"image": set(), "container": set()}
-    if not names:
-        return 0, 0
-    events = client.events(since=since, until=until, decode=True, filters={"type": list(MADE_ACTIONS)})
-    for event in events:
-        kind, actor = event.get("Type"), event.get("Actor") or {}
-        attributes = actor.get("Attributes") or {}
-        if event.get("Action") in MADE_ACTIONS.get(kind, ()) and _mentions(list(attributes.values()), names):
-            made[kind].add(actor.get("ID", ""))
-    return len(made["image"]), len(made["container"])
+class EngineWatch:
+    """The engine's image and container events from now on, read by a thread of their own."""
+
+    def __init__(self, client) -> None:
+        self.seen: list[tuple[str, str, list[str]]] = []  # (kind, id, attribute values)
+        self.client = client
+        self.stream = client.events(decode=True, filters={"type": list(MADE_ACTIONS)})
+        self.reader = threading.Thread(target=self._read, daemon=True, name="engine-events")
+        self.reader.start()
+
+    def _read(self) -> None:
+        with contextlib.suppress(Exception):  # the stream ends by being closed, however it says so
+            for event in self.stream:
+                kind, actor = event.get("Type", ""), event.get("Actor") or {}
+                if event.get("Action") in MADE_ACTIONS.get(kind, ()):
+                    self.seen.append((kind, actor.get("ID", ""), list((actor.get("Attributes") or {}).values())))
+
+    def made(self, names: list[str]) -> tuple[int, int]:
+        """(images, containers) made under one of `names` (images by id: tagged, pulled, imported,
+        loaded; containers created). Stops the watch."""
+        time.sleep(0.2)  # the last removals' and tags' events are on their way
+        self.stream.close()
+        self.reader.join(5)
+        self.client.close()
+        made: dict[str, set[str]] = {"image": set(), "container": set()}
+        for kind, identity, values in list(self.seen):
+            if _mentions(values, names):
+                made[kind].add(identity)
+        return len(made["image"]), len(made["container"])
+
+
+def engine_watch():
+    """An EngineWatch, or None when no engine answers."""
+    import docker
+
+    client = engine_client()
+    try:
+        return EngineWatch(client) if client is not None else None
+    except (docker.errors.DockerException, requests.RequestException):
+        return None
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -269,16 +299,15 @@ def _engine_left_as_found(request: pytest.FixtureRequest) -> Iterator[None]:
     """The session's last check: nothing it made is left in the engine. Anything found is named
     in the failure (and removed, so that the next run starts clean). Images that were there
     before (the stand-in base image, the pipe's image) are no concern of this check."""
-    since = int(time.time()) - 1
+    watch = engine_watch()
     yield
     client = engine_client()
-    if client is None:
+    if client is None or watch is None:
         return
     with contextlib.closing(client):
         leftovers = engine_objects_named(client, SESSION_NAMES)
         remove_engine_objects(client, *leftovers)
-        made = engine_objects_made(client, SESSION_NAMES, since, int(time.time()) + 1)
-    counts = [*made, len(leftovers[0]) + len(leftovers[1])]
+    counts = [*watch.made(SESSION_NAMES), len(leftovers[0]) + len(leftovers[1])]
     request.config.stash[ENGINE_MADE] = counts
     if hasattr(request.config, "workeroutput"):  # an xdist worker: the controller adds them up
         request.config.workeroutput["engine_made"] = counts
