@@ -424,7 +424,9 @@ def delete_maven_folder(repository: str, folder: str, auth: tuple[str, str]) -> 
 
 
 def remove_registry_data(values: dict[str, str], names: list[str]) -> list[str]:
-    """Remove what the local registries hold under `names`; returns what could not be removed."""
+    """Remove what the local registries hold under `names`, also written without their hyphen
+    (a Maven groupId part: `org.bbpp.it.g3f0cf11ce447`); returns what could not be removed."""
+    names = names + [name.replace("-", "") for name in names]
     state, writer = Path(values["SANDBOX_STATE"]), (values["SANDBOX_WRITER_USER"], values["SANDBOX_WRITER_TOKEN"])
     failed = []
     for repository in oci_repositories_named(state, names):
