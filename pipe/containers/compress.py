@@ -17,10 +17,10 @@ from __future__ import annotations
 import hashlib
 import struct
 import zlib
-from dataclasses import dataclass
 from pathlib import Path
 
-from pipe.containers.archive import READ_BLOCK, BlobSource, Layer
+from pipe.containers.archive import Layer
+from pipe.containers.blobs import READ_BLOCK, Blob, BlobSource
 from pipe.containers.mediatypes import DOCKER_LAYER, OCI_LAYER
 
 # zlib level 1: ~3x faster than the default 6 on text for ~10-15% larger output; on a pipeline's
@@ -34,16 +34,6 @@ GZIP_MEDIA_TYPES = {OCI_LAYER: OCI_LAYER + "+gzip", DOCKER_LAYER: DOCKER_LAYER +
 # Magic numbers of compressed streams, for layers whose media type says "uncompressed".
 COMPRESSED_MAGIC = (b"\x1f\x8b", b"\x28\xb5\x2f\xfd")
 GZIP_HEADER = b"\x1f\x8b\x08\x00" + b"\x00\x00\x00\x00" + b"\x00\xff"
-
-
-@dataclass(frozen=True)
-class Blob:
-    """Bytes ready to upload: where they are, their digest and size, their media type."""
-
-    source: BlobSource
-    digest: str
-    size: int
-    media_type: str
 
 
 def sample_ratio(source: BlobSource) -> float:

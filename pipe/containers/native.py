@@ -15,7 +15,8 @@ import requests
 
 from pipe.config import Config
 from pipe.containers import engine
-from pipe.containers.archive import ArchivedImage, ArchiveFiles, BlobSource, Layer, read_layout, read_tar_stream
+from pipe.containers.archive import ArchivedImage, ArchiveFiles, Layer, read_layout, read_tar_stream
+from pipe.containers.blobs import BlobSource
 from pipe.containers.mediatypes import OCI_LAYER
 from pipe.containers.oci_push import (
     ImagePusher,

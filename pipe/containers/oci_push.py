@@ -22,8 +22,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipe.containers.archive import ArchivedImage, BlobSource, ImageManifest, Layer
-from pipe.containers.compress import Blob, prepare_layer
+from pipe.containers.archive import ArchivedImage, ImageManifest, Layer
+from pipe.containers.blobs import Blob, BlobSource
+from pipe.containers.compress import prepare_layer
 from pipe.containers.mediatypes import DOCKER_LAYER, DOCKER_MANIFEST, OCI_LAYER, OCI_MANIFEST, REFERENCE_DIGEST
 from pipe.containers.registry import RegistryReader, RegistryWriter, sha256_digest
 from pipe.errors import RegistryError

@@ -28,8 +28,7 @@ import requests
 
 from pipe.auth import Credentials
 from pipe.config import Registry
-from pipe.containers.archive import BlobSource
-from pipe.containers.compress import Blob
+from pipe.containers.blobs import Blob, BlobSource
 from pipe.containers.mediatypes import ACCEPT_MANIFESTS, OCI_MANIFEST
 from pipe.errors import RegistryError
 from pipe.http import (

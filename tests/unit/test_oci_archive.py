@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from pipe.containers.archive import BlobSource, Layer, open_archive, read_tar_stream
+from pipe.containers.archive import Layer, open_archive, read_tar_stream
+from pipe.containers.blobs import BlobSource
 from pipe.containers.compress import compression_pays, prepare_layer
 from pipe.errors import InputError
 
