@@ -32,7 +32,6 @@ from pipe.config import Config
 from pipe.containers.mediatypes import INDEX_TYPES
 from pipe.containers.publish import Target
 from pipe.containers.registry import RegistryDeleter, sha256_digest
-from pipe.http import new_session
 from pipe.masking import SecretMasker
 from pipe.outputs import Publication
 
@@ -174,10 +173,7 @@ def delete_tags(catalog: Catalog, decisions: list[Decision], digests: dict[str, 
 
 def cleanup(config: Config, log: logging.Logger, masker: SecretMasker) -> Publication:
     target = Target.from_config(config)
-    session = new_session()
-    # A DELETE by digest is idempotent (a second one answers 404, read as "already gone").
-    session.retry_methods = session.retry_methods | {"DELETE"}
-    catalog = Catalog(RegistryDeleter(config.registry, target.name, config.credentials, masker, session))
+    catalog = Catalog(RegistryDeleter.from_config(config, log, masker))
     log.info("Reading the tags of %s.", target.reference)
     digests = read_tags(catalog, log)
     now = datetime.now(UTC)

@@ -11,8 +11,6 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import requests
-
 from pipe.config import Config
 from pipe.containers import engine
 from pipe.containers.archive import ArchivedImage, ArchiveFiles, Layer, read_layout, read_tar_stream
@@ -28,7 +26,7 @@ from pipe.containers.oci_push import (
     verify_tags,
 )
 from pipe.containers.registry import RegistryReader, RegistryWriter, sha256_digest
-from pipe.errors import EngineError, RegistryError
+from pipe.errors import RegistryError
 from pipe.masking import SecretMasker
 from pipe.progress import ExportProgress, format_size
 
@@ -39,11 +37,12 @@ EXPORT_CHUNK = 1 << 20
 
 
 def writer_for(
-    config: Config, repository: str, masker: SecretMasker, bases: Sequence[tuple[str, str]] = ()
+    config: Config, log: logging.Logger, masker: SecretMasker, bases: Sequence[tuple[str, str]] = ()
 ) -> RegistryWriter:
-    writer = RegistryWriter(config.registry, repository, config.credentials, masker)
-    # A mount reads from the base image's repository: the token has to allow that too.
-    writer.extra_scopes = tuple(dict.fromkeys(f"repository:{base}:pull" for base, _ in bases))
+    """The run's writer for the configured image, allowed to mount from the base images'
+    repositories: its first token covers reading them, no second challenge for the mounts."""
+    writer = RegistryWriter.from_config(config, log, masker)
+    writer.mount_from(base for base, _ in bases)
     return writer
 
 
@@ -53,7 +52,7 @@ def base_layers(writer: RegistryWriter, bases: Sequence[tuple[str, str]], log: l
     shortcut: its layers are then pushed like the others."""
     known: dict[str, KnownLayer] = {}
     for repository, reference in bases:
-        reader = RegistryReader(writer.registry, repository, writer.credentials, writer.masker)
+        reader = RegistryReader(writer.auth, repository)
         try:
             known.update(known_layers(reader, [reference], source=repository))
         except RegistryError as error:
@@ -178,16 +177,11 @@ def start_layers(pusher: ImagePusher, diff_ids: set[str]) -> Callable[[str, Blob
 
 
 def export(api: docker.APIClient, image_id: str, scratch: Path, on_file, on_read=None) -> ArchiveFiles:
-    from docker.errors import APIError
-
     try:
-        chunks = api.get_image(image_id, chunk_size=EXPORT_CHUNK)
+        chunks = engine.export_chunks(api, image_id, EXPORT_CHUNK)
         return read_tar_stream(ChunkStream(chunks, on_read), scratch, on_file)
-    except (APIError, requests.RequestException, tarfile.TarError) as error:
-        raise EngineError(
-            f"the Docker engine could not export image {image_id[:19]} ({engine.short_reason(error)}): "
-            "re-run the step, or set PUSH_METHOD: engine to push through the engine."
-        ) from None
+    except tarfile.TarError as error:
+        raise engine.export_error(image_id, error) from None
 
 
 class ChunkStream:

@@ -1,0 +1,85 @@
+"""The container publisher's shape, read from its source: imports go one way (none inside a
+function makes a cycle), `requests` stays in the client modules, and the actions get their
+clients in one way (`from_config`), never by making sessions or reading credentials themselves."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PIPE = Path(__file__).resolve().parents[2] / "pipe"
+CONTAINERS = PIPE / "containers"
+# The modules that may speak HTTP through requests themselves.
+REQUESTS_ALLOWED = {"auth.py", "registry.py", "engine.py"}
+ACTIONS = ("publish.py", "cleanup.py", "index.py", "native.py", "oci_push.py")
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PIPE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imported(path: Path, known: set[str]) -> set[str]:
+    """Every pipe module `path` imports, at the top or inside a function."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found |= {node.module} | {f"{node.module}.{alias.name}" for alias in node.names}
+        elif isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+    return found & known
+
+
+def import_graph() -> dict[str, set[str]]:
+    files = {module_name(path): path for path in PIPE.rglob("*.py")}
+    return {name: imported(path, set(files)) - {name} for name, path in files.items()}
+
+
+def reaches(graph: dict[str, set[str]], start: str, goal: str) -> bool:
+    seen, queue = set(), list(graph[start])
+    while queue:
+        name = queue.pop()
+        if name == goal:
+            return True
+        if name not in seen:
+            seen.add(name)
+            queue.extend(graph.get(name, ()))
+    return False
+
+
+def test_no_container_module_is_part_of_an_import_cycle():
+    graph = import_graph()
+    in_cycles = [name for name in graph if name.startswith("pipe.containers") and reaches(graph, name, name)]
+    assert in_cycles == []
+
+
+def test_requests_is_imported_by_the_client_modules_alone():
+    importers = sorted(
+        path.name
+        for path in CONTAINERS.glob("*.py")
+        if {"requests"} & {name.split(".")[0] for name in imported_names(path)}
+    )
+    assert set(importers) <= REQUESTS_ALLOWED, importers
+
+
+def imported_names(path: Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+        elif isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+    return names
+
+
+def test_actions_make_no_sessions_and_read_no_credentials():
+    for name in ACTIONS:
+        source = (CONTAINERS / name).read_text(encoding="utf-8")
+        assert "new_session" not in source, name
+        assert "config.credentials" not in source, name
+
+
+def test_the_registry_client_sits_below_the_archive_and_the_compressor():
+    graph = import_graph()
+    assert not reaches(graph, "pipe.containers.registry", "pipe.containers.archive")
+    assert not reaches(graph, "pipe.containers.registry", "pipe.containers.compress")
