@@ -67,9 +67,11 @@ def compression_pays(layer: Layer) -> bool:
     return sample_ratio(layer.source) <= WORTHWHILE_RATIO
 
 
-def gzip_layer(source: BlobSource, target: Path, on_read=None) -> tuple[str, int]:
-    """Deterministic gzip of `source` into `target`: its digest and size."""
+def gzip_layer(source: BlobSource, target: Path, on_read=None, algorithm: str = "sha256") -> tuple[str, int, str]:
+    """Deterministic gzip of `source` into `target`: its digest and size, and the digest of what
+    was read (`algorithm`), which the layer is checked against on the way."""
     digest = hashlib.sha256()
+    read = hashlib.new(algorithm)
     deflate = zlib.compressobj(LEVEL, zlib.DEFLATED, -zlib.MAX_WBITS)
     crc = 0
     size = 0
@@ -85,12 +87,13 @@ def gzip_layer(source: BlobSource, target: Path, on_read=None) -> tuple[str, int
         write(out, GZIP_HEADER)
         while block := reader.read(READ_BLOCK):
             crc = zlib.crc32(block, crc)
+            read.update(block)
             write(out, deflate.compress(block))
             if on_read:
                 on_read(len(block))
         write(out, deflate.flush())
         write(out, struct.pack("<II", crc & 0xFFFFFFFF, source.size & 0xFFFFFFFF))
-    return "sha256:" + digest.hexdigest(), size
+    return "sha256:" + digest.hexdigest(), size, f"{algorithm}:{read.hexdigest()}"
 
 
 def sha256_of(source: BlobSource) -> str:
@@ -102,10 +105,17 @@ def sha256_of(source: BlobSource) -> str:
 
 
 def prepare_layer(layer: Layer, scratch: Path, on_read=None) -> Blob:
-    """The blob to push for `layer`: gzip'd when that pays, else the stored bytes as they are."""
+    """The blob to push for `layer`: gzip'd when that pays, else the stored bytes as they are.
+    Either way the layer's bytes are checked against its digest and diff id as they are read (a
+    damaged layer is an `InputError`): here while they are compressed, else while they upload."""
+    check = layer.check
     if compression_pays(layer):
         target = scratch / f"{layer.diff_id or id(layer)}.gz".replace(":", "-")
-        digest, size = gzip_layer(layer.source, target, on_read)
+        algorithm = (check.digest if check else "sha256:").partition(":")[0]
+        digest, size, read = gzip_layer(layer.source, target, on_read, algorithm)
+        error = check.failure(read, read) if check else None
+        if error is not None:
+            raise error
         return Blob(BlobSource(target, 0, size), digest, size, GZIP_MEDIA_TYPES[layer.media_type])
     digest = layer.digest or sha256_of(layer.source)
-    return Blob(layer.source, digest, layer.source.size, layer.media_type)
+    return Blob(layer.source, digest, layer.source.size, layer.media_type, check)

@@ -87,6 +87,8 @@ def push_archive(
     attestations = sum(manifest.is_attestation for manifest in image.manifests)
     platforms = f", {len(image.manifests) - attestations} platforms" if image.multi_platform else ""
     platforms += f" and {attestations} attestation(s)" if attestations else ""
+    if image.ref_names:
+        log.info("The image layout names this image %s; it is pushed once.", ", ".join(image.ref_names))
     log.info("Pushing %d layer(s)%s natively over the distribution API.", layers, platforms)
     with tempfile.TemporaryDirectory(prefix="bbpp-push-") as scratch:
         with ImagePusher(writer, log, Path(scratch), known) as pusher:
@@ -171,7 +173,8 @@ def start_layers(pusher: ImagePusher, diff_ids: set[str]) -> Callable[[str, Blob
     def on_file(name: str, source: BlobSource, digest: str) -> None:
         pusher.raise_if_failed()
         if digest in diff_ids:
-            pusher.start_layer(Layer(source, OCI_LAYER, digest, digest))
+            # Hashed as it was copied out of the stream: its digest is its bytes'.
+            pusher.start_layer(Layer(source, OCI_LAYER, digest, digest, origin="the exported image", verified=True))
 
     return on_file
 

@@ -22,8 +22,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipe.containers.archive import ArchivedImage, ImageManifest, Layer
-from pipe.containers.blobs import Blob, BlobSource
+from pipe.containers.archive import ArchivedImage, ImageManifest, Layer, mapping
+from pipe.containers.blobs import Blob, BlobSource, is_digest
 from pipe.containers.compress import prepare_layer
 from pipe.containers.mediatypes import DOCKER_LAYER, DOCKER_MANIFEST, OCI_LAYER, OCI_MANIFEST, REFERENCE_DIGEST
 from pipe.containers.registry import RegistryReader, RegistryWriter, sha256_digest
@@ -68,18 +68,40 @@ def known_layers(
         found = fetched[reference] if reference in fetched else reader.get_manifest(reference)
         if found is None:
             continue
-        manifest = json.loads(found[0])
+        manifest = json_object(found[0])
         if "manifests" in manifest:
-            queue.extend(d["digest"] for d in manifest["manifests"] if "digest" in d)
+            queue.extend(d["digest"] for d in listed(manifest, "manifests") if is_digest(d.get("digest")))
             continue
-        config = reader.get_blob(manifest.get("config", {}).get("digest", "")) if manifest.get("config") else None
-        if not config:
-            continue
-        diff_ids = json.loads(config).get("rootfs", {}).get("diff_ids", [])
-        for diff_id, layer in zip(diff_ids, manifest.get("layers") or [], strict=False):
-            media_type = layer.get("mediaType", OCI_LAYER + "+gzip")
+        config_digest = mapping(manifest.get("config")).get("digest")
+        config = reader.get_blob(config_digest) if is_digest(config_digest) else None
+        if config:
+            known.update(layers_by_diff_id(json_object(config), listed(manifest, "layers"), source))
+    return known
+
+
+def layers_by_diff_id(config: dict, layers: list[dict], source: str | None) -> dict[str, KnownLayer]:
+    """Layer i of a manifest is the compressed form of diff id i of its config; entries that are
+    not what they should be (another tool's image, a damaged one) teach nothing and are left out."""
+    diff_ids = mapping(config.get("rootfs")).get("diff_ids")
+    known = {}
+    for diff_id, layer in zip(diff_ids if isinstance(diff_ids, list) else [], layers, strict=False):
+        if is_digest(diff_id) and is_digest(layer.get("digest")) and isinstance(layer.get("size"), int):
+            media_type = str(layer.get("mediaType") or OCI_LAYER + "+gzip")
             known[diff_id] = KnownLayer(layer["digest"], layer["size"], media_type, source)
     return known
+
+
+def json_object(data: bytes) -> dict:
+    """A document the registry holds, as a JSON object (an empty one when it is not)."""
+    try:
+        return mapping(json.loads(data))
+    except (ValueError, RecursionError):
+        return {}
+
+
+def listed(document: dict, key: str) -> list[dict]:
+    value = document.get(key)
+    return [entry for entry in value if isinstance(entry, dict)] if isinstance(value, list) else []
 
 
 def layer_type_for(manifest_type: str, media_type: str) -> str:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode, urljoin
@@ -25,7 +26,7 @@ from urllib.parse import urlencode, urljoin
 import requests
 
 from pipe.containers.auth import Permission, RegistryAuth
-from pipe.containers.blobs import Blob, BlobSource
+from pipe.containers.blobs import Blob, BlobSource, is_digest, shown
 from pipe.containers.mediatypes import ACCEPT_MANIFESTS, OCI_MANIFEST
 from pipe.errors import RegistryError
 from pipe.http import (
@@ -55,6 +56,28 @@ def image_repository(config: Config) -> str:
     `[registry path/]workspace/image`."""
     parts = (config.registry.path, config.workspace, str(config.docker.image_name))
     return "/".join(part for part in parts if part)
+
+
+# A tag, as the distribution spec allows it.
+TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
+
+
+def is_reference(value: object, tags: bool = True) -> bool:
+    """A manifest reference (a tag or a digest; only a digest with `tags=False`) that cannot
+    change the meaning of the URL it goes into."""
+    return is_digest(value) or (tags and isinstance(value, str) and TAG.fullmatch(value) is not None)
+
+
+def checked_reference(value: str, repository: str, tags: bool = True) -> str:
+    """`value`, when it is safe in a URL path; references come from archives, images and the
+    registry's own answers, any of which may be hostile."""
+    if not is_reference(value, tags):
+        kind = "tag or digest" if tags else "digest"
+        raise RegistryError(
+            f"'{shown(value)}' in {repository} is not a valid {kind} (a tag is up to 128 letters, digits, . _ -; a "
+            "digest is sha256:<64 hex digits>): it is not sent to the registry: check the image or the registry."
+        )
+    return value
 
 
 def run_actions(config: Config) -> tuple[str, ...]:
@@ -113,15 +136,19 @@ class RegistryReader:
     def url(self, path: str) -> str:
         return f"{self.base}/v2/{self.repository}/{path}"
 
+    def manifest_url(self, reference: str) -> str:
+        return self.url(f"manifests/{checked_reference(reference, self.repository)}")
+
+    def blob_url(self, digest: str) -> str:
+        return self.url(f"blobs/{checked_reference(digest, self.repository, tags=False)}")
+
     def fail(self, response: requests.Response, action: str) -> RegistryError:
         return registry_error(response, action, self.hints)
 
     def get_manifest(self, reference: str) -> tuple[bytes, str] | None:
         """The manifest's bytes and media type, or None if there is none."""
         action = f"reading the manifest {self.repository}:{reference}"
-        response = self._request(
-            "GET", self.url(f"manifests/{reference}"), action, headers={"Accept": ACCEPT_MANIFESTS}
-        )
+        response = self._request("GET", self.manifest_url(reference), action, headers={"Accept": ACCEPT_MANIFESTS})
         if response.status_code == 404:
             return None
         if response.status_code != 200:
@@ -132,7 +159,7 @@ class RegistryReader:
 
     def get_blob(self, digest: str) -> bytes | None:
         action = f"reading blob {digest} of {self.repository}"
-        response = self._request("GET", self.url(f"blobs/{digest}"), action)
+        response = self._request("GET", self.blob_url(digest), action)
         if response.status_code == 404:
             return None
         if response.status_code != 200:
@@ -159,7 +186,7 @@ class RegistryReader:
     def tag_digest(self, tag: str) -> str | None:
         """The manifest digest `tag` points at, or None when the tag does not exist."""
         action = f"reading {self.repository}:{tag}"
-        url = f"{self.base}/v2/{self.repository}/manifests/{tag}"
+        url = self.manifest_url(tag)
         response = self._request("HEAD", url, action, headers={"Accept": ACCEPT_MANIFESTS})
         if response.status_code == 404:
             return None
@@ -235,7 +262,7 @@ class RegistryWriter(RegistryReader):
 
     def blob_exists(self, digest: str) -> bool:
         action = f"checking blob {digest} in {self.repository}"
-        response = self._request("HEAD", self.url(f"blobs/{digest}"), action)
+        response = self._request("HEAD", self.blob_url(digest), action)
         if response.status_code == 200:
             return True
         if response.status_code == 404:
@@ -291,7 +318,7 @@ class RegistryWriter(RegistryReader):
             "PUT",
             with_query(location, digest=blob.digest),
             action,
-            body=lambda: blob.source.open_with(on_read) if on_read else blob.source.open(),
+            body=lambda: blob.open(on_read),
             headers={"Content-Type": "application/octet-stream", "Content-Length": str(blob.size)},
             allow_redirects=False,
         )
@@ -305,6 +332,7 @@ class RegistryWriter(RegistryReader):
 
     def upload_chunked(self, blob: Blob, chunk: int, on_read=None) -> None:
         action = f"uploading blob {blob.digest} to {self.repository} in chunks"
+        blob.verify()  # the chunks are read apart: the blob is checked as a whole first
         opened = self.start_upload()
         location = self.location(opened)
         chunk = max(chunk, int(opened.headers.get("OCI-Chunk-Min-Length") or 0))
@@ -338,7 +366,7 @@ class RegistryWriter(RegistryReader):
         action = f"pushing the manifest {self.repository}:{reference}"
         response = self._request(
             "PUT",
-            self.url(f"manifests/{reference}"),
+            self.manifest_url(reference),
             action,
             data=body,
             headers={"Content-Type": media_type},
@@ -393,7 +421,7 @@ class RegistryDeleter(RegistryReader):
         """Deletes one manifest; False when it was already gone (a re-run after an interruption,
         or a retry after a lost answer: a DELETE by digest is idempotent)."""
         action = f"deleting {self.repository}@{digest}"
-        response = self._request("DELETE", self.url(f"manifests/{digest}"), action)
+        response = self._request("DELETE", self.manifest_url(digest), action)
         if response.status_code in (200, 202):
             return True
         if response.status_code == 404:
