@@ -358,13 +358,13 @@ def test_name_unknown_says_to_create_the_package(registry, tmp_path):
 # --- auth --------------------------------------------------------------------------------------
 
 
-def publish_archive(fake: FakeRegistry, workdir: Path, **variables: str):
+def publish_archive(fake: FakeRegistry, workdir: Path, token: str = TOKEN, **variables: str):
     """A whole run of the pipe's container publisher: IMAGE_ARCHIVE pushed as 1.0.0 and latest."""
     env = base_env(
         PACKAGE_TYPE="docker",
         REGISTRY_URL=BASE,
         BITBUCKET_PACKAGES_USERNAME=USER,
-        BITBUCKET_PACKAGES_TOKEN=TOKEN,
+        BITBUCKET_PACKAGES_TOKEN=token,
         IMAGE_ARCHIVE="image.tar",
         TAGS="1.0.0 latest",
         **variables,
