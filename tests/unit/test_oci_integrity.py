@@ -84,7 +84,9 @@ def push_fails(fake: FakeRegistry, archive: Path, tmp_path: Path) -> InputError:
 # --- layers that are not what the config says ---------------------------------------------------
 
 
-@pytest.mark.parametrize("stored", [TEXT + b"\0" * 512, RANDOM[:1000] + bytes(1000) + RANDOM[2000:]], ids=["compressed", "as-is"])
+@pytest.mark.parametrize(
+    "stored", [TEXT + b"\0" * 512, RANDOM[:1000] + bytes(1000) + RANDOM[2000:]], ids=["compressed", "as-is"]
+)
 def test_a_docker_save_layer_that_does_not_match_its_diff_id_is_refused(tmp_path, stored):
     """The pipe gzips text layers (checked while compressing) and pushes random ones as they are
     (checked while uploading): either way, no manifest, no tag."""
