@@ -17,10 +17,11 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from pipe.containers.archive import ArchivedImage, ImageManifest, Layer, mapping
 from pipe.containers.blobs import Blob, BlobSource, is_digest
@@ -31,6 +32,10 @@ from pipe.errors import RegistryError
 from pipe.progress import PushProgress, format_size
 
 UPLOAD_WORKERS = 4
+# Reads (manifests of tags, tags read back) sent at once: they only wait on the network.
+READ_WORKERS = 8
+T = TypeVar("T")
+R = TypeVar("R")
 # --- what the registry already has -----------------------------------------------------------
 
 
@@ -360,27 +365,36 @@ def canonical(document: dict) -> bytes:
     return json.dumps(document, separators=(",", ":"), sort_keys=False).encode()
 
 
+def in_parallel(call: Callable[[T], R], items: Sequence[T], workers: int = READ_WORKERS) -> list[R]:
+    """`call` on every item at once (requests that wait on the network, not on each other); the
+    results in order, the first failure raised."""
+    if len(items) <= 1:
+        return [call(item) for item in items]
+    with ThreadPoolExecutor(max_workers=min(workers, len(items)), thread_name_prefix="read") as pool:
+        return list(pool.map(call, items))
+
+
 def point_tags(
     writer: RegistryWriter, result: PushResult, tags: Iterable[str], current: Mapping[str, str | None], log
 ) -> list[str]:
-    """PUT the manifest at each tag that does not already point at it; the tags left alone."""
-    unchanged = []
-    for tag in tags:
-        if current.get(tag) == result.digest:
-            unchanged.append(tag)
-            log.info("Tag %s already points at %s.", tag, result.digest)
-            continue
-        writer.with_retries(
-            lambda tag=tag: writer.put_manifest(tag, result.manifest, result.media_type), f"pushing tag {tag}"
-        )
+    """PUT the manifest at each tag that does not already point at it (all at once); the tags left alone."""
+    unchanged = [tag for tag in tags if current.get(tag) == result.digest]
+    for tag in unchanged:
+        log.info("Tag %s already points at %s.", tag, result.digest)
+    moving = [tag for tag in tags if tag not in unchanged]
+
+    def put(tag: str) -> None:
+        writer.with_retries(lambda: writer.put_manifest(tag, result.manifest, result.media_type), f"pushing tag {tag}")
+
+    in_parallel(put, moving)
+    for tag in moving:
         log.info("Tagged %s:%s.", writer.repository, tag)
     return unchanged
 
 
-def verify_tags(writer: RegistryWriter, tags: Iterable[str], digest: str) -> None:
-    """Read every tag back: each must name the pushed digest."""
-    for tag in tags:
-        found = writer.tag_digest(tag)
+def verify_tags(writer: RegistryWriter, tags: Sequence[str], digest: str) -> None:
+    """Read every tag back (all at once): each must name the pushed digest."""
+    for tag, found in zip(tags, in_parallel(writer.tag_digest, list(tags)), strict=True):
         if found != digest:
             raise RegistryError(
                 f"after the push, {writer.repository}:{tag} points at {found or 'nothing'} instead of {digest}: "

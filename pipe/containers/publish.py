@@ -20,7 +20,7 @@ from pipe.config import Config
 from pipe.containers import bases, engine, index, native
 from pipe.containers.archive import ArchivedImage, open_archive
 from pipe.containers.mediatypes import OCI_INDEX
-from pipe.containers.oci_push import PushResult, PushStats, point_tags, verify_tags
+from pipe.containers.oci_push import PushResult, PushStats, in_parallel, point_tags, verify_tags
 from pipe.containers.registry import RegistryReader, RegistryWriter, image_repository, sha256_digest
 from pipe.containers.tags import TagPlan, plan_tags
 from pipe.errors import ConfigError, InputError
@@ -73,7 +73,7 @@ def publish_image(
         return dry_run(config, target, plan, log)
 
     # What the tags point at now, to tell a re-run from a move once the digest is known.
-    before = {tag: reader.tag_digest(tag) for tag in plan.tags if tag in existing}
+    before = native.current_tags(reader, plan.tags, existing)
     if archive is not None:
         return push_image_archive(config, target, plan, archive, before, existing, log, masker)
     api = engine.connect(config.environment)
@@ -153,7 +153,8 @@ def publish_index(config: Config, log: logging.Logger, masker: SecretMasker) -> 
             log.info("%s", line)
         summary = f"dry run: would push the index of {' '.join(built.platforms)} as {target.reference}:"
         return Publication(summary=summary + " ".join(plan.tags), details=plan_details(target, plan))
-    before = {tag: reader.tag_digest(tag) for tag in plan.tags if tag in existing}
+    present = [tag for tag in plan.tags if tag in existing]
+    before = dict(zip(present, in_parallel(reader.tag_digest, present), strict=True))
     if all(before.get(tag) == digest for tag in plan.tags):
         log.info("The index is already at every tag with the same digest: nothing to push.")
     else:

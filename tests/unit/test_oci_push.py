@@ -366,8 +366,7 @@ def publish_archive(fake: FakeRegistry, workdir: Path, token: str = TOKEN, **var
         BITBUCKET_PACKAGES_USERNAME=USER,
         BITBUCKET_PACKAGES_TOKEN=token,
         IMAGE_ARCHIVE="image.tar",
-        TAGS="1.0.0 latest",
-        **variables,
+        **({"TAGS": "1.0.0 latest"} | variables),
     )
     config = replace(load_config(env, workdir), transport=fake)
     return container_publisher.publish(config, LOG, SecretMasker())
@@ -386,6 +385,39 @@ def test_a_run_meets_the_challenge_once_and_every_client_shares_its_token(tmp_pa
     publish_archive(fake, tmp_path)
     assert fake.challenges == 2
     assert fake.tokens_issued == (2 if auth == "bearer" else 0)
+
+
+def test_an_unchanged_re_push_reads_the_tags_once_and_writes_nothing(tmp_path):
+    """The tag list, then each planned tag's manifest once (no HEAD before the GET, no blob, no
+    config, no read-back of tags that did not move): the image is known by its config."""
+    fake = FakeRegistry()
+    docker_save(tmp_path / "image.tar", [TEXT, RANDOM])
+    first = publish_archive(fake, tmp_path)
+    fake.requests.clear()
+    again = publish_archive(fake, tmp_path)
+    assert again.variables["IMAGE_DIGEST"] == first.variables["IMAGE_DIGEST"]
+    assert "nothing changed" in again.summary
+    answered = [(method, path) for method, path in fake.calls if not path.startswith("/token")]
+    assert sorted(set(answered)) == [
+        ("GET", "/v2/acme/widget/manifests/1.0.0"),
+        ("GET", "/v2/acme/widget/manifests/latest"),
+        ("GET", "/v2/acme/widget/tags/list?n=1000"),
+    ]
+    # Each read once, but for the first request's challenge (answered 401, then again with the token).
+    assert len(answered) == 4
+
+
+def test_a_moved_tag_is_written_and_read_back_but_an_unchanged_one_is_not(tmp_path):
+    fake = FakeRegistry()
+    docker_save(tmp_path / "image.tar", [TEXT])
+    publish_archive(fake, tmp_path)
+    docker_save(tmp_path / "image.tar", [TEXT, RANDOM])
+    fake.requests.clear()
+    publish_archive(fake, tmp_path, TAGS="1.0.1 latest")
+    heads = [path for method, path in fake.calls if method == "HEAD" and "/manifests/" in path]
+    puts = [path for method, path in fake.calls if method == "PUT" and "/manifests/" in path]
+    assert sorted(puts) == ["/v2/acme/widget/manifests/1.0.1", "/v2/acme/widget/manifests/latest"]
+    assert sorted(heads) == sorted(puts)
 
 
 def test_push_asks_for_a_pull_push_token_and_refreshes_it_once_when_it_expires(registry, tmp_path):
