@@ -106,6 +106,8 @@ class RegistryAuth:
         # How often the registry challenged the run, and how many tokens were fetched.
         self.challenges = 0
         self.tokens = 0
+        # The quickest whole exchange with the registry so far (seconds): how near it is.
+        self.fastest_answer: float | None = None
 
     @classmethod
     def for_run(cls, config: Config, log: logging.Logger, masker: SecretMasker) -> RegistryAuth:
@@ -169,7 +171,11 @@ class RegistryAuth:
         kwargs.setdefault("allow_redirects", True)
         # A broken connection is worth another try where the caller may retry.
         with reaching(url, action, transient=True):
-            return self.session.request(method, url, headers=headers, **kwargs)
+            response = self.session.request(method, url, headers=headers, **kwargs)
+        if body is None:  # an upload's time is its bytes', not the registry's distance
+            elapsed = response.elapsed.total_seconds()
+            self.fastest_answer = min(elapsed, self.fastest_answer or elapsed)
+        return response
 
     def _authorization_for(self, needed: frozenset[Permission], action: str, hints: Mapping[int, str]) -> str | None:
         """The authorization to send: a new token first when the registry wants tokens and the

@@ -1,8 +1,9 @@
 """Layer compression for native pushes: deterministic, only where it pays, never twice.
 
 - Deterministic: gzip with a fixed header (mtime 0, no file name, OS "unknown") around zlib's raw
-  deflate at a fixed level, so the same layer always gives the same bytes and digest, and a
-  re-push finds its blobs already in the registry.
+  deflate at a given level (chosen for the link by `containers.link`), so the same layer at the
+  same level always gives the same bytes and digest, and a re-push finds its blobs already in
+  the registry.
 - Never twice: layers stored compressed (gzip, zstd) are pushed as they are.
 - Only where it pays: a few samples of the layer are deflated first. Layers that barely shrink
   (random data, media, archives, already-compressed files) are pushed uncompressed, which the
@@ -21,11 +22,12 @@ from pathlib import Path
 
 from pipe.containers.archive import Layer
 from pipe.containers.blobs import READ_BLOCK, Blob, BlobSource
+from pipe.containers.link import DEFAULT_LEVEL
 from pipe.containers.mediatypes import DOCKER_LAYER, OCI_LAYER
 
-# zlib level 1: ~3x faster than the default 6 on text for ~10-15% larger output; on a pipeline's
-# uplink the bytes saved by level 6 cost more CPU time than they save in transfer.
-LEVEL = 1
+# The samples that decide whether a layer is worth compressing are deflated at level 1: the
+# quickest look. The level of the layer itself is chosen for the link (`containers.link`).
+SAMPLE_LEVEL = 1
 # Compress a layer only if its samples shrink to at most this fraction of their size.
 WORTHWHILE_RATIO = 0.85
 SAMPLE_SIZE = 1 << 20
@@ -51,7 +53,7 @@ def sample_ratio(source: BlobSource) -> float:
             reader.seek(offset)
             data = reader.read(length)
             raw += len(data)
-            packed += len(zlib.compress(data, LEVEL))
+            packed += len(zlib.compress(data, SAMPLE_LEVEL))
     return packed / raw if raw else 1.0
 
 
@@ -67,12 +69,15 @@ def compression_pays(layer: Layer) -> bool:
     return sample_ratio(layer.source) <= WORTHWHILE_RATIO
 
 
-def gzip_layer(source: BlobSource, target: Path, on_read=None, algorithm: str = "sha256") -> tuple[str, int, str]:
-    """Deterministic gzip of `source` into `target`: its digest and size, and the digest of what
-    was read (`algorithm`), which the layer is checked against on the way."""
+def gzip_layer(
+    source: BlobSource, target: Path, on_read=None, algorithm: str = "sha256", level: int = DEFAULT_LEVEL
+) -> tuple[str, int, str]:
+    """Deterministic gzip of `source` into `target` at `level` (the same bytes for the same layer
+    and level): its digest and size, and the digest of what was read (`algorithm`), which the
+    layer is checked against on the way."""
     digest = hashlib.sha256()
     read = hashlib.new(algorithm)
-    deflate = zlib.compressobj(LEVEL, zlib.DEFLATED, -zlib.MAX_WBITS)
+    deflate = zlib.compressobj(level, zlib.DEFLATED, -zlib.MAX_WBITS)
     crc = 0
     size = 0
 
@@ -104,7 +109,7 @@ def sha256_of(source: BlobSource) -> str:
     return "sha256:" + digest.hexdigest()
 
 
-def prepare_layer(layer: Layer, scratch: Path, on_read=None) -> Blob:
+def prepare_layer(layer: Layer, scratch: Path, on_read=None, level: int = DEFAULT_LEVEL) -> Blob:
     """The blob to push for `layer`: gzip'd when that pays, else the stored bytes as they are.
     Either way the layer's bytes are checked against its digest and diff id as they are read (a
     damaged layer is an `InputError`): here while they are compressed, else while they upload."""
@@ -112,7 +117,7 @@ def prepare_layer(layer: Layer, scratch: Path, on_read=None) -> Blob:
     if compression_pays(layer):
         target = scratch / f"{layer.diff_id or id(layer)}.gz".replace(":", "-")
         algorithm = (check.digest if check else "sha256:").partition(":")[0]
-        digest, size, read = gzip_layer(layer.source, target, on_read, algorithm)
+        digest, size, read = gzip_layer(layer.source, target, on_read, algorithm, level)
         error = check.failure(read, read) if check else None
         if error is not None:
             raise error

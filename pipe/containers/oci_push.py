@@ -26,6 +26,7 @@ from typing import TypeVar
 from pipe.containers.archive import ArchivedImage, ImageManifest, Layer, mapping
 from pipe.containers.blobs import Blob, BlobSource, is_digest
 from pipe.containers.compress import prepare_layer
+from pipe.containers.link import LinkMeter
 from pipe.containers.mediatypes import DOCKER_LAYER, DOCKER_MANIFEST, OCI_LAYER, OCI_MANIFEST, REFERENCE_DIGEST
 from pipe.containers.registry import RegistryReader, RegistryWriter, sha256_digest
 from pipe.errors import RegistryError
@@ -168,6 +169,8 @@ class ImagePusher:
         self.stats = PushStats()
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="blob")
         self.progress = PushProgress(log, expected_layers) if expected_layers is not None else None
+        # The link as this push measures it: each layer's gzip level is chosen from it.
+        self.link = LinkMeter(writer.auth.fastest_answer)
         self._blobs: dict[str, Future] = {}
         self._blobs_lock = threading.Lock()
         # Layers started ahead of `push`, by digest: pushed as uncompressed OCI layers, the only
@@ -247,13 +250,16 @@ class ImagePusher:
             return {"mediaType": layer_type_for(manifest_type, known.media_type), "digest": known.digest,
                     "size": known.size}  # fmt: skip
         meter = progress.layer(name, layer.source.size, "compressed")
-        blob = prepare_layer(layer, self.scratch, meter)
+        level = self.link.level()
+        blob = prepare_layer(layer, self.scratch, meter, level)
         if blob.digest != layer.digest:
             self.stats.add(compressed=1)
-            self.log.debug("Layer %s compressed to %s: %s", name, format_size(blob.size), meter.rate())
+            self.log.debug(
+                "Layer %s compressed at level %d to %s: %s", name, level, format_size(blob.size), meter.rate()
+            )
         outcome, meter = self.push_blob(blob, lambda: progress.layer(name, blob.size, "uploaded"))
         text = {"present": "already in the registry"}.get(outcome)
-        kind = "gzip" if blob.media_type.endswith("gzip") else "uncompressed"
+        kind = f"gzip level {level}" if blob.digest != layer.digest else "uncompressed"
         done = f"{text} ({format_size(blob.size)} {kind})" if text else f"pushed, {kind}: {meter.rate()}"
         progress.finished(name, done)
         return {"mediaType": blob.media_type, "digest": blob.digest, "size": blob.size}
@@ -300,7 +306,11 @@ class ImagePusher:
             return "present"
         if meter is not None:
             meter.moved = 0
-        self.writer.upload(blob, None, meter)
+        self.link.started()
+        try:
+            self.writer.upload(blob, None, self.link.counting(meter))
+        finally:
+            self.link.finished()
         self.stats.add(uploaded=1, uploaded_bytes=blob.size)
         return "uploaded"
 

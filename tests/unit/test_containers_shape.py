@@ -5,7 +5,11 @@ clients in one way (`from_config`), never by making sessions or reading credenti
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 PIPE = Path(__file__).resolve().parents[2] / "pipe"
 CONTAINERS = PIPE / "containers"
@@ -83,3 +87,30 @@ def test_the_registry_client_sits_below_the_archive_and_the_compressor():
     graph = import_graph()
     assert not reaches(graph, "pipe.containers.registry", "pipe.containers.archive")
     assert not reaches(graph, "pipe.containers.registry", "pipe.containers.compress")
+
+
+def loaded_after(statement: str) -> set[str]:
+    """The modules a fresh interpreter holds after `statement` (the imports of a run's entry)."""
+    code = f"import sys; {statement}; print('\\n'.join(sorted(sys.modules)))"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=PIPE.parent)
+    assert run.returncode == 0, run.stderr
+    return set(run.stdout.split())
+
+
+@pytest.mark.parametrize(
+    "entries",
+    [
+        ("pipe.npm.publish", "pipe.npm.cleanup", "pipe.maven.publish", "pipe.maven.cleanup"),
+        ("pipe.containers.publish", "pipe.containers.cleanup"),
+    ],
+    ids=["npm and maven", "containers"],
+)
+def test_a_run_loads_no_docker_client_until_it_talks_to_an_engine(entries):
+    """docker-py costs ~15 ms of start-up: npm and Maven runs never load it, nor any container
+    module; an image run loads it only when it connects to the engine (an IMAGE_ARCHIVE push,
+    an index or a cleanup never do)."""
+    loaded = loaded_after(f"import pipe.cli, {', '.join(entries)}")
+    assert not {name for name in loaded if name == "docker" or name.startswith("docker.")}
+    assert set(entries) <= loaded
+    if not entries[0].startswith("pipe.containers"):
+        assert not {name for name in loaded if name.startswith("pipe.containers")}

@@ -484,6 +484,9 @@ def stream_push(fake: FakeRegistry, archive: Path, tmp_path: Path, client=None):
     """Push `archive` as an engine export is pushed: read as a stream, each layer started the
     moment it has passed, then the whole image."""
     client = client or writer(fake)
+    # As a run does, the registry is read before the push: the same link, the same gzip level,
+    # the same digests as the push from disk.
+    client.tag_digest("1.0.0")
     diff_ids = {sha(TEXT), sha(RANDOM)}
     started = []
     scratch = tmp_path / "scratch"
