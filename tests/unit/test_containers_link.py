@@ -67,6 +67,15 @@ def test_parallel_uploads_share_the_link_clock():
     assert link.rate() == pytest.approx(4 << 20)
 
 
+def test_the_level_is_chosen_once_per_push():
+    """A level that changed halfway would give the same image other digests from run to run."""
+    clock = Clock()
+    link = LinkMeter(0.0008, clock)
+    assert link.level() == FAST_LEVEL
+    uploaded(link, clock, 8 << 20, 4.0)  # slow, measured after the choice
+    assert link.level() == FAST_LEVEL
+
+
 def test_too_little_sent_is_not_a_measurement():
     clock = Clock()
     link = LinkMeter(0.030, clock)
