@@ -26,6 +26,7 @@ import requests
 
 from tests.conftest import assert_no_secret, base_env, run_in_process
 from tests.faults.proxy import FaultProxy
+from tests.oci.images import layer_tar, write_tar
 
 TOKEN = uuid.uuid4().hex[:8]  # in every would-be-valid name, so a leftover is easy to find
 
@@ -320,24 +321,6 @@ def docker_cases() -> dict[str, Case]:
 
 def sha(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
-
-
-def layer_tar(name: str, content: bytes) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.USTAR_FORMAT) as archive:
-        info = tarfile.TarInfo(name)
-        info.size, info.mtime = len(content), 0
-        archive.addfile(info, io.BytesIO(content))
-    return buffer.getvalue()
-
-
-def write_tar(path: Path, files: dict[str, bytes]) -> Path:
-    with tarfile.open(path, "w") as archive:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            archive.addfile(info, io.BytesIO(data))
-    return path
 
 
 def docker_save(path: Path, stored: list[bytes], claimed: list[bytes] | None = None, config: bytes | None = None):

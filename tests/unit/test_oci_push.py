@@ -8,12 +8,10 @@ from __future__ import annotations
 import base64
 import gzip
 import hashlib
-import io
 import itertools
 import json
 import logging
 import re
-import tarfile
 from dataclasses import replace
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -32,6 +30,7 @@ from pipe.http import RetryPolicy
 from pipe.masking import SecretMasker
 from tests.conftest import base_env
 from tests.fakehttp import FakeTransport, Sent
+from tests.oci.images import layer_tar, write_tar
 
 BASE = "https://crg.example"
 REALM = "https://auth.example/token"
@@ -153,15 +152,6 @@ class FakeRegistry(FakeTransport):
 # --- fixtures ----------------------------------------------------------------------------------
 
 
-def write_tar(path: Path, files: dict[str, bytes]) -> Path:
-    with tarfile.open(path, "w") as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return path
-
-
 def docker_save(path: Path, layers: list[bytes]) -> Path:
     """A legacy `docker save` tarball with these uncompressed layer tars."""
     config = {
@@ -177,16 +167,6 @@ def docker_save(path: Path, layers: list[bytes]) -> Path:
         files[names[-1]] = layer
     files["manifest.json"] = json.dumps([{"Config": f"{sha(config_bytes)[7:]}.json", "Layers": names}]).encode()
     return write_tar(path, files)
-
-
-def layer_tar(name: str, content: bytes) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.USTAR_FORMAT) as tar:
-        info = tarfile.TarInfo(name)
-        info.size = len(content)
-        info.mtime = 0
-        tar.addfile(info, io.BytesIO(content))
-    return buffer.getvalue()
 
 
 TEXT = layer_tar("text.txt", b"".join(b"line %d of some text\n" % i for i in range(20000)))
