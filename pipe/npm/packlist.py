@@ -90,6 +90,9 @@ class PackFile:
     path: str  # posix path relative to the package folder, e.g. "lib/index.js"
     mode: int  # the mode npm writes in the tarball: (stat mode | 0o600) & ~0o022, permission bits only
     size: int
+    # Where the contents come from when not `<package folder>/<path>` (pnpm packs the workspace
+    # root's LICENSE into a package that has none).
+    origin: Path | None = None
 
 
 def list_package_files(folder: Path, manifest: dict, outer_rules: tuple[str, ...] = ()) -> list[PackFile]:
@@ -177,7 +180,7 @@ def _refuse_bundled_dependencies(manifest: dict) -> None:
         )
 
 
-def _posix_clean(value: str) -> str:
+def posix_clean(value: str) -> str:
     """npm's `path.join('/', value).slice(1)`: normalise and keep the path inside the package."""
     return posixpath.normpath("/" + value.replace("\\", "/")).lstrip("/") if value else ""
 
@@ -187,7 +190,7 @@ def normalized_bins(manifest: dict, folder: Path) -> dict[str, str]:
     bin_field = manifest.get("bin")
     bin_dir = (manifest.get("directories") or {}).get("bin") if isinstance(manifest.get("directories"), dict) else None
     if bin_dir and isinstance(bin_dir, str) and not bin_field:
-        return _bins_from_directory(folder, _posix_clean(bin_dir))
+        return _bins_from_directory(folder, posix_clean(bin_dir))
     if isinstance(bin_field, str):
         name = manifest.get("name")
         bin_field = {name: bin_field} if name else {}
@@ -197,8 +200,8 @@ def normalized_bins(manifest: dict, folder: Path) -> dict[str, str]:
         return {}
     clean = {}
     for key, target in bin_field.items():
-        name = _posix_clean(posixpath.basename(str(key).replace("\\", "/").replace(":", "/")))
-        if isinstance(target, str) and name and (cleaned := _posix_clean(target)) and cleaned != ".":
+        name = posix_clean(posixpath.basename(str(key).replace("\\", "/").replace(":", "/")))
+        if isinstance(target, str) and name and (cleaned := posix_clean(target)) and cleaned != ".":
             clean[name] = cleaned
     return clean
 

@@ -11,7 +11,7 @@ import logging
 import tarfile
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import requests
@@ -20,7 +20,7 @@ from pipe.config import Config
 from pipe.errors import ConfigError, ConflictError, InputError, RegistryError
 from pipe.http import accepted, is_transient, new_session, retry, session_budget, unreachable_error
 from pipe.masking import SecretMasker
-from pipe.npm import packlist, tarball
+from pipe.npm import enclosing_workspace, packlist, pnpm_pack, tarball
 from pipe.npm.manifest import (
     Dist,
     PackageJson,
@@ -38,6 +38,7 @@ from pipe.npm.manifest import (
     version_manifest,
 )
 from pipe.npm.manifest import publish_version as choose_version
+from pipe.npm.pnpm_workspace import workspace_at
 from pipe.npm.registry import (
     CONFLICT_STATUSES,
     NpmRegistry,
@@ -64,6 +65,8 @@ class Source:
     readme: Readme
     # Ignore files of the folders above a workspace package, which npm applies to it too.
     outer_rules: tuple[str, ...] = ()
+    # The workspace root of a pnpm workspace's package, which is then packed as `pnpm pack` packs it.
+    pnpm_root: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -134,7 +137,11 @@ def leave_out(files: list[packlist.PackFile], folder: Path, excluded: list[Path]
 def pack_folder(
     source: Source, version: str, target: Path, log: logging.Logger, excluded: list[Path] | None = None
 ) -> list[packlist.PackFile]:
-    listed = packlist.list_package_files(source.path, dict(source.package.data, version=version), source.outer_rules)
+    manifest = dict(source.package.data, version=version)
+    if source.pnpm_root is not None:
+        listed = pnpm_pack.package_files(source.path, manifest, source.pnpm_root)
+    else:
+        listed = packlist.list_package_files(source.path, manifest, source.outer_rules)
     files = leave_out(listed, source.path, excluded or [])
     if len(files) < len(listed):
         log.info("Left out %d file(s) of Pipelines' pipe storage (not part of the package).", len(listed) - len(files))
@@ -310,13 +317,15 @@ def tag_text(plan: Plan) -> str:
 
 def publish(config: Config, log: logging.Logger, masker: SecretMasker) -> Publication:
     source = read_source(config)
-    data = source.package.data
-    if not source.is_tarball and "workspaces" in data:
-        # Imported here because it builds on this module.
-        from pipe.npm import workspaces
+    if not source.is_tarball:
+        workspace = workspace_at(source.path, source.shown, source.package)
+        if workspace is not None:
+            # Imported here because it builds on this module.
+            from pipe.npm import workspaces
 
-        if workspaces.declared(data, source.package.source):
-            return workspaces.publish(config, log, source)
+            return workspaces.publish(config, log, source, workspace)
+        source = placed_in_workspace(source, config, log)
+    data = source.package.data
     check_no_workspace_selection(config, source)
     name = validate_name(data.get("name"), source.package.source)
     check_not_private(data, source.package.source)
@@ -353,6 +362,18 @@ def publish(config: Config, log: logging.Logger, masker: SecretMasker) -> Public
             results(plan, packed.dist),
             details(plan, packed.dist, config, "published", len(packed.files)),
         )
+
+
+def placed_in_workspace(source: Source, config: Config, log: logging.Logger) -> Source:
+    """A package folder inside a workspace, with its ranges resolved from the workspace (and packed
+    as pnpm packs, in a pnpm workspace)."""
+    placement = enclosing_workspace.place(source.path, source.shown, source.package, config.working_dir, log)
+    if placement is None:
+        return source
+    readme = read_folder_readme(placement.folder)
+    return replace(
+        source, path=placement.folder, package=placement.package, readme=readme, pnpm_root=placement.pnpm_root
+    )
 
 
 def check_no_workspace_selection(config: Config, source: Source) -> None:
