@@ -13,8 +13,8 @@ optionalDependencies:
 - `workspace:<range>` → `<range>`; `workspace:<name>@<range>` → `npm:<name>@<range>`.
 peerDependencies: `workspace:` followed by an operator (`^ ~ * >= > <= <`) and no version → the
 operator and the sibling's version (`*` none); with a version, `workspace:` dropped.
-pnpm refuses to install a `workspace:` range the sibling's version does not satisfy, so the
-pipe refuses to publish one.
+A `workspace:<range>` the sibling's version does not satisfy is refused (pnpm 10 links the sibling
+anyway and publishes the range, which the version published beside it does not satisfy).
 """
 
 from __future__ import annotations
@@ -203,8 +203,7 @@ def _check_satisfied(dependency: _Dependency, target: Member, wanted: str, resol
         ) from None
     if not ok:
         raise dependency.problem(
-            f"{target.name} in {target.relative} is at {version}, which does not satisfy {wanted} (pnpm refuses "
-            "to install it)",
+            f"{target.name} in {target.relative} is at {version}, which does not satisfy {wanted}",
             f"change the range (e.g. workspace:^), or the version of {target.name}.",
         )
 

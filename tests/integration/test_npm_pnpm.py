@@ -232,3 +232,67 @@ def test_every_published_tarball_is_what_pnpm_pack_makes(sandbox, pnpm, unique, 
     assert installed.returncode == 0, installed.stderr
     app = json.loads((consumer / "node_modules" / n["app"] / "package.json").read_text())
     assert app["dependencies"][n["lib"]] == "^1.0.0"
+
+
+def test_a_single_package_of_a_pnpm_workspace_is_published_as_pnpm_publishes_it(
+    sandbox, pnpm, unique, workdir: Path, tmp_path: Path
+):
+    scope = f"@{unique('pnpm')}"
+    lib, app = f"{scope}/lib", f"{scope}/app"
+    write(
+        workdir,
+        {
+            "pnpm-workspace.yaml": (
+                f"packages: [packages/*]\nlinkWorkspacePackages: true\ncatalog:\n  '{lib}': ^1.2.0\n"
+            ),
+            "package.json": {"name": "monorepo", "private": True},
+            "LICENSE": "MIT\n",
+            "packages/lib/package.json": {"name": lib, "version": "1.2.0", "main": "index.js"},
+            "packages/lib/index.js": "module.exports = 'lib';\n",
+            "packages/app/package.json": {
+                "name": app,
+                "version": "3.0.0",
+                "main": "index.js",
+                "dependencies": {lib: "workspace:^"},
+                "peerDependencies": {lib: "catalog:"},
+            },
+            "packages/app/index.js": f"module.exports = 'app+' + require('{lib}');\n",
+        },
+    )
+    pnpm_install(pnpm, workdir)
+    for folder in ("packages/lib", "packages/app"):
+        result = publish(sandbox, workdir, NPM_PACKAGE=folder)
+        assert result.code == 0, result.output
+    shipped = assert_same_as_pnpm_pack(sandbox, pnpm, workdir / "packages/app", f"{app}@3.0.0", tmp_path / "app")
+    assert shipped["dependencies"] == {lib: "^1.2.0"}
+
+    consumer = tmp_path / "consumer"
+    installed = sandbox.run("npm-install", str(consumer), f"{app}@3.0.0")
+    assert installed.returncode == 0, installed.stderr
+    value = subprocess.run(
+        ["node", "-e", f"console.log(require('{app}'))"], cwd=consumer, capture_output=True, text=True
+    )
+    assert value.stdout.strip() == "app+lib", value.stderr
+
+
+def test_a_range_the_sibling_does_not_satisfy_is_refused_as_pnpm_refuses_it(sandbox, pnpm, unique, workdir: Path):
+    scope = f"@{unique('pnpm')}"
+    lib, app = f"{scope}/lib", f"{scope}/app"
+    write(
+        workdir,
+        {
+            "pnpm-workspace.yaml": "packages: [packages/*]\n",
+            "package.json": {"name": "monorepo", "private": True},
+            "packages/lib/package.json": {"name": lib, "version": "1.0.0"},
+            "packages/app/package.json": {"name": app, "version": "1.0.0", "dependencies": {lib: "workspace:^2.0.0"}},
+        },
+    )
+    # pnpm 10.34 links the sibling anyway and `pnpm publish` would send "^2.0.0", a range the
+    # version published beside it does not satisfy: the pipe refuses before anything is written.
+    result = publish(sandbox, workdir)
+    assert result.code == 1
+    assert result.last_line == (
+        f'✖ packages/app/package.json depends on "{lib}": "workspace:^2.0.0", but {lib} in packages/lib is at 1.0.0, '
+        f"which does not satisfy ^2.0.0: change the range (e.g. workspace:^), or the version of {lib}."
+    )
+    assert sandbox.run("npm-view", lib).returncode != 0  # nothing published, not even the sibling
