@@ -210,7 +210,7 @@ def _check_satisfied(dependency: _Dependency, target: Member, wanted: str, resol
 
 def _catalog(dependency: _Dependency, resolution: Resolution) -> str:
     name = dependency.spec[len(CATALOG) :].strip() or "default"
-    shown = "the default catalog" if name == "default" else f"the catalog '{name}'"
+    shown = "default catalog" if name == "default" else f"catalog '{name}'"
     entries = resolution.catalogs.get(name)
     if entries is None:
         raise dependency.problem(
@@ -220,12 +220,12 @@ def _catalog(dependency: _Dependency, resolution: Resolution) -> str:
     entry = entries.get(dependency.name)
     if entry is None:
         raise dependency.problem(
-            f"{shown} in {resolution.where} has no entry for {dependency.name}",
+            f"the {shown} in {resolution.where} has no entry for {dependency.name}",
             "add the entry to the catalog, or write the range in package.json.",
         )
     if entry.startswith((CATALOG, WORKSPACE, "link:", "file:")):
         raise dependency.problem(
-            f"{shown} gives {dependency.name} the range {entry!r}, which pnpm does not accept in a catalog",
+            f"the {shown} gives {dependency.name} the range {entry!r}, which pnpm does not accept in a catalog",
             "write a version range there.",
         )
     return entry
