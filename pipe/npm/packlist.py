@@ -95,15 +95,19 @@ class PackFile:
     origin: Path | None = None
 
 
-def list_package_files(folder: Path, manifest: dict, outer_rules: tuple[str, ...] = ()) -> list[PackFile]:
+def list_package_files(
+    folder: Path, manifest: dict, outer_rules: tuple[str, ...] = (), strict_rules: tuple[str, ...] | None = None
+) -> list[PackFile]:
     """Exactly npm pack's selection for `folder` (whose parsed package.json is `manifest`),
     in the order npm writes the tarball. `outer_rules`: the texts of the ignore files npm also
     reads for a workspace package, outside its folder (see `workspace_files.outer_ignore_texts`);
-    they join the package root's default rules, so everything evaluated later still wins."""
+    they join the package root's default rules, so everything evaluated later still wins.
+    `strict_rules` replaces ROOT_STRICT_RULES (pnpm's older packlist keeps `bun.lockb`)."""
     folder = Path(folder).resolve()
     _refuse_bundled_dependencies(manifest)
     bins = normalized_bins(manifest, folder)
     root = _Walker(folder, parent=None, rule_sets=ROOT_RULE_SETS, is_package=True, manifest=manifest, bins=bins)
+    root.strict_rules = tuple(ROOT_STRICT_RULES) if strict_rules is None else strict_rules
     root.rules[DEFAULTS] += [rule for text in outer_rules for rule in _rules(text)]
     paths = root.walk()
     warn_about_empty_entries(root.files_entries, paths)
@@ -282,6 +286,7 @@ class _Walker:
     rules: dict[str, list[Rule] | None] = field(default_factory=dict)
     # package.json's `files` entries that include something, with their rules.
     files_entries: list[tuple[str, list[Rule]]] = field(default_factory=list)
+    strict_rules: tuple[str, ...] = tuple(ROOT_STRICT_RULES)
 
     def __post_init__(self) -> None:
         self.root: _Walker = self.parent.root if self.parent else self
@@ -333,7 +338,7 @@ class _Walker:
         """The `files` field becomes "exclude everything, then include these"; files that exist
         as plain files are also strictly required (no ignore file can drop them)."""
         manifest = self.manifest or {}
-        strict = list(ROOT_STRICT_RULES)
+        strict = list(self.strict_rules)
         files = manifest.get("files")
         if isinstance(files, list):
             includes = []

@@ -7,8 +7,9 @@ publishable (`workspace_ranges.py`), and the `publishConfig` fields pnpm allows 
 left in it. It goes into the tarball as pnpm writes it: two-space JSON without a final newline.
 
 The files: npm's selection over that manifest (so a `main` or `bin` from publishConfig is
-always packed); mode 0644 for every file and 0755 for bin targets and
-`publishConfig.executableFiles`, whatever their mode on disk; and when the package has no
+always packed; a root `bun.lockb` is packed, as pnpm's older packlist does); mode 0644 for
+every file and 0755 for bin targets and `publishConfig.executableFiles`, whatever their mode on
+disk; and when the package has no
 license file (no packed path containing LICENSE/LICENCE, any case), the workspace root's
 `LICENSE`/`LICENCE` files (`LICEN{S,C}E{,.*}`) are packed at the package's root.
 `publishConfig.directory` publishes that folder, with its own package.json, instead.
@@ -51,6 +52,8 @@ DROPPED_SCRIPTS = ("prepublishOnly", "prepack", "prepare", "postpack", "publish"
 _LICENSE_IN_PATH = re.compile(r"LICEN[CS]E(?:\..+)?", re.IGNORECASE)
 _ROOT_LICENSE = re.compile(r"^LICEN[SC]E(?:\..*)?$")
 FILE_MODE, EXECUTABLE_MODE = 0o644, 0o755
+# pnpm 10 lists files with npm-packlist 5, which packs a root `bun.lockb` (npm 11 leaves it out).
+PNPM_STRICT_RULES = tuple(rule for rule in packlist.ROOT_STRICT_RULES if rule != "/bun.lockb")
 
 
 def publish_folder(folder: Path, package: PackageJson, shown: str) -> tuple[Path, PackageJson]:
@@ -106,7 +109,7 @@ def apply_publish_config(manifest: dict) -> None:
 
 def package_files(folder: Path, manifest: dict, workspace_root: Path | None) -> list[packlist.PackFile]:
     """The files of the tarball, with pnpm's modes; `manifest` is the exportable manifest."""
-    listed = packlist.list_package_files(folder, manifest)
+    listed = packlist.list_package_files(folder, manifest, strict_rules=PNPM_STRICT_RULES)
     executables = set(packlist.normalized_bins(manifest, folder).values()) | _executable_files(manifest)
     files = [packlist.PackFile(f.path, EXECUTABLE_MODE if f.path in executables else FILE_MODE, f.size) for f in listed]
     if workspace_root is not None and workspace_root.resolve() != folder.resolve():

@@ -296,3 +296,93 @@ def test_a_range_the_sibling_does_not_satisfy_is_refused_as_pnpm_refuses_it(sand
         f"which does not satisfy ^2.0.0: change the range (e.g. workspace:^), or the version of {lib}."
     )
     assert sandbox.run("npm-view", lib).returncode != 0  # nothing published, not even the sibling
+
+
+def file_selection(scope: str) -> dict[str, object]:
+    """Packages whose file lists depend on pnpm's packlist: ignore files, `files` with negations
+    and nested ignore files, lock files, bins from `directories.bin`, nested node_modules."""
+    return {
+        "pnpm-workspace.yaml": "packages: ['packages/*']\n",
+        "package.json": {"name": "monorepo", "private": True},
+        "packages/ignores/package.json": {
+            "name": f"{scope}/ignores",
+            "version": "1.0.0",
+            "main": "lib/ignored.js",
+            "browser": "b.js",
+        },
+        "packages/ignores/.npmignore": "lib/ignored.js\ndocs/\n*.map\n",
+        **{
+            f"packages/ignores/{path}": ""
+            for path in (
+                "lib/ignored.js",
+                "lib/a.js",
+                "lib/a.js.map",
+                "b.js",
+                "docs/README.md",
+                "docs/x.md",
+                "sub/README",
+                "sub/LICENSE.txt",
+                "bun.lockb",
+                "package-lock.json",
+                "yarn.lock",
+                "pnpm-lock.yaml",
+                ".npmrc",
+                "src/node_modules/y.js",
+                "CHANGELOG.md",
+                ".DS_Store",
+                "x.orig",
+            )
+        },
+        "packages/files/package.json": {
+            "name": f"{scope}/files",
+            "version": "1.0.0",
+            "files": ["dist/", "!dist/**/*.map", "types/*.d.ts", "README.md"],
+            "bin": {"y": "bin/y"},
+        },
+        "packages/files/dist/.npmignore": "b.js\n",
+        **{
+            f"packages/files/{path}": ""
+            for path in (
+                "dist/a.js",
+                "dist/a.js.map",
+                "dist/sub/b.js",
+                "dist/sub/b.js.map",
+                "dist/README.md",
+                "types/a.d.ts",
+                "types/b.ts",
+                "README.md",
+                "bin/y",
+                "other.js",
+                "docs/LICENSE",
+            )
+        },
+        "packages/gitignore/package.json": {
+            "name": f"{scope}/gitignore",
+            "version": "1.0.0",
+            "directories": {"bin": "scripts"},
+        },
+        "packages/gitignore/.gitignore": "build/\n*.log\n!keep.log\n",
+        **{
+            f"packages/gitignore/{path}": ""
+            for path in (
+                "build/out.js",
+                "a.log",
+                "keep.log",
+                "scripts/run",
+                "scripts/.hidden",
+                "index.js",
+                ".hidden.js",
+            )
+        },
+    }
+
+
+def test_file_selection_is_pnpm_packs(sandbox, pnpm, unique, workdir: Path, tmp_path: Path):
+    scope = f"@{unique('pnpm')}"
+    write(workdir, file_selection(scope))
+    pnpm_install(pnpm, workdir)
+    result = publish(sandbox, workdir)
+    assert result.code == 0, result.output
+    for folder in ("ignores", "files", "gitignore"):
+        spec = f"{scope}/{folder}@1.0.0"
+        assert_same_as_pnpm_pack(sandbox, pnpm, workdir / "packages" / folder, spec, tmp_path / folder)
