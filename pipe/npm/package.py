@@ -21,6 +21,7 @@ from pipe.npm.manifest import (
     read_tarball_package,
     tarball_manifest_bytes,
 )
+from pipe.npm.pnpm_workspace import WORKSPACE_FILE as PNPM_WORKSPACE_FILE
 from pipe.npm.tarball import compute_dist
 from pipe.progress import format_size
 
@@ -63,6 +64,10 @@ def read_source(config: Config) -> Source:
             "(the one with package.json) or at a .tgz made by `npm pack`."
         )
     if path.is_dir():
+        if not (path / "package.json").exists() and (path / PNPM_WORKSPACE_FILE).is_file():
+            # pnpm needs no package.json at a workspace root: a root without one publishes nothing itself.
+            package = PackageJson({}, b"{}", f"{shown.rstrip('/')}/package.json")
+            return Source(path, shown, False, package, read_folder_readme(path))
         return Source(path, shown, False, read_folder_package_json(path, shown), read_folder_readme(path))
     package, readme = read_tarball_package(path, shown)
     return Source(path, shown, True, package, readme)

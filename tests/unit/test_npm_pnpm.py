@@ -337,3 +337,11 @@ def test_root_of_a_pnpm_workspace_is_no_longer_refused_as_private(workdir: Path)
     result = run(registry, workdir)
     assert result.code == 0, result.output
     assert result.last_line == f"✔ Published 1 workspace package to {REGISTRY}: lib@1.0.0 (dist-tag latest)."
+
+
+def test_a_pnpm_root_without_package_json_publishes_its_packages(workdir: Path):
+    write(workdir, {"pnpm-workspace.yaml": "packages: [packages/*]\n", "packages/lib/package.json": pkg("lib")})
+    registry = ScriptedNpmRegistry({("GET", REGISTRY + "lib"): [(404, {})], ("PUT", REGISTRY + "lib"): [(201, {})]})
+    result = run(registry, workdir)
+    assert result.code == 0, result.output
+    assert registry.urls == [("GET", REGISTRY + "lib"), ("PUT", REGISTRY + "lib")]
