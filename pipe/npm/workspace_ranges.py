@@ -27,7 +27,7 @@ from pathlib import Path
 
 from pipe.errors import InputError
 from pipe.npm.manifest import PackageJson
-from pipe.npm.semver_range import RangeError, satisfies
+from pipe.npm.semver_range import RangeError, parse_range, satisfies
 from pipe.npm.workspace_graph import Member
 from pipe.versioning import SemVer
 
@@ -159,7 +159,16 @@ def _peer_workspace(dependency: _Dependency, resolution: Resolution) -> str:
         _check_satisfied(dependency, target, spec.replace(WORKSPACE, "", 1), resolution)
         return spec.replace(WORKSPACE, "", 1)
     token = "" if operator == "*" else operator
-    return spec[: match.start()] + token + _version_of(dependency, target, resolution) + spec[match.end() :]
+    published = spec[: match.start()] + token + _version_of(dependency, target, resolution) + spec[match.end() :]
+    try:
+        parse_range(published)
+    except RangeError:
+        # pnpm splices the version into whatever surrounds `workspace:` (an alias, a path).
+        raise dependency.problem(
+            f'pnpm would publish it as "{published}", which is not a version range',
+            "write workspace:^ (or workspace:*, workspace:~) for the peer dependency.",
+        ) from None
+    return published
 
 
 def _sibling_named(dependency: _Dependency, name: str, resolution: Resolution) -> Member:

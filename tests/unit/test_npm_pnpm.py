@@ -119,6 +119,16 @@ def test_ranges_that_cannot_be_published_are_refused(tmp_path: Path, spec: str, 
         )
 
 
+def test_peer_ranges_pnpm_would_garble_are_refused(tmp_path: Path):
+    write(tmp_path, {"packages/lib/package.json": pkg("lib", "1.2.3")})
+    for spec, message in (
+        ("workspace:../lib", "pnpm publishes a folder path in peerDependencies as an invalid range"),
+        ("workspace:lib@^", 'pnpm would publish it as "1.2.3lib@\\^", which is not a version range'),
+    ):
+        with pytest.raises(InputError, match=message):
+            publishable_dependencies({"peerDependencies": {"lib": spec}}, tmp_path, "a", resolution_for(tmp_path))
+
+
 def test_catalog_without_the_entry_is_refused(tmp_path: Path):
     write(tmp_path, {"packages/lib/package.json": pkg("lib")})
     with pytest.raises(InputError, match=r"the default catalog in pnpm-workspace.yaml has no entry for react"):
