@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from pipe.npm.semver_range import satisfies
+from pipe.versioning import SemVer
 from tests.integration.test_npm_publish import publish
 
 pytestmark = pytest.mark.integration
@@ -391,3 +393,31 @@ def test_file_selection_is_pnpm_packs(sandbox, pnpm, unique, workdir: Path, tmp_
     for folder in ("ignores", "files", "gitignore"):
         spec = f"{scope}/{folder}@1.0.0"
         assert_same_as_pnpm_pack(sandbox, pnpm, workdir / "packages" / folder, spec, tmp_path / folder)
+
+
+RANGES = [
+    "^1.0.0", "^0.2.3", "^0.0.3", "^1.2", "^0.2", "^1", "~1.2.3", "~1.2", "~1", "1.x", "1.2.x", "*", "", "x",
+    ">=1.2.3 <2", ">1", ">1.2", "<=1", "<=1.2", "<1.2", "<1", "1.2.3 - 2.3", "1.2 - 2.3.4", "1 - 2",
+    ">=1.0.0-beta <2", "^1.0.0-beta.2", "1.0.0", "=1.0.0", "v1.0.0", "^2.0.0 || ^1.0.0", "~> 1.2", ">= 1.2.3",
+    "1.2.3-rc.1", "<2.0.0", ">0.0.0", "~0.0.1", "^0.0", "^0.0.x", "0.x", ">=1 <=2.0",
+]  # fmt: skip
+VERSIONS = [
+    "0.0.1", "0.0.3", "0.0.4", "0.2.3", "0.2.9", "0.3.0", "1.0.0", "1.0.0-beta.1", "1.0.0-beta.3", "1.2.2", "1.2.3",
+    "1.2.9", "1.3.0", "1.9.9", "2.0.0", "2.0.0-rc.1", "2.3.4", "2.3.5", "2.4.0", "3.0.0", "1.2.3-rc.1", "1.2.4-rc.1",
+]  # fmt: skip
+
+
+def test_range_satisfaction_is_node_semvers():
+    """The check behind refusing `workspace:<range>`, against the semver package npm itself uses."""
+    root = subprocess.run(["npm", "root", "-g"], capture_output=True, text=True, check=True).stdout.strip()
+    script = (
+        f"const semver = require({json.dumps(root + '/npm/node_modules/semver')});"
+        "const [ranges, versions] = JSON.parse(require('fs').readFileSync(0, 'utf8'));"
+        "console.log(JSON.stringify(ranges.map(r => versions.map(v => semver.satisfies(v, r)))));"
+    )
+    done = subprocess.run(
+        ["node", "-e", script], input=json.dumps([RANGES, VERSIONS]), capture_output=True, text=True, check=True
+    )
+    expected = json.loads(done.stdout)
+    ours = [[satisfies(SemVer.parse(v), r) for v in VERSIONS] for r in RANGES]
+    assert ours == expected
