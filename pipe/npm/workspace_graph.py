@@ -18,6 +18,8 @@ from pathlib import Path
 
 from pipe.errors import ConfigError, InputError
 from pipe.npm.manifest import PackageJson, parse_package_json
+from pipe.npm.semver_range import RangeError, satisfies
+from pipe.versioning import SemVer
 
 DEPENDENCY_FIELDS = ("dependencies", "devDependencies", "peerDependencies", "optionalDependencies")
 # What a consumer's install resolves (devDependencies stay with the package's own developers).
@@ -228,14 +230,33 @@ def _find(members: list[Member], entry: str, root: Path) -> Member | None:
 # ---------------------------------------------------------------------------------------------
 
 
-def sibling_dependencies(member: Member, names: set[str]) -> set[str]:
-    """The siblings (among `names`) that `member` depends on, in any dependency field."""
+def sibling_dependencies(member: Member, versions: Mapping[str, str]) -> set[str]:
+    """The siblings (names of `versions`, each with its package.json version) that `member`
+    depends on, in any dependency field, as pnpm links them: a `workspace:` range always, any
+    other range only when the sibling's version satisfies it (a dependency on an older published
+    release of a sibling is no edge)."""
     found = set()
     for field_name in DEPENDENCY_FIELDS:
         ranges = member.package.data.get(field_name)
-        if isinstance(ranges, dict):
-            found |= {_target_name(dep, spec) for dep, spec in ranges.items()} & names
+        if not isinstance(ranges, dict):
+            continue
+        for dependency, spec in ranges.items():
+            target = _target_name(dependency, spec)
+            if target in versions and _links(spec, versions[target]):
+                found.add(target)
     return found - {member.name}
+
+
+def _links(spec: object, version: str) -> bool:
+    if not isinstance(spec, str):
+        return False
+    if spec.startswith(WORKSPACE_PROTOCOL):
+        return True
+    parsed = SemVer.parse(version)
+    try:
+        return parsed is not None and satisfies(parsed, spec)
+    except RangeError:
+        return False  # a git URL, a file: path, an npm: alias — not the sibling in the workspace
 
 
 def private_runtime_dependencies(member: Member, members: list[Member]) -> list[str]:
@@ -264,8 +285,8 @@ def dependency_order(members: list[Member]) -> tuple[list[Member], list[list[str
     dependency graph, often through devDependencies) go out together, in workspace order among
     themselves; every package outside a cycle still follows its dependencies, and a cycle follows
     what its packages depend on outside it. Among packages free to go, workspace order decides."""
-    names = {member.name for member in members}
-    edges = {member.name: sibling_dependencies(member, names) for member in members}
+    versions = {member.name: str(member.package.data.get("version") or "") for member in members}
+    edges = {member.name: sibling_dependencies(member, versions) for member in members}
     position = {member.name: index for index, member in enumerate(members)}
     components = strongly_connected(list(position), edges)
     component_of = {name: index for index, component in enumerate(components) for name in component}

@@ -355,3 +355,14 @@ def test_a_pnpm_root_without_package_json_publishes_its_packages(workdir: Path):
     result = run(registry, workdir)
     assert result.code == 0, result.output
     assert registry.urls == [("GET", REGISTRY + "lib"), ("PUT", REGISTRY + "lib")]
+
+
+def test_only_ranges_the_sibling_satisfies_are_edges(tmp_path: Path):
+    members = [
+        member(tmp_path, "a", devDependencies={"b": "^0.9.0"}),  # an older published b: no edge, no cycle
+        member(tmp_path, "b", dependencies={"a": "^1.0.0", "c": "github:x/c"}),
+        member(tmp_path, "c", dependencies={"b": "workspace:^5"}),  # workspace: always links
+    ]
+    ordered, cycles = dependency_order(members)
+    assert [m.name for m in ordered] == ["a", "b", "c"]
+    assert cycles == []
