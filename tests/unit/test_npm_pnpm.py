@@ -289,6 +289,37 @@ BAD_INPUTS = {
         r'✖ workspace packages depend at run time on packages marked "private": true, which are never '
         r"published \(b needs p\)",
     ),
+    "a glob leaving the workspace": (
+        {"pnpm-workspace.yaml": "packages: [packages/*, ../*]\n"},
+        r'✖ pnpm-workspace.yaml has the glob "\.\./\*", which matches no folder with a package.json',
+    ),
+    "a workspace: path leaving the workspace": (
+        {
+            "pnpm-workspace.yaml": "packages: [packages/*]\n",
+            "packages/b/package.json": pkg("b", dependencies={"x": "workspace:../../../etc"}),
+        },
+        r"✖ packages/b/package.json depends on \"x\": \"workspace:../../../etc\", but pnpm-workspace.yaml has no "
+        r"package in that folder",
+    ),
+    "a publishConfig.directory leaving the package": (
+        {
+            "pnpm-workspace.yaml": "packages: [packages/*]\n",
+            "packages/b/package.json": pkg("b", publishConfig={"directory": "../../.."}),
+        },
+        r'✖ packages/b/package.json "publishConfig.directory" must name a folder inside the package',
+    ),
+    "a huge pnpm-workspace.yaml": (
+        {"pnpm-workspace.yaml": "packages: [packages/*]\n#" + "x" * (2 << 20) + "\n"},
+        r"✖ pnpm-workspace.yaml is larger than 1024 KB",
+    ),
+    "an alias bomb in pnpm-workspace.yaml": (
+        {
+            "pnpm-workspace.yaml": "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+            + "".join(f"{c}: &{c} [{', '.join(['*' + p] * 10)}]\n" for p, c in zip("abcdefgh", "bcdefghi", strict=True))
+            + "packages: *i\n"
+        },
+        r'✖ pnpm-workspace.yaml: "packages" must be a list of folder globs',
+    ),
 }
 
 
@@ -366,3 +397,11 @@ def test_only_ranges_the_sibling_satisfies_are_edges(tmp_path: Path):
     ordered, cycles = dependency_order(members)
     assert [m.name for m in ordered] == ["a", "b", "c"]
     assert cycles == []
+
+
+def test_a_publish_directory_linking_outside_is_refused(tmp_path: Path):
+    write(tmp_path, {"package.json": pkg("a", publishConfig={"directory": "out"})})
+    (tmp_path / "out").symlink_to("/etc")
+    package = PackageJson(json.loads((tmp_path / "package.json").read_text()), b"", "a/package.json")
+    with pytest.raises(InputError, match="must name a folder inside the package"):
+        pnpm_pack.publish_folder(tmp_path, package, "a")
