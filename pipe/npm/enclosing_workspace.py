@@ -18,6 +18,7 @@ from pipe.errors import InputError
 from pipe.npm import pnpm_pack
 from pipe.npm.manifest import PackageJson
 from pipe.npm.pnpm_workspace import WorkspaceRoot, enclosing_root, workspace_at
+from pipe.npm.workspace_files import outer_ignore_texts
 from pipe.npm.workspace_graph import Member, discover, private_runtime_dependencies
 from pipe.npm.workspace_ranges import Resolution, needs_resolution, rewrite_package
 
@@ -29,6 +30,8 @@ class Placement:
     folder: Path  # the folder to pack (publishConfig.directory in a pnpm workspace)
     package: PackageJson  # its publishable package.json
     pnpm_root: Path | None  # the pnpm workspace root, when packed as pnpm packs
+    # npm packs a workspace package with the ignore files above it, from inside its folder too.
+    outer_rules: tuple[str, ...] = ()
 
 
 def find_workspace(folder: Path, top: Path) -> WorkspaceRoot | None:
@@ -77,6 +80,7 @@ def place(folder: Path, shown: str, package: PackageJson, top: Path, log: loggin
     where = workspace.source if workspace.pnpm else "the workspace"
     resolution = Resolution(tuple(members), {}, workspace.catalogs, where)
     if not workspace.pnpm:
-        return Placement(folder, rewrite_package(package, folder, resolution), None)
+        outer = outer_ignore_texts(workspace.folder, folder.resolve())
+        return Placement(folder, rewrite_package(package, folder, resolution), None, outer)
     target, inner = pnpm_pack.publish_folder(folder, package, shown)
     return Placement(target, pnpm_pack.exportable_package(inner, target, resolution), workspace.folder)

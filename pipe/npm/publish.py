@@ -97,7 +97,12 @@ def placed_in_workspace(source: Source, config: Config, log: logging.Logger) -> 
         return source
     readme = read_folder_readme(placement.folder)
     return replace(
-        source, path=placement.folder, package=placement.package, readme=readme, pnpm_root=placement.pnpm_root
+        source,
+        path=placement.folder,
+        package=placement.package,
+        readme=readme,
+        pnpm_root=placement.pnpm_root,
+        outer_rules=placement.outer_rules,
     )
 
 

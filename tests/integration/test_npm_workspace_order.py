@@ -1,5 +1,6 @@
-"""Which packages of a workspace go out and in what order, against the real Verdaccio of sandbox/:
-dependency cycles, and a root that is a public package itself. Consumers install with npm."""
+"""Which packages of an npm workspace go out, in what order and how, against the real Verdaccio of
+sandbox/: dependency cycles, a root that is a public package itself, a single package published
+from inside the workspace. Consumers install with npm."""
 
 from __future__ import annotations
 
@@ -84,3 +85,41 @@ def test_a_public_root_with_workspaces_is_published_after_its_workspace_packages
         ["node", "-e", f"console.log(require('{root}'))"], cwd=consumer, capture_output=True, text=True
     )
     assert value.stdout.strip() == "root+lib", value.stderr
+
+
+def test_a_single_package_of_an_npm_workspace_is_packed_as_npm_packs_it_there(
+    sandbox, unique, workdir: Path, tmp_path: Path
+):
+    lib, app = unique("lib"), unique("app")
+    write(
+        workdir,
+        {
+            "package.json": {"name": "root", "private": True, "workspaces": ["packages/*"]},
+            ".gitignore": "secret.txt\n",
+            "packages/lib/package.json": {"name": lib, "version": "1.1.0", "main": "index.js"},
+            "packages/lib/index.js": "module.exports = 'lib';\n",
+            "packages/app/package.json": {
+                "name": app,
+                "version": "1.0.0",
+                "main": "index.js",
+                "dependencies": {lib: "workspace:^"},
+            },
+            "packages/app/index.js": f"module.exports = 'app+' + require('{lib}');\n",
+            "packages/app/secret.txt": "left out by the root's .gitignore\n",
+        },
+    )
+    for folder in ("packages/lib", "packages/app"):
+        result = publish(sandbox, workdir, NPM_PACKAGE=folder)
+        assert result.code == 0, result.output
+    report = json.loads(npm("pack", "--dry-run", cwd=workdir / "packages/app"))
+    files, manifest = contents(downloaded(sandbox, f"{app}@1.0.0", tmp_path / "app"))
+    assert files == {entry["path"]: entry["mode"] for entry in report[0]["files"]}
+    assert manifest["dependencies"] == {lib: "^1.1.0"}
+
+    consumer = tmp_path / "consumer"
+    installed = sandbox.run("npm-install", str(consumer), f"{app}@1.0.0")
+    assert installed.returncode == 0, installed.stderr
+    value = subprocess.run(
+        ["node", "-e", f"console.log(require('{app}'))"], cwd=consumer, capture_output=True, text=True
+    )
+    assert value.stdout.strip() == "app+lib", value.stderr
