@@ -311,6 +311,9 @@ def file_selection(scope: str) -> dict[str, object]:
     return {
         "pnpm-workspace.yaml": "packages: ['packages/*']\n",
         "package.json": {"name": "monorepo", "private": True},
+        # pnpm, unlike npm, does not apply the root's ignore files to a package's files.
+        ".gitignore": "node_modules\nroot-ignored.txt\n",
+        "packages/ignores/root-ignored.txt": "",
         "packages/ignores/package.json": {
             "name": f"{scope}/ignores",
             "version": "1.0.0",
