@@ -74,8 +74,16 @@ def publish_folder(folder: Path, package: PackageJson, shown: str) -> tuple[Path
             f'{package.source} "publishConfig.directory" is "{directory}", which does not exist: run the build '
             "that fills it before this step, or fix the field."
         )
-    inner = f"{shown.rstrip('/')}/{Path(directory).as_posix().strip('/')}"
-    return target, read_folder_package_json(target, inner)
+    inner = read_folder_package_json(target, f"{shown.rstrip('/')}/{Path(directory).as_posix().strip('/')}")
+    for key in ("name", "version"):
+        if inner.data.get(key) != package.data.get(key):
+            # The run plans, orders and checks the package by the outer package.json.
+            raise InputError(
+                f'{inner.source} has "{key}": {json.dumps(inner.data.get(key))} but {package.source} has '
+                f"{json.dumps(package.data.get(key))}: publishConfig.directory must hold the same package; copy the "
+                "name and version there in the build."
+            )
+    return target, inner
 
 
 def exportable_package(package: PackageJson, folder: Path, resolution: Resolution) -> PackageJson:

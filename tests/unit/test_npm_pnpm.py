@@ -193,11 +193,16 @@ def test_pnpm_modes_and_the_roots_license(tmp_path: Path):
 
 def test_publish_config_directory(tmp_path: Path):
     write(
-        tmp_path, {"package.json": pkg("a", publishConfig={"directory": "out"}), "out/package.json": pkg("a", "2.0.0")}
+        tmp_path,
+        {"package.json": pkg("a", "2.0.0", publishConfig={"directory": "out"}), "out/package.json": pkg("a", "2.0.0")},
     )
     package = PackageJson(json.loads((tmp_path / "package.json").read_text()), b"", "a/package.json")
     folder, inner = pnpm_pack.publish_folder(tmp_path, package, "a")
     assert folder == (tmp_path / "out").resolve() and inner.data["version"] == "2.0.0"
+    write(tmp_path, {"other/package.json": pkg("b", "2.0.0")})
+    renamed = PackageJson(pkg("a", "2.0.0", publishConfig={"directory": "other"}), b"", "a/package.json")
+    with pytest.raises(InputError, match=r'^a/other/package.json has "name": "b" but a/package.json has "a"'):
+        pnpm_pack.publish_folder(tmp_path, renamed, "a")
     for directory, message in (("../x", "must name a folder inside the package"), ("gone", "does not exist")):
         escaping = PackageJson({"publishConfig": {"directory": directory}}, b"", "a/package.json")
         with pytest.raises(InputError, match=message):
