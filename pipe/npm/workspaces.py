@@ -126,7 +126,8 @@ def workspace_members(root_source: Source, workspace: WorkspaceRoot, log: loggin
     check_every_glob_matches(workspace)
     members = discover(workspace.folder, list(workspace.patterns), workspace.source)
     root = root_source.package
-    if root.data.get("private") is not True and root.data.get("name"):
+    # As `pnpm -r publish`: a root with a name and a version and not private is a package too.
+    if root.data.get("private") is not True and root.data.get("name") and root.data.get("version"):
         members = [Member(workspace.folder, ".", root), *members]
         log.info("The workspace root %s is a public package: it is published too.", root_source.shown)
     log.info("Workspace packages (%d): %s.", len(members), describe(members))

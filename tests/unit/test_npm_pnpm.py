@@ -410,3 +410,17 @@ def test_a_publish_directory_linking_outside_is_refused(tmp_path: Path):
     package = PackageJson(json.loads((tmp_path / "package.json").read_text()), b"", "a/package.json")
     with pytest.raises(InputError, match="must name a folder inside the package"):
         pnpm_pack.publish_folder(tmp_path, package, "a")
+
+
+def test_a_root_without_a_version_is_not_a_package_to_publish(workdir: Path):
+    write(
+        workdir,
+        {
+            "package.json": {"name": "monorepo", "workspaces": ["packages/*"]},
+            "packages/lib/package.json": pkg("lib"),
+        },
+    )
+    registry = ScriptedNpmRegistry({("GET", REGISTRY + "lib"): [(404, {})], ("PUT", REGISTRY + "lib"): [(201, {})]})
+    result = run(registry, workdir)
+    assert result.code == 0, result.output
+    assert registry.urls == [("GET", REGISTRY + "lib"), ("PUT", REGISTRY + "lib")]
