@@ -134,13 +134,24 @@ def workspace_members(root_source: Source, workspace: WorkspaceRoot, log: loggin
     return members
 
 
+def publishable(members: list[Member], workspace: WorkspaceRoot, log: logging.Logger) -> list[Member]:
+    """In a pnpm workspace, packages without a name or a version are not for publishing (an app, a
+    test fixture), as `pnpm -r publish` skips them."""
+    if not workspace.pnpm:
+        return members
+    unversioned = [m for m in members if not m.package.data.get("name") or not m.package.data.get("version")]
+    if unversioned:
+        log.info("Not published (no name or version): %s.", ", ".join(m.relative for m in unversioned))
+    return [m for m in members if m not in unversioned]
+
+
 def releases_in_order(
     root_source: Source, workspace: WorkspaceRoot, config: Config, log: logging.Logger
 ) -> list[Release]:
     root = workspace.folder.resolve()
     members = workspace_members(root_source, workspace, log)
-    chosen = select(members, config.npm.workspaces, root)
-    skipped = [m.name for m in members if m not in chosen]
+    chosen = select(publishable(members, workspace, log), config.npm.workspaces, root)
+    skipped = [m.name for m in members if m not in chosen and m.package.data.get("version")]
     if skipped:
         reason = "not in NPM_WORKSPACES or private" if config.npm.workspaces else "private"
         log.info("Not published (%s): %s.", reason, ", ".join(skipped))

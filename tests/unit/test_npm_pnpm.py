@@ -424,3 +424,19 @@ def test_a_root_without_a_version_is_not_a_package_to_publish(workdir: Path):
     result = run(registry, workdir)
     assert result.code == 0, result.output
     assert registry.urls == [("GET", REGISTRY + "lib"), ("PUT", REGISTRY + "lib")]
+
+
+def test_pnpm_packages_without_a_version_are_skipped_as_pnpm_skips_them(workdir: Path):
+    write(
+        workdir,
+        {
+            "pnpm-workspace.yaml": "packages: [packages/*, apps/*]\n",
+            "packages/lib/package.json": pkg("lib"),
+            "apps/web/package.json": {"name": "web", "dependencies": {"lib": "workspace:*"}},
+        },
+    )
+    registry = ScriptedNpmRegistry({("GET", REGISTRY + "lib"): [(404, {})], ("PUT", REGISTRY + "lib"): [(201, {})]})
+    result = run(registry, workdir)
+    assert result.code == 0, result.output
+    assert "Not published (no name or version): apps/web." in result.lines
+    assert registry.urls == [("GET", REGISTRY + "lib"), ("PUT", REGISTRY + "lib")]
