@@ -230,13 +230,15 @@ def _find(members: list[Member], entry: str, root: Path) -> Member | None:
 # ---------------------------------------------------------------------------------------------
 
 
-def sibling_dependencies(member: Member, versions: Mapping[str, str]) -> set[str]:
+def sibling_dependencies(
+    member: Member, versions: Mapping[str, str], fields: tuple[str, ...] = DEPENDENCY_FIELDS
+) -> set[str]:
     """The siblings (names of `versions`, each with its package.json version) that `member`
-    depends on, in any dependency field, as pnpm links them: a `workspace:` range always, any
-    other range only when the sibling's version satisfies it (a dependency on an older published
-    release of a sibling is no edge)."""
+    depends on, in `fields`, as pnpm links them: a `workspace:` range always, any other range
+    only when the sibling's version satisfies it (a dependency on an older published release of
+    a sibling is no edge)."""
     found = set()
-    for field_name in DEPENDENCY_FIELDS:
+    for field_name in fields:
         ranges = member.package.data.get(field_name)
         if not isinstance(ranges, dict):
             continue
@@ -278,15 +280,18 @@ def _target_name(dependency: str, spec: object) -> str:
     return dependency
 
 
-def dependency_order(members: list[Member]) -> tuple[list[Member], list[list[str]]]:
+def dependency_order(
+    members: list[Member], fields: tuple[str, ...] = DEPENDENCY_FIELDS
+) -> tuple[list[Member], list[list[str]]]:
     """`members` with each after the siblings it depends on, and the cycles found.
 
     The packages that depend on each other in a cycle (a strongly connected component of the
-    dependency graph, often through devDependencies) go out together, in workspace order among
-    themselves; every package outside a cycle still follows its dependencies, and a cycle follows
-    what its packages depend on outside it. Among packages free to go, workspace order decides."""
+    dependency graph, often through devDependencies) go out together; among themselves they
+    follow their runtime dependencies where those alone form no cycle, else workspace order.
+    Every package outside a cycle still follows its dependencies, and a cycle follows what its
+    packages depend on outside it. Among packages free to go, workspace order decides."""
     versions = {member.name: str(member.package.data.get("version") or "") for member in members}
-    edges = {member.name: sibling_dependencies(member, versions) for member in members}
+    edges = {member.name: sibling_dependencies(member, versions, fields) for member in members}
     position = {member.name: index for index, member in enumerate(members)}
     components = strongly_connected(list(position), edges)
     component_of = {name: index for index, component in enumerate(components) for name in component}
@@ -296,14 +301,21 @@ def dependency_order(members: list[Member]) -> tuple[list[Member], list[list[str
     }
     done: set[int] = set()
     ordered: list[Member] = []
-    by_name = {member.name: member for member in members}
     while len(done) < len(components):
         ready = [index for index in range(len(components)) if index not in done and waiting[index] <= done]
         chosen = min(ready, key=lambda index: min(position[name] for name in components[index]))
         done.add(chosen)
-        ordered += [by_name[name] for name in sorted(components[chosen], key=position.__getitem__)]
+        ordered += _within_cycle([m for m in members if m.name in components[chosen]], fields)
     cycles = [sorted(c, key=position.__getitem__) for c in components if len(c) > 1]
     return ordered, sorted(cycles, key=lambda cycle: position[cycle[0]])
+
+
+def _within_cycle(cycle: list[Member], fields: tuple[str, ...]) -> list[Member]:
+    """The packages of one cycle (in workspace order): by their runtime dependencies alone when
+    the cycle goes through devDependencies, so that no package precedes what it needs at run time."""
+    if len(cycle) < 2 or fields == RUNTIME_FIELDS:
+        return cycle
+    return dependency_order(cycle, RUNTIME_FIELDS)[0]
 
 
 def strongly_connected(nodes: list[str], edges: dict[str, set[str]]) -> list[list[str]]:

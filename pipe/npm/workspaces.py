@@ -164,7 +164,8 @@ def releases_in_order(
     ordered, cycles = dependency_order(chosen)
     for cycle in cycles:
         log.warning(
-            "These packages depend on each other in a cycle, so they go in workspace order among themselves: %s.",
+            "These packages depend on each other in a cycle, so among themselves only their runtime dependencies "
+            "order them (else workspace order): %s.",
             ", ".join(cycle),
         )
     where = workspace.source if workspace.pnpm else "the workspace"

@@ -41,7 +41,8 @@ def test_a_cycle_keeps_everything_else_in_dependency_order(sandbox, unique, work
     assert plan_of(result.lines) == [f"{b}@1.0.0", f"{c}@1.0.0", f"{a}@1.0.0"]
     warnings = [line for line in result.lines if line.startswith("⚠")]
     assert warnings == [
-        f"⚠ These packages depend on each other in a cycle, so they go in workspace order among themselves: {b}, {c}."
+        "⚠ These packages depend on each other in a cycle, so among themselves only their runtime dependencies "
+        f"order them (else workspace order): {b}, {c}."
     ]
     consumer = tmp_path / "consumer"
     installed = sandbox.run("npm-install", str(consumer), f"{a}@1.0.0")

@@ -440,3 +440,15 @@ def test_pnpm_packages_without_a_version_are_skipped_as_pnpm_skips_them(workdir:
     assert result.code == 0, result.output
     assert "Not published (no name or version): apps/web." in result.lines
     assert registry.urls == [("GET", REGISTRY + "lib"), ("PUT", REGISTRY + "lib")]
+
+
+def test_inside_a_cycle_runtime_dependencies_still_come_first(tmp_path: Path):
+    members = [
+        member(tmp_path, "b", dependencies={"c": "*"}),  # b needs c at run time
+        member(tmp_path, "c", devDependencies={"b": "*"}),  # c only builds with b
+        member(tmp_path, "x", dependencies={"y": "*"}),
+        member(tmp_path, "y", dependencies={"x": "*"}),  # a runtime cycle: workspace order
+    ]
+    ordered, cycles = dependency_order(members)
+    assert [m.name for m in ordered] == ["c", "b", "x", "y"]
+    assert cycles == [["b", "c"], ["x", "y"]]
