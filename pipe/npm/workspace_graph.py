@@ -172,6 +172,7 @@ def matched_folders(root: Path, patterns: list[str]) -> list[str]:
 
 
 def discover(root: Path, patterns: list[str], source: str) -> list[Member]:
+    """The packages the globs name; `source` says where the globs come from, for messages."""
     members = []
     for relative in matched_folders(root, patterns):
         manifest = root / relative / "package.json"
@@ -181,8 +182,8 @@ def discover(root: Path, patterns: list[str], source: str) -> list[Member]:
             )
     if not members:
         raise InputError(
-            f'{source} "workspaces" ({", ".join(patterns) or "empty"}) names no folder with a package.json: '
-            "fix the globs (they are relative to the workspace root), or remove the field to publish the root package."
+            f"{source} ({', '.join(patterns) or 'empty'}) names no folder with a package.json: "
+            "fix the globs (they are relative to the workspace root)."
         )
     by_name: dict[str, list[str]] = {}
     for member in members:

@@ -452,3 +452,15 @@ def test_inside_a_cycle_runtime_dependencies_still_come_first(tmp_path: Path):
     ordered, cycles = dependency_order(members)
     assert [m.name for m in ordered] == ["c", "b", "x", "y"]
     assert cycles == [["b", "c"], ["x", "y"]]
+
+
+def test_globs_whose_packages_are_all_excluded_are_refused(workdir: Path):
+    write(
+        workdir, {"pnpm-workspace.yaml": "packages: [packages/*, '!packages/*']\n", "packages/a/package.json": pkg("a")}
+    )
+    result = run(ScriptedNpmRegistry({}), workdir)
+    assert result.code == 1
+    assert result.last_line == (
+        "✖ pnpm-workspace.yaml (packages/*, !packages/*) names no folder with a package.json: fix the globs (they are "
+        "relative to the workspace root)."
+    )
