@@ -130,7 +130,8 @@ def enclosing_root(package_folder: Path, top: Path) -> tuple[Path, PackageJson |
         package = None
         if manifest.is_file():
             try:
-                package = parse_package_json(manifest.read_bytes(), f"{folder.name}/package.json")
+                shown = folder.relative_to(top).as_posix()
+                package = parse_package_json(manifest.read_bytes(), f"{shown}/package.json")
             except InputError:
                 package = None
         if (folder / WORKSPACE_FILE).is_file():
