@@ -282,7 +282,7 @@ def test_a_single_package_of_a_pnpm_workspace_is_published_as_pnpm_publishes_it(
     assert value.stdout.strip() == "app+lib", value.stderr
 
 
-def test_a_range_the_sibling_does_not_satisfy_is_refused_as_pnpm_refuses_it(sandbox, pnpm, unique, workdir: Path):
+def test_a_range_the_sibling_does_not_satisfy_is_refused(sandbox, unique, workdir: Path):
     scope = f"@{unique('pnpm')}"
     lib, app = f"{scope}/lib", f"{scope}/app"
     write(
