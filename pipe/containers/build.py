@@ -77,6 +77,7 @@ def build_image(
     """Build the image with the chosen builder from the cache sources (pulled for it and removed
     again after it); the image id."""
     choice = choose_builder(api, config.docker)
+    log_building(config.docker, choice, log)
     if not sources:
         off = config.docker.cache_from == ()
         log.info("CACHE_FROM is none: building without cache sources." if off else
@@ -92,13 +93,19 @@ def build_image(
     return built
 
 
+def log_building(settings: DockerSettings, choice: BuilderChoice, log: logging.Logger) -> None:
+    what = f"{settings.dockerfile} (context {settings.build_context})"
+    if choice.builder == "buildkit":
+        log.info("Building %s with BuildKit%s.", what, f" ({choice.why})" if choice.why else "")
+    else:
+        log.info("Building %s with the classic builder (%s).", what, choice.why)
+
+
 def run_builder(
     api: docker.APIClient, config: Config, choice: BuilderChoice, request: engine.BuildRequest, log: logging.Logger
 ) -> str:
     settings = config.docker
-    what = f"{settings.dockerfile} (context {settings.build_context})"
     if choice.builder == "buildkit":
-        log.info("Building %s with BuildKit%s.", what, f" ({choice.why})" if choice.why else "")
         try:
             return buildkit.build(api, request, log)
         except buildkit.BuildKitUnusable as error:
@@ -108,7 +115,7 @@ def run_builder(
             why = "BuildKit could not build on this Docker engine"
             choice = BuilderChoice("classic", settings.build_network, why, "see the warning above")
             request = replace(request, network=settings.build_network)
-    log.info("Building %s with the classic builder (%s).", what, choice.why)
+            log_building(settings, choice, log)
     try:
         return engine.build(api, request, log)
     except engine.NeedsBuildKit as error:

@@ -248,3 +248,92 @@ def test_context_tar_starts_with_a_plain_header_and_keeps_dockerignore(tmp_path:
     assert head[257:262] == b"ustar" and head[156:157] in (b"0", b"\0")  # a regular file's own header
     assert name.startswith(".dockerfile.") and names[0] == name
     assert "secret.env" not in names and f"{'d' * 60}/{'e' * 60}/file.txt" in names
+
+
+# --- the build step ----------------------------------------------------------------------------
+
+
+class Refusal:
+    """The engine's answer to a BuildKit build it will not run."""
+
+    status_code = 500
+    text = ""
+
+    def json(self):
+        return {"message": "BuildKit is not supported by this engine"}
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+@dataclass
+class BuildingEngine(FakeEngine):
+    base_url: str = "http+docker://localhost"
+    classic_stream: tuple = ({"stream": "Step 1/1 : FROM scratch\n"}, {"aux": {"ID": "sha256:" + "c" * 64}})
+    builds: list[dict] = field(default_factory=list)
+
+    def post(self, url, **kwargs):
+        self.builds.append({"url": url, "params": kwargs["params"]})
+        return Refusal()
+
+    def build(self, **kwargs):
+        self.builds.append({"classic": kwargs})
+        return iter(self.classic_stream)
+
+
+def build_config(tmp_path: Path, **docker_values):
+    from pipe.config import load_config
+    from tests.conftest import base_env
+
+    (tmp_path / "Dockerfile").write_text("FROM scratch\n")
+    config = load_config(base_env(PACKAGE_TYPE="docker", REGISTRY_URL=HOST, **docker_values), tmp_path)
+    return config
+
+
+def build_request(tmp_path: Path):
+    from pipe.containers.engine import BuildRequest
+
+    return BuildRequest(tmp_path, tmp_path / "Dockerfile", {}, {}, None)
+
+
+def test_auto_falls_back_to_the_classic_builder_when_the_engine_refuses_buildkit(tmp_path, caplog):
+    from pipe.containers.build import build_image
+
+    caplog.set_level(logging.INFO, logger="test.cache")
+    engine = BuildingEngine()
+    built = build_image(engine, build_config(tmp_path), build_request(tmp_path), [], [], LOG)
+    assert built == "sha256:" + "c" * 64
+    assert engine.builds[0]["url"] == "http+docker://localhost/v1.41/build"
+    assert engine.builds[0]["params"]["version"] == "2"
+    assert "classic" in engine.builds[1]
+    messages = [(r.levelno, r.getMessage()) for r in caplog.records]
+    assert (logging.WARNING, "BuildKit could not build on this Docker engine (the Docker engine refused the "
+            "BuildKit build: BuildKit is not supported by this engine)") in messages  # fmt: skip
+    assert (logging.INFO, "Building Dockerfile (context .) with the classic builder (BuildKit could not build on "
+            "this Docker engine).") in messages  # fmt: skip
+
+
+def test_buildkit_asked_for_does_not_fall_back(tmp_path):
+    from pipe.containers.build import build_image
+
+    engine = BuildingEngine()
+    with pytest.raises(EngineError, match="the Docker engine refused the BuildKit build"):
+        build_image(engine, build_config(tmp_path, BUILDER="buildkit"), build_request(tmp_path), [], [], LOG)
+    assert len(engine.builds) == 1
+
+
+def test_buildkit_syntax_on_an_engine_without_buildkit_is_one_error_saying_so(tmp_path):
+    from pipe.containers.build import build_image
+
+    refusal = {"errorDetail": {"message": "the --chmod option requires BuildKit. Refer to https://docs.docker.com"
+                               "/go/buildkit/ to learn how to build images with BuildKit enabled"}}  # fmt: skip
+    engine = BuildingEngine(api_version="1.38", classic_stream=({"stream": "Step 1/2 : FROM scratch\n"}, refusal))
+    with pytest.raises(EngineError) as caught:
+        build_image(engine, build_config(tmp_path), build_request(tmp_path), [], [], LOG)
+    assert caught.value.message == (
+        "the Dockerfile needs BuildKit (the --chmod option requires BuildKit), and the Docker engine (Docker "
+        "20.10.24, API 1.38, linux) has no BuildKit: run the step on a Docker engine with BuildKit (18.09 or later)."
+    )
