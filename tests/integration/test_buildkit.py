@@ -241,3 +241,21 @@ def test_a_base_image_of_the_workspace_is_pulled_with_credentials_and_removed_af
         docker_engine.images.get(base_reference)
     layers = pulled_layers(registry, f"{registry.host}/acme/{app}:1.0.0", tmp_path, sandbox, docker_engine)
     assert len(layers) == 3
+
+
+# --- the network of RUN steps ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("network", "only_loopback"), [(None, True), ("host", False)])
+def test_run_steps_get_the_build_network(sandbox, htpasswd, busybox, workdir, tmp_path, unique, network, only_loopback):
+    """The sandbox's engine has no bridge network: by default BuildKit's RUN steps get none (as
+    the classic builder's there), and BUILD_NETWORK: host gives them the host's interfaces."""
+    image = unique("bk-network")
+    (workdir / "Dockerfile").write_text(
+        f"FROM {busybox}\nRUN echo interfaces: $(tail -n +3 /proc/net/dev | cut -d: -f1 | sort | tr -d ' ')\n"
+    )
+    extra = {"BUILD_NETWORK": network} if network else {}
+    result = release(htpasswd, image, workdir, tmp_path, sandbox, BITBUCKET_BRANCH="main", **extra)
+    interfaces = next(line for line in result.lines if line.startswith("    interfaces:")).split()[1:]
+    assert "lo" in interfaces
+    assert (interfaces == ["lo"]) is only_loopback, interfaces
