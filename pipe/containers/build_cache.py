@@ -24,9 +24,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-import requests
-
 from pipe.auth import Credentials
+from pipe.containers.engine import engine_errors
 from pipe.containers.tags import check_tag, expand_template, placeholder_values
 from pipe.context import PipelinesRun
 from pipe.errors import ConfigError
@@ -132,13 +131,13 @@ class PullFailed(Exception):
 
 
 def in_engine(api: docker.APIClient, reference: str) -> bool:
-    from docker.errors import APIError, ImageNotFound
+    from docker.errors import ImageNotFound
 
     try:
         api.inspect_image(reference)
     except ImageNotFound:
         return False
-    except (APIError, requests.RequestException):
+    except engine_errors():
         return False
     return True
 
@@ -160,7 +159,7 @@ def pull(api: docker.APIClient, reference: str, auth: Mapping[str, str] | None) 
                 digest = status.removeprefix("Digest: ").strip()
     except APIError as error:
         raise PullFailed(" ".join(str(error.explanation or error).split())) from None
-    except requests.RequestException as error:
+    except engine_errors() as error:
         raise PullFailed(" ".join(str(error).split())[:200]) from None
     return digest
 
@@ -218,10 +217,8 @@ def remove_pulled(api: docker.APIClient, images: PulledImages, built: str | None
     """Take out what `prepare` pulled: by reference, never by id or by force, so that an image
     that also carries another name stays; and never the image just built (a build entirely from
     the cache can come out as the very image it was cached from)."""
-    from docker.errors import APIError
-
     for reference in images.pulled:
-        with contextlib.suppress(APIError, requests.RequestException):
+        with contextlib.suppress(*engine_errors()):
             if built is not None and api.inspect_image(reference).get("Id") == built:
                 continue
             api.remove_image(reference)

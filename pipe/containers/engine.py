@@ -51,6 +51,14 @@ class NeedsBuildKit(EngineError):
     """The classic builder met syntax only BuildKit knows (`RUN --mount`, `COPY --chmod`, …)."""
 
 
+def engine_errors() -> tuple[type[BaseException], ...]:
+    """What a failed engine call raises: the engine's refusal or the connection to it failing.
+    Modules that drive the engine catch these without importing docker or requests themselves."""
+    from docker.errors import APIError
+
+    return (APIError, requests.RequestException)
+
+
 def connect(environment: Mapping[str, str]) -> docker.APIClient:
     """The engine named by DOCKER_HOST (Pipelines' docker service). Asking for its API version
     (which docker-py does first) proves it answers: no separate ping."""
