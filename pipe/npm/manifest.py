@@ -13,6 +13,8 @@ from urllib.parse import quote
 
 from pipe.context import PipelinesRun
 from pipe.errors import ConfigError, InputError
+from pipe.npm.normalize import publish_manifest
+from pipe.npm.package_tree import PackageTree, TarballTree
 from pipe.versioning import SemVer, default_dist_tag, strip_v
 
 MAX_NAME_LENGTH = 214
@@ -25,14 +27,11 @@ MAX_JSON_NESTING = 100
 _SPECIAL_NAME_CHARS = re.compile(r"[~'!()*]")
 _SCOPED_NAME = re.compile(r"^@([^/]+)/([^/]+)$")
 _RESERVED_NAMES = ("node_modules", "favicon.ico")
-# npm picks a Markdown-looking README first (`README.md`, `README.markdown`, …), else a bare README.
-_MARKDOWN_README = re.compile(r"\.m?a?r?k?d?o?w?n?$", re.IGNORECASE)
 _DIST_TAG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 # npm's semver refuses a version longer than this, or with a major/minor/patch above
 # Number.MAX_SAFE_INTEGER: npm cannot install such a version, so it must never be published.
 MAX_VERSION_LENGTH = 256
 MAX_SAFE_INTEGER = 2**53 - 1
-NO_README = "ERROR: No README data found!"
 
 
 @dataclass(frozen=True)
@@ -43,12 +42,6 @@ class PackageJson:
     data: dict
     raw: bytes
     source: str  # where it was read from, for messages
-
-
-@dataclass(frozen=True)
-class Readme:
-    text: str
-    filename: str | None
 
 
 def parse_package_json(raw: bytes, source: str) -> PackageJson:
@@ -104,16 +97,6 @@ def read_folder_package_json(folder: Path, shown: str) -> PackageJson:
     return parse_package_json(path.read_bytes(), f"{shown}/package.json")
 
 
-def read_folder_readme(folder: Path) -> Readme:
-    candidates = sorted(p.name for p in folder.iterdir() if p.is_file() and p.name.lower().startswith("readme"))
-    candidates = [name for name in candidates if name.lower() == "readme" or name.lower().startswith("readme.")]
-    chosen = next((name for name in candidates if _MARKDOWN_README.search(name)), None)
-    chosen = chosen or next((name for name in candidates if name.lower() == "readme"), None)
-    if chosen is None:
-        return Readme(NO_README, None)
-    return Readme((folder / chosen).read_text(encoding="utf-8", errors="replace"), chosen)
-
-
 def _tarball_root_member(names: list[str], wanted: str) -> str | None:
     """`package/package.json` (or `<any root>/package.json`: some packers use another root)."""
     for name in names:
@@ -123,12 +106,13 @@ def _tarball_root_member(names: list[str], wanted: str) -> str | None:
     return None
 
 
-def read_tarball_package(tgz: Path, shown: str) -> tuple[PackageJson, Readme]:
-    """The manifest and README inside a `.tgz`, without unpacking it to disk."""
+def read_tarball_package(tgz: Path, shown: str) -> tuple[PackageJson, TarballTree]:
+    """The manifest inside a `.tgz`, and its files as npm's normalization looks at them, without
+    unpacking it to disk."""
     try:
         with tarfile.open(tgz, mode="r:gz") as archive:
-            members = [m for m in archive.getmembers() if m.isfile()]
-            names = [m.name for m in members]
+            members = archive.getmembers()
+            names = [m.name for m in members if m.isfile()]
             manifest_name = _tarball_root_member(names, "package.json")
             if manifest_name is None:
                 raise InputError(
@@ -136,18 +120,7 @@ def read_tarball_package(tgz: Path, shown: str) -> tuple[PackageJson, Readme]:
                     "make it with `npm pack` or point NPM_PACKAGE at the package folder."
                 )
             manifest = parse_package_json(archive.extractfile(manifest_name).read(), f"{shown}:package.json")
-            readme = Readme(NO_README, None)
-            readmes = sorted(
-                n
-                for n in names
-                if len(PurePosixPath(n).parts) == 2 and PurePosixPath(n).name.lower().startswith("readme")
-            )
-            chosen = next((n for n in readmes if _MARKDOWN_README.search(PurePosixPath(n).name)), None)
-            chosen = chosen or next((n for n in readmes if PurePosixPath(n).name.lower() == "readme"), None)
-            if chosen:
-                text = archive.extractfile(chosen).read().decode("utf-8", errors="replace")
-                readme = Readme(text, PurePosixPath(chosen).name)
-            return manifest, readme
+            return manifest, TarballTree(tgz, members)
     except (tarfile.TarError, OSError, EOFError) as error:
         raise InputError(
             f"{shown} is not a readable gzip tarball ({error}): make it with `npm pack` or point "
@@ -318,36 +291,40 @@ class Dist:
     size: int
 
 
-def version_manifest(data: Mapping, version: str, readme: Readme, dist: Dist, registry_url: str) -> dict:
-    """The manifest as npm sends it under `versions[<version>]`: package.json without `_` keys,
-    plus `_id`, `readme`, a normalised `bin`, and `dist`."""
-    manifest = {key: value for key, value in data.items() if not key.startswith("_")}
+def version_manifest(
+    data: Mapping, version: str, tree: PackageTree, dist: Dist, registry_url: str, from_tarball: bool = False
+) -> dict:
+    """The manifest as npm sends it under `versions[<version>]`: package.json normalized as
+    `npm publish` normalizes it (`pipe/npm/normalize.py`), with `_id` and `dist`."""
+    manifest = publish_manifest(dict(data), version, tree, from_tarball)
     name = manifest["name"]
-    manifest["version"] = version
-    if isinstance(manifest.get("bin"), str):
-        # npm turns "bin": "cli.js" into {"<unscoped name>": "cli.js"}.
-        manifest["bin"] = {unscoped(name): manifest["bin"]}
-    if "readme" not in manifest:
-        manifest["readme"] = readme.text
-        if readme.filename:
-            manifest["readmeFilename"] = readme.filename
     manifest["_id"] = f"{name}@{version}"
+    given = manifest.get("dist")
     manifest["dist"] = {
+        **(given if isinstance(given, dict) else {}),
         "integrity": dist.integrity,
         "shasum": dist.shasum,
-        "tarball": tarball_url(registry_url, name, version),
+        "tarball": document_tarball_url(registry_url, name, version),
     }
     return manifest
+
+
+def document_tarball_url(registry_url: str, name: str, version: str) -> str:
+    """`dist.tarball` as npm publish writes it: the attachment's name (scope included) under the
+    package, and http:// even for an https registry — npm's choice, so that a mirror serving
+    plain http works; clients fetch from the registry's own scheme, and registries rewrite it."""
+    url = f"{registry_url}{name}/-/{attachment_name(name, version)}"
+    return "http://" + url[len("https://") :] if url.startswith("https://") else url
 
 
 def publish_document(manifest: Mapping, dist_tags: Mapping[str, str]) -> dict:
     """The PUT document without `_attachments` (the tarball is streamed after it)."""
     publish_config = manifest.get("publishConfig")
     access = publish_config.get("access") if isinstance(publish_config, Mapping) else None
-    return {
-        "_id": manifest["name"],
-        "name": manifest["name"],
-        "description": manifest.get("description"),
+    document = {"_id": manifest["name"], "name": manifest["name"]}
+    if "description" in manifest:  # npm leaves the key out when there is none
+        document["description"] = manifest["description"]
+    return document | {
         "dist-tags": dict(dist_tags),
         "versions": {manifest["version"]: dict(manifest)},
         "access": access if access in ("public", "restricted") else None,

@@ -15,12 +15,11 @@ from pipe.npm import packlist, tarball
 from pipe.npm.manifest import (
     Dist,
     PackageJson,
-    Readme,
     read_folder_package_json,
-    read_folder_readme,
     read_tarball_package,
     tarball_manifest_bytes,
 )
+from pipe.npm.package_tree import FolderTree, PackageTree
 from pipe.npm.tarball import compute_dist
 from pipe.progress import format_size
 
@@ -38,7 +37,7 @@ class Source:
     shown: str  # as the user wrote it, for messages
     is_tarball: bool
     package: PackageJson
-    readme: Readme
+    tree: PackageTree  # its files, as npm's normalization of the manifest looks at them
     # Ignore files of the folders above a workspace package, which npm applies to it too.
     outer_rules: tuple[str, ...] = ()
 
@@ -61,9 +60,9 @@ def read_source(config: Config) -> Source:
             "(the one with package.json) or at a .tgz made by `npm pack`."
         )
     if path.is_dir():
-        return Source(path, shown, False, read_folder_package_json(path, shown), read_folder_readme(path))
-    package, readme = read_tarball_package(path, shown)
-    return Source(path, shown, True, package, readme)
+        return Source(path, shown, False, read_folder_package_json(path, shown), FolderTree(path))
+    package, tree = read_tarball_package(path, shown)
+    return Source(path, shown, True, package, tree)
 
 
 def pipe_storage_dirs(config: Config) -> list[Path]:

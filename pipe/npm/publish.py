@@ -69,7 +69,9 @@ def publish(config: Config, log: logging.Logger, masker: SecretMasker) -> Public
             summary = f"Dry run: would publish {target}; nothing was written."
             return Publication(summary, {}, details(plan, packed.dist, config, "dry-run", len(packed.files)))
 
-        manifest = version_manifest(data, plan.version, source.readme, packed.dist, config.registry.url)
+        manifest = version_manifest(
+            data, plan.version, source.tree, packed.dist, config.registry.url, from_tarball=source.is_tarball
+        )
         log.info("Publishing %s@%s to %s with %s.", name, version, config.registry.url, tag_text(plan))
         settled = upload_until_settled(registry, plan, packed.dist, manifest, packed.tgz, config, work, log)
         if settled is not None:

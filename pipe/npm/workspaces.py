@@ -21,12 +21,12 @@ from pipe.masking import SecretMasker
 from pipe.npm.manifest import (
     check_tag_matches,
     choose_dist_tag,
-    read_folder_readme,
     validate_name,
     version_manifest,
 )
 from pipe.npm.manifest import publish_version as choose_version
 from pipe.npm.package import Packed, Source, pack_source
+from pipe.npm.package_tree import FolderTree
 from pipe.npm.registry import NpmRegistry, Packument
 from pipe.npm.upload import (
     Plan,
@@ -101,7 +101,7 @@ def prepare(member: Member, members: list[Member], versions: Mapping[str, str], 
     package = rewrite_workspace_ranges(member, members, versions)
     shown = member.relative
     folder = Source(
-        member.folder, shown, False, package, read_folder_readme(member.folder), outer_ignore_texts(root, member.folder)
+        member.folder, shown, False, package, FolderTree(member.folder), outer_ignore_texts(root, member.folder)
     )
     return Release(member, folder, version, choose_dist_tag(config.npm.dist_tag, package.data, version))
 
@@ -190,7 +190,7 @@ def publish_one(item: Staged, registry: NpmRegistry, config: Config, log: loggin
         log.info("%s is already published with identical contents: skipped.", item.spec)
         return "already-published"
     source = item.release.source
-    manifest = version_manifest(source.package.data, plan.version, source.readme, dist, config.registry.url)
+    manifest = version_manifest(source.package.data, plan.version, source.tree, dist, config.registry.url)
     log.info("Publishing %s to %s with %s.", item.spec, config.registry.url, tag_text(plan))
     settled = upload_until_settled(registry, plan, dist, manifest, item.packed.tgz, config, item.work, log)
     return "published" if settled is None else "already-published"
