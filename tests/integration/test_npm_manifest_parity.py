@@ -82,9 +82,10 @@ def registry_url(server: ThreadingHTTPServer) -> str:
     return f"http://127.0.0.1:{server.server_address[1]}/"
 
 
-def npm_publish(target: Path, server: ThreadingHTTPServer, home: Path) -> dict:
-    """`npm publish` of a folder or `.tgz` with a clean environment (no CI variables, no user
-    config but the registry's token), and the document it sent."""
+def npm_publish(target: Path, server: ThreadingHTTPServer, home: Path, *, workspace: str | None = None) -> dict:
+    """`npm publish` of a folder or `.tgz` (or of one workspace of the root `target`) with a
+    clean environment (no CI variables, no user config but the registry's token), and the
+    document it sent."""
     home.mkdir(exist_ok=True)
     url = registry_url(server)
     (home / ".npmrc").write_text(f"//127.0.0.1:{server.server_address[1]}/:_authToken=recorder\n")
@@ -92,7 +93,12 @@ def npm_publish(target: Path, server: ThreadingHTTPServer, home: Path) -> dict:
     env = {"PATH": os.environ["PATH"], "HOME": str(home), "npm_config_globalconfig": str(home / "global-npmrc")}
     count = len(server.bodies)  # type: ignore[attr-defined]
     done = subprocess.run(
-        ["npm", "publish", str(target), "--registry", url, "--cache", str(home / "cache"), "--ignore-scripts"],
+        [
+            "npm",
+            "publish",
+            *([f"--workspace={workspace}"] if workspace else [str(target)]),
+            *("--registry", url, "--cache", str(home / "cache"), "--ignore-scripts"),
+        ],
         cwd=target if target.is_dir() else target.parent,
         env=env,
         capture_output=True,
@@ -295,6 +301,25 @@ def test_a_tgz_is_described_as_npm_describes_it(recorder, unique, tmp_path: Path
     assert TARBALL_CACHE_FIELDS <= set(theirs["versions"]["1.0.0"])  # what the list above leaves out
     ours = pipe_publish(tgz, tmp_path, recorder)
     assert_same(comparable(ours, from_tarball=True), comparable(theirs, from_tarball=True))
+
+
+def test_a_workspace_package_is_described_as_npm_describes_it(recorder, unique, tmp_path: Path):
+    name = unique("bbpp-norm")
+    root = tmp_path / "clone"
+    member = Case(
+        "member",
+        {"repository": {"type": "git", "url": "octo/mono", "directory": "packages/a"}, "bin": "./cli.js"},
+        {"cli.js": "x", "README.md": "# A\n\nA member.\n", "index.d.ts": "x"},
+    )
+    build(root / "packages" / "a", member, name)
+    (root / "package.json").write_text(json.dumps({"name": "mono", "private": True, "workspaces": ["packages/*"]}))
+    (root / "README.md").write_text("# the monorepo's README, not the member's\n")
+    build(root / "unused", Case("git", {}, git=True), "unused")  # the checkout's commit, above the member
+    (root / "unused" / ".git").rename(root / ".git")
+    theirs = npm_publish(root, recorder, tmp_path / "home", workspace="packages/a")
+    assert "gitHead" in theirs["versions"]["1.0.0"]
+    ours = pipe_publish(root, tmp_path, recorder)
+    assert_same(comparable(ours), comparable(theirs))
 
 
 # --- single functions against npm's own packages ------------------------------------------------

@@ -5,6 +5,8 @@ the package is looked at, a hostile `.git/HEAD` yields no `gitHead`, a `.tgz` is
 from __future__ import annotations
 
 import io
+import json
+import random
 import tarfile
 from pathlib import Path
 
@@ -79,3 +81,38 @@ def test_the_document_is_a_new_object(tmp_path: Path):
     data = {"name": "w", "author": "A <a@b.c>", "bin": {"x": "./x.js"}}
     publish_manifest(data, "1.0.0", FolderTree(tmp_path), from_tarball=False)
     assert data == {"name": "w", "author": "A <a@b.c>", "bin": {"x": "./x.js"}}
+
+
+FIELDS = (
+    "author", "contributors", "maintainers", "repository", "repositories", "bugs", "homepage", "bin", "man",
+    "directories", "main", "types", "scripts", "dependencies", "devDependencies", "optionalDependencies",
+    "bundleDependencies", "bundledDependencies", "keywords", "files", "description", "readme", "gitHead",
+    "gypfile", "modules", "dist",
+)  # fmt: skip
+
+
+def any_json(rng: random.Random, depth: int = 0) -> object:
+    kinds = ["str", "int", "bool", "null", "float"] + (["list", "dict"] if depth < 3 else [])
+    kind = rng.choice(kinds)
+    if kind == "list":
+        return [any_json(rng, depth + 1) for _ in range(rng.randrange(4))]
+    if kind == "dict":
+        keys = ["name", "url", "email", "web", "mail", "bin", "man", "x", "_y", "type", "install", "start"]
+        return {rng.choice(keys): any_json(rng, depth + 1) for _ in range(rng.randrange(4))}
+    return {
+        "str": lambda: rng.choice(["", "u/r", "./a", "../b", "x <y@z.w> (http://v)", "github:u/r#v", "a, b", "#"]),
+        "int": lambda: rng.randrange(-3, 3),
+        "bool": lambda: rng.random() < 0.5,
+        "null": lambda: None,
+        "float": lambda: rng.random(),
+    }[kind]()
+
+
+def test_any_shape_of_the_fields_is_normalized_without_failing(tmp_path: Path):
+    """package.json is user input: whatever JSON its fields hold, normalizing ends in a document."""
+    rng = random.Random(20)  # noqa: S311 - a fixed sequence of shapes, not a secret
+    (tmp_path / "README.md").write_text("# t\n\nText.\n")
+    for _ in range(600):
+        data = {"name": "w", **{field: any_json(rng) for field in rng.sample(FIELDS, 5)}}
+        manifest = publish_manifest(data, "1.0.0", FolderTree(tmp_path), from_tarball=rng.random() < 0.3)
+        json.dumps(manifest, allow_nan=False)
