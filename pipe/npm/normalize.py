@@ -11,7 +11,7 @@ import copy
 import re
 
 from pipe.npm import hosted_git
-from pipe.npm.normalize_data import NO_README, js_trim, normalize_data
+from pipe.npm.normalize_data import NO_README, js_trim, normalize_data, truthy
 from pipe.npm.package_tree import PackageTree
 
 FIX_STEPS = frozenset(
@@ -115,7 +115,7 @@ def normalize_bin(data: dict) -> None:
 def normalize_man(data: dict) -> None:
     man = data.get("man")
     pages = [secure_and_unixify(page) for page in (man if isinstance(man, list) else [man]) if isinstance(page, str)]
-    if man and pages:
+    if truthy(man) and pages:
         data["man"] = pages
     else:
         data.pop("man", None)
@@ -161,19 +161,19 @@ def _scripts(data: dict, steps: frozenset[str]) -> None:
 
 def _repository(data: dict) -> None:
     repositories = data.get("repositories")
-    if repositories:
+    if truthy(repositories):
         first = repositories[0] if isinstance(repositories, list | str) and repositories else None
         if first is None:
             data.pop("repository", None)
         else:
             data["repository"] = first
     repository = data.get("repository")
-    if not repository:
+    if not truthy(repository):
         return
     if isinstance(repository, str):
         repository = data["repository"] = {"type": "git", "url": repository}
     url = repository.get("url") if isinstance(repository, dict) else None
-    hosted = hosted_git.from_url(url) if url else None
+    hosted = hosted_git.from_url(url)
     if hosted:
         normalized = hosted.https() if hosted.default == "shortcut" else hosted.to_string()
         if normalized != url:
@@ -186,7 +186,7 @@ def _dependency_lists(data: dict) -> None:
         value = data.get(kind)
         if isinstance(value, str) and value:
             value = re.split(r"[\n\r\s\t ,]+", js_trim(value))
-        if isinstance(value, list) and value:
+        if isinstance(value, list):
             converted = {}
             for item in value:
                 if isinstance(item, str):
@@ -200,11 +200,9 @@ def _dependencies(data: dict) -> None:
     for kind in ("dependencies", "devDependencies"):
         if kind not in data:
             continue
-        if not data[kind] or not isinstance(data[kind], dict | list):
+        if not isinstance(data[kind], dict):
             del data[kind]
             continue
-        if isinstance(data[kind], list):
-            continue  # an empty array: JavaScript leaves it
         for name in list(data[kind]):
             spec = data[kind][name]
             if not isinstance(spec, str):
@@ -247,20 +245,25 @@ def _root_names(tree: PackageTree) -> list[tuple[str, bool]]:
 def _install_scripts(data: dict, tree: PackageTree) -> None:
     """`node-gyp rebuild` when a *.gyp file is at the root, `node server.js` when server.js is."""
     given = data.get("scripts")
-    if given and not isinstance(given, dict):
+    if truthy(given) and not isinstance(given, dict):
         return  # npm's assignments to a non-object are lost; only `gypfile` would change
-    scripts = given or {}
+    scripts = given if isinstance(given, dict) else {}
     has_gyp = any(name.endswith(".gyp") and not name.startswith(".") for name, _ in _root_names(tree))
-    if not scripts.get("install") and not scripts.get("preinstall") and data.get("gypfile") is not False and has_gyp:
+    if (
+        not truthy(scripts.get("install"))
+        and not truthy(scripts.get("preinstall"))
+        and data.get("gypfile") is not False
+        and has_gyp
+    ):
         scripts["install"] = "node-gyp rebuild"
         data["scripts"], data["gypfile"] = scripts, True
-    if not scripts.get("start") and tree.exists("server.js"):
+    if not truthy(scripts.get("start")) and tree.exists("server.js"):
         scripts["start"] = "node server.js"
         data["scripts"] = scripts
 
 
 def _authors(data: dict, tree: PackageTree) -> None:
-    if data.get("contributors"):
+    if truthy(data.get("contributors")):
         return
     text = tree.read_text("AUTHORS")
     if text is not None:
@@ -270,7 +273,7 @@ def _authors(data: dict, tree: PackageTree) -> None:
 
 def _readme(data: dict, tree: PackageTree) -> None:
     """npm's pick: README or README.*, any case, in glob order; the first Markdown-looking one."""
-    if data.get("readme"):
+    if truthy(data.get("readme")):
         return
     chosen = None
     for name, is_dir in _root_names(tree):
@@ -285,14 +288,14 @@ def _readme(data: dict, tree: PackageTree) -> None:
     if chosen:
         data["readme"] = tree.read_text(chosen) or ""
         data["readmeFilename"] = chosen
-    if not data.get("readme"):
+    if not truthy(data.get("readme")):
         data["readme"] = NO_README
 
 
 def _mans(data: dict, tree: PackageTree) -> None:
     directories = data.get("directories")
     folder = directories.get("man") if isinstance(directories, dict) else None
-    if isinstance(folder, str) and folder and not data.get("man"):
+    if isinstance(folder, str) and folder and not truthy(data.get("man")):
         base = secure_and_unixify(folder)
         pages = [path for path, _ in tree.walk(base) if _MAN_PAGE.match(node_basename(path))]
         data["man"] = [node_join(base, page) for page in pages]
@@ -302,7 +305,7 @@ def _mans(data: dict, tree: PackageTree) -> None:
 def _bins(data: dict, tree: PackageTree) -> None:
     directories = data.get("directories")
     folder = directories.get("bin") if isinstance(directories, dict) else None
-    if not (isinstance(folder, str) and folder and not data.get("bin")):
+    if not (isinstance(folder, str) and folder and not truthy(data.get("bin"))):
         normalize_bin(data)
         return
     base = secure_and_unixify(folder)
@@ -310,7 +313,7 @@ def _bins(data: dict, tree: PackageTree) -> None:
 
 
 def _types(data: dict, tree: PackageTree) -> None:
-    main = data.get("main") or "index.js"
+    main = data["main"] if truthy(data.get("main")) else "index.js"
     if not isinstance(main, str) or "types" in data or "typings" in data:
         return
     extension = node_extname(main)
@@ -327,7 +330,7 @@ def prepare_file_steps(data: dict, tree: PackageTree) -> None:
     _readme(data, tree)
     _mans(data, tree)
     _bins(data, tree)
-    if not data.get("gitHead"):
+    if not truthy(data.get("gitHead")):
         head = tree.git_head()
         if head:
             data["gitHead"] = head

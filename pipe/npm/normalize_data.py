@@ -17,6 +17,13 @@ NO_README = "ERROR: No README data found!"
 _JS_SPACE = "\t\n\x0b\x0c\r \xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"  # noqa: E501
 
 
+def truthy(value: object) -> bool:
+    """JavaScript's truthiness: [] and {} are true; "", 0, null and false are not."""
+    if isinstance(value, list | dict):
+        return True
+    return bool(value)
+
+
 def js_trim(text: str) -> str:
     return text.strip(_JS_SPACE)
 
@@ -61,10 +68,14 @@ def person(value: object) -> dict[str, str]:
     """ "Name <email> (url)" (or an object of those parts) as `{name, email, url}`."""
     if not isinstance(value, str):
         fields = value if isinstance(value, dict) else {}
-        name = fields.get("name") or ""
-        url = fields.get("url") or fields.get("web")
-        email = fields.get("email") or fields.get("mail")
-        value = js_string(name) + (f" <{js_string(email)}>" if email else "") + (f" ({js_string(url)})" if url else "")
+        name = fields.get("name") if truthy(fields.get("name")) else ""
+        url = fields.get("url") if truthy(fields.get("url")) else fields.get("web")
+        email = fields.get("email") if truthy(fields.get("email")) else fields.get("mail")
+        value = (
+            js_string(name)
+            + (f" <{js_string(email)}>" if truthy(email) else "")
+            + (f" ({js_string(url)})" if truthy(url) else "")
+        )
     parsed: dict[str, str] = {}
     name = re.match(r"^([^(<]+)", value)
     url = re.search(r"\(([^()]+)\)", value)
@@ -79,30 +90,30 @@ def person(value: object) -> dict[str, str]:
 
 
 def fix_description(data: dict) -> None:
-    if data.get("description") and not isinstance(data["description"], str):
+    if truthy(data.get("description")) and not isinstance(data["description"], str):
         del data["description"]
     readme = data.get("readme")
-    if readme and not data.get("description") and readme != NO_README:
+    if truthy(readme) and not truthy(data.get("description")) and readme != NO_README:
         data["description"] = extract_description(js_string(readme))
 
 
 def fix_files(data: dict) -> None:
     files = data.get("files")
-    if files and not isinstance(files, list):
+    if truthy(files) and not isinstance(files, list):
         del data["files"]
-    elif files:
+    elif truthy(files):
         data["files"] = [item for item in files if item and isinstance(item, str)]
 
 
 def fix_bugs(data: dict) -> None:
     bugs, repository = data.get("bugs"), data.get("repository")
     repository_url = repository.get("url") if isinstance(repository, dict) else None
-    if not bugs and repository_url:
+    if not truthy(bugs) and truthy(repository_url):
         hosted = hosted_git.from_url(repository_url)
         if hosted and hosted.bugs():
             data["bugs"] = {"url": hosted.bugs()}
         return
-    if not bugs:
+    if not truthy(bugs):
         return
     if isinstance(bugs, str):
         if is_email(bugs):
@@ -114,9 +125,9 @@ def fix_bugs(data: dict) -> None:
     for key in [key for key in old if key in ("web", "name")]:  # in the object's order, as npm
         old["url"] = old.pop(key)
     fixed = {}
-    if old.get("url") and url_can_parse(old["url"]):
+    if truthy(old.get("url")) and url_can_parse(old["url"]):
         fixed["url"] = old["url"]
-    if old.get("email") and isinstance(old["email"], str) and is_email(old["email"]):
+    if isinstance(old.get("email"), str) and is_email(old["email"]):
         fixed["email"] = old["email"]
     if fixed:
         data["bugs"] = fixed
@@ -128,23 +139,23 @@ def fix_keywords(data: dict) -> None:
     if isinstance(data.get("keywords"), str):
         data["keywords"] = re.split(r",\s+", data["keywords"])
     keywords = data.get("keywords")
-    if keywords and not isinstance(keywords, list):
+    if truthy(keywords) and not isinstance(keywords, list):
         del data["keywords"]
-    elif keywords:
+    elif truthy(keywords):
         data["keywords"] = [word for word in keywords if word and isinstance(word, str)]
 
 
 def fix_bundle_dependencies(data: dict) -> None:
-    if data.get("bundledDependencies") and not data.get("bundleDependencies"):
+    if truthy(data.get("bundledDependencies")) and not truthy(data.get("bundleDependencies")):
         data["bundleDependencies"] = data.pop("bundledDependencies")
     bundled = data.get("bundleDependencies")
-    if bundled and not isinstance(bundled, list):
+    if truthy(bundled) and not isinstance(bundled, list):
         del data["bundleDependencies"]
-    elif bundled:
+    elif truthy(bundled):
         kept = [name for name in bundled if name and isinstance(name, str)]
         data["bundleDependencies"] = kept
         for name in kept:
-            if not data.get("dependencies"):
+            if not truthy(data.get("dependencies")):
                 data["dependencies"] = {}
             if isinstance(data["dependencies"], dict) and name not in data["dependencies"]:
                 data["dependencies"][name] = "*"
@@ -153,12 +164,12 @@ def fix_bundle_dependencies(data: dict) -> None:
 def fix_homepage(data: dict) -> None:
     repository = data.get("repository")
     repository_url = repository.get("url") if isinstance(repository, dict) else None
-    if not data.get("homepage") and repository_url:
+    if not truthy(data.get("homepage")) and truthy(repository_url):
         hosted = hosted_git.from_url(repository_url)
         if hosted:
             data["homepage"] = hosted.docs()
     homepage = data.get("homepage")
-    if homepage:
+    if truthy(homepage):
         if not isinstance(homepage, str):
             del data["homepage"]
         elif not url_can_parse(homepage):
@@ -166,7 +177,7 @@ def fix_homepage(data: dict) -> None:
 
 
 def fix_people(data: dict) -> None:
-    if data.get("author"):
+    if truthy(data.get("author")):
         data["author"] = person(data["author"])
     for key in ("maintainers", "contributors"):
         if isinstance(data.get(key), list):
@@ -176,7 +187,7 @@ def fix_people(data: dict) -> None:
 def normalize_data(data: dict) -> None:
     """npm's normalizeData, in npm's order, on `data` in place."""
     fix_description(data)
-    if data.get("modules"):
+    if truthy(data.get("modules")):
         del data["modules"]
     fix_files(data)
     if data.get("man") and isinstance(data["man"], str):
@@ -185,6 +196,6 @@ def normalize_data(data: dict) -> None:
     fix_keywords(data)
     fix_bundle_dependencies(data)
     fix_homepage(data)
-    if not data.get("readme"):
+    if not truthy(data.get("readme")):
         data["readme"] = NO_README
     fix_people(data)

@@ -245,6 +245,23 @@ CASES = [
         {"index.js": "x"},
     ),
     Case("git-head", {"repository": "octo/widget"}, {"index.js": "x"}, git=True),
+    # JavaScript truthiness: an empty object or array is present ("{}" keeps npm from deriving).
+    Case(
+        "empty-containers",
+        {
+            "repository": "octo/widget",
+            "bugs": {},
+            "homepage": [],
+            "dependencies": {},
+            "devDependencies": [],
+            "optionalDependencies": [],
+            "contributors": [],
+            "keywords": {},
+            "man": [],
+            "directories": {"man": "man"},
+        },
+        {"AUTHORS": "Not used <a@example.com>\n", "man/x.1": "x"},
+    ),
 ]
 
 
