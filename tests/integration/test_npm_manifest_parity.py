@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import shutil
 import subprocess
 import tarfile
 import threading
@@ -26,6 +27,7 @@ import pytest
 
 from pipe.npm.hosted_git import from_url
 from tests.conftest import REPO_ROOT, base_env, run_in_process
+from tests.integration.conftest import unique_name
 
 # Fields that differ between any two clients, by design, and are left out of the comparison:
 CLIENT_FIELDS = {
@@ -383,3 +385,37 @@ def test_git_urls_are_read_as_hosted_git_info_reads_them():
         if hosted is not None:
             ours = [hosted.host.name, hosted.default, hosted.https(), hosted.to_string(), hosted.docs(), hosted.bugs()]
         assert ours == expected, url
+
+
+# --- real packages: npm's own dependencies, as npm installed them -----------------------------
+
+
+def npm_own_packages() -> list[Path]:
+    root = subprocess.run(["npm", "root", "-g"], capture_output=True, text=True, check=True).stdout.strip()
+    folder = Path(root) / "npm" / "node_modules"
+    found = sorted(p for p in [*folder.iterdir(), *folder.glob("@*/*")] if (p / "package.json").is_file())
+    return found[::8]  # a spread of about 20: authors, repositories, bins, man pages, types, READMEs
+
+
+def test_real_packages_are_described_as_npm_describes_them(recorder, tmp_path: Path):
+    packages = npm_own_packages()
+    assert len(packages) >= 15
+    differing = {}
+    for index, source in enumerate(packages):
+        folder = tmp_path / f"clone{index}" / "pkg"
+        shutil.copytree(source, folder, symlinks=True)
+        data = json.loads((folder / "package.json").read_text())
+        # Published under a name and version of this run; what the pipe never packs (bundled
+        # dependencies) and npm's provenance settings left out, the rest as the authors wrote it.
+        data.update(name=f"{unique_name('bbpp-real')}-{index}", version="1.0.0")
+        for key in ("bundleDependencies", "bundledDependencies", "publishConfig"):
+            data.pop(key, None)
+        (folder / "package.json").write_text(json.dumps(data, indent=2))
+        theirs = comparable(npm_publish(folder, recorder, tmp_path / "home"))
+        ours = comparable(pipe_publish(folder, folder.parent, recorder))
+        if ours != theirs:
+            mine, npm = ours["versions"]["1.0.0"], theirs["versions"]["1.0.0"]
+            differing[source.name] = {key for key in {*mine, *npm} if mine.get(key) != npm.get(key)} | {
+                key for key in {*ours, *theirs} - {"versions"} if ours.get(key) != theirs.get(key)
+            }
+    assert differing == {}
