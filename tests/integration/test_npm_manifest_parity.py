@@ -6,8 +6,8 @@ each PUT body); the two documents are compared whole, except for the fields list
 The crafted packages cover every field npm's publish normalizes: people, repository shorthands
 and the `bugs`/`homepage` derived from them, `bin`/`man` and `directories`, `types` beside
 `main`, the README npm picks, git shorthands in dependencies, scripts, `bundleDependencies`,
-AUTHORS, `gitHead` and `_`-fields. Helpers that check single functions against npm's own
-packages (hosted-git-info, its paths) are in the second half."""
+AUTHORS, `gitHead` and `_`-fields; then a `.tgz`, a workspace package, git URLs read against the
+pinned hosted-git-info package, and a spread of real packages (npm's own dependencies)."""
 
 from __future__ import annotations
 
