@@ -119,6 +119,38 @@ def npm_cases() -> dict[str, Case]:
         "npm-version-variable-traversal": Case(
             "npm", package_json(ok), "VERSION '../1.0.0' is not a semantic version", {"VERSION": "../1.0.0"}
         ),
+        "npm-version-above-safe-integer": Case(
+            "npm",
+            package_json({"name": ok_name("bigver"), "version": "99999999999999999999.0.0"}),
+            "cannot be published (its major number is above 9007199254740991",
+            probe=ok_name("bigver"),
+        ),
+        "npm-version-variable-above-safe-integer": Case(
+            "npm", package_json(ok), "cannot be published (its minor number", {"VERSION": "1.9007199254740992.0"}
+        ),
+        "npm-version-longer-than-npm-allows": Case(
+            "npm",
+            package_json({"name": ok_name("longver"), "version": "1.0.0-" + "a" * 300}),
+            "cannot be published (longer than 256 characters",
+            probe=ok_name("longver"),
+        ),
+        "npm-version-non-ascii-digits": Case(
+            "npm",
+            package_json({"name": ok_name("digits"), "version": "1\u0663.0.0"}),
+            "is not a semantic version",
+            probe=ok_name("digits"),
+        ),
+        "npm-package-json-nested-100000": Case(
+            "npm",
+            package_json(raw=b'{"name": "x", "version": "1.0.0", "a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"),
+            "./package.json nests objects or arrays more than 100 levels deep",
+        ),
+        "npm-tgz-package-json-nested-100000": Case(
+            "npm",
+            tarball(tgz_bytes([("package/package.json", b'{"a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}")])),
+            "p.tgz:package.json nests objects or arrays more than 100 levels deep",
+            tgz,
+        ),
         "npm-dist-tag-traversal": Case(
             "npm", package_json(ok), "NPM_DIST_TAG '../latest' is not a usable dist-tag", {"NPM_DIST_TAG": "../latest"}
         ),
