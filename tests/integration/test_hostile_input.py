@@ -122,6 +122,38 @@ def npm_cases() -> dict[str, Case]:
         "npm-version-variable-traversal": Case(
             "npm", package_json(ok), "VERSION '../1.0.0' is not a semantic version", {"VERSION": "../1.0.0"}
         ),
+        "npm-version-above-safe-integer": Case(
+            "npm",
+            package_json({"name": ok_name("bigver"), "version": "99999999999999999999.0.0"}),
+            "cannot be published (its major number is above 9007199254740991",
+            probe=ok_name("bigver"),
+        ),
+        "npm-version-variable-above-safe-integer": Case(
+            "npm", package_json(ok), "cannot be published (its minor number", {"VERSION": "1.9007199254740992.0"}
+        ),
+        "npm-version-longer-than-npm-allows": Case(
+            "npm",
+            package_json({"name": ok_name("longver"), "version": "1.0.0-" + "a" * 300}),
+            "cannot be published (longer than 256 characters",
+            probe=ok_name("longver"),
+        ),
+        "npm-version-non-ascii-digits": Case(
+            "npm",
+            package_json({"name": ok_name("digits"), "version": "1\u0663.0.0"}),
+            "is not a semantic version",
+            probe=ok_name("digits"),
+        ),
+        "npm-package-json-nested-100000": Case(
+            "npm",
+            package_json(raw=b'{"name": "x", "version": "1.0.0", "a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"),
+            "./package.json nests objects or arrays more than 100 levels deep",
+        ),
+        "npm-tgz-package-json-nested-100000": Case(
+            "npm",
+            tarball(tgz_bytes([("package/package.json", b'{"a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}")])),
+            "p.tgz:package.json nests objects or arrays more than 100 levels deep",
+            tgz,
+        ),
         "npm-dist-tag-traversal": Case(
             "npm", package_json(ok), "NPM_DIST_TAG '../latest' is not a usable dist-tag", {"NPM_DIST_TAG": "../latest"}
         ),
@@ -228,6 +260,34 @@ def maven_cases() -> dict[str, Case]:
         "maven-version-traversal": Case(
             "maven", pom(coordinates("org.bbpp.hostile", art, "../1.0.0"), art), "version '../1.0.0' is not valid"
         ),
+        # Versions and ids that would leave the artifact's folder or change the URL (issue: a
+        # fragment made every file one URL; '%2e%2e' and '..' landed in the group's folder).
+        "maven-version-encoded-dots": Case(
+            "maven", pom(coordinates("org.bbpp.hostile", art, "%2e%2e"), art), "version '%2e%2e' is not valid"
+        ),
+        "maven-version-fragment": Case(
+            "maven", pom(coordinates("org.bbpp.hostile", art, "1.0.0#x"), art), "version '1.0.0#x' is not valid"
+        ),
+        "maven-version-encoded-slash": Case(
+            "maven",
+            pom(coordinates("org.bbpp.hostile", art, "1.0.0%2f.."), art),
+            "version '1.0.0%2f..' is not valid",
+        ),
+        "maven-version-query": Case(
+            "maven", pom(coordinates("org.bbpp.hostile", art, "1.0.0?x=1"), art), "version '1.0.0?x=1' is not valid"
+        ),
+        "maven-version-dots": Case("maven", pom(coordinates("org.bbpp.hostile", art, ".."), art), "version '..' is"),
+        "maven-group-dots": Case("maven", pom(coordinates("..", art), art), invalid_group.format("..")),
+        "maven-group-empty-part": Case(
+            "maven", pom(coordinates("org..bbpp", art), art), invalid_group.format("org..bbpp")
+        ),
+        "maven-artifact-dots": Case("maven", pom(coordinates("com", ".."), art), "artifactId '..' is not valid"),
+        "maven-file-name-fragment": Case(
+            "maven",
+            pom(good, art, {"target/x": lambda path: (path.parent / f"{art}-1.0.0-a#b.jar").write_bytes(b"PK")}),
+            f"the file name '{art}-1.0.0-a#b.jar' cannot be part of a repository URL",
+            probe=probe,
+        ),
         "maven-pom-external-entity": Case("maven", pom(xxe, art), refused_dtd, probe=probe),
         "maven-pom-billion-laughs": Case("maven", pom(laughs, art), refused_dtd, probe=probe),
         "maven-pom-empty": Case("maven", pom(b"", art), "pom.xml is not well-formed XML"),
@@ -308,7 +368,7 @@ def docker_cases() -> dict[str, Case]:
             "DOCKERFILE '../../../etc/passwd' does not exist",
             {"DOCKERFILE": "../../../etc/passwd"},
         ),
-        "docker-dockerfile-empty": Case("docker", dockerfile(""), "the Dockerfile (Dockerfile) cannot be empty"),
+        "docker-dockerfile-empty": Case("docker", dockerfile(""), "the Dockerfile cannot be empty"),
         "docker-build-args-malformed": Case(
             "docker", dockerfile(), "BUILD_ARGS entry 'NOEQUALS' is not KEY=VALUE", {"BUILD_ARGS": "NOEQUALS"}
         ),
@@ -383,7 +443,7 @@ def image_archive_cases() -> dict[str, Case]:
             {"INDEX_FROM_TAGS_COUNT": "2", "INDEX_FROM_TAGS_0": "x-amd64", "INDEX_FROM_TAGS_1": ""},
         ),
         "docker-token-outside-latin-1": Case(
-            "docker", dockerfile(), "the registry did not accept the credentials",
+            "docker", dockerfile(), "BITBUCKET_PACKAGES_TOKEN contains a character HTTP authentication cannot carry",
             {"BITBUCKET_PACKAGES_TOKEN": "t\u00f6k\u20acn-\u00fcnicode-9f8e"},
         ),
         "docker-registry-url-user-info": Case(
