@@ -72,8 +72,10 @@ def known_layers(
             continue
         seen.add(reference)
         found = fetched[reference] if reference in fetched else reader.get_manifest(reference)
-        if found is None:
+        # Two tags on one manifest (1.0.0 and latest): its config is read once.
+        if found is None or sha256_digest(found[0]) in seen:
             continue
+        seen.add(sha256_digest(found[0]))
         manifest = json_object(found[0])
         if "manifests" in manifest:
             queue.extend(d["digest"] for d in listed(manifest, "manifests") if is_digest(d.get("digest")))

@@ -400,6 +400,20 @@ def test_a_moved_tag_is_written_and_read_back_but_an_unchanged_one_is_not(tmp_pa
     assert sorted(heads) == sorted(puts)
 
 
+def test_a_new_image_reads_the_config_behind_two_tags_once(tmp_path):
+    """1.0.0 and latest on one manifest: its config is read once to learn the known layers."""
+    fake = FakeRegistry()
+    docker_save(tmp_path / "image.tar", [TEXT])
+    publish_archive(fake, tmp_path)
+    docker_save(tmp_path / "image.tar", [TEXT, RANDOM])
+    fake.requests.clear()
+    publish_archive(fake, tmp_path)
+    config_reads = [path for method, path in fake.calls if method == "GET" and "/blobs/" in path]
+    assert len(config_reads) == 1
+    manifest_reads = [path for method, path in fake.calls if method == "GET" and "/manifests/" in path]
+    assert sorted(set(manifest_reads)) == sorted(manifest_reads)  # each tag's manifest read once
+
+
 def test_push_asks_for_a_pull_push_token_and_refreshes_it_once_when_it_expires(registry, tmp_path):
     archive = docker_save(tmp_path / "image.tar", [TEXT, RANDOM])
     client = writer(registry)
