@@ -18,17 +18,18 @@ from pipe.errors import ConfigError, InputError, RegistryError
 from pipe.http import new_session
 from tests.conftest import base_env
 from tests.fakehttp import ScriptedTransport
+from tests.oci.images import layer_tar, write_tar
+from tests.unit.test_cleanup_kinds import INDEX, FakeDistribution, run_image_cleanup
 from tests.unit.test_oci_push import (
     BASE,
     RANDOM,
     TEXT,
     FakeRegistry,
     docker_save,
-    layer_tar,
     publish_archive,
     push,
     sha,
-    write_tar,
+    writer,
 )
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -236,3 +237,34 @@ def test_a_config_that_does_not_match_its_digest_is_refused(tmp_path):
     config.write_bytes(config.read_bytes().replace(b"amd64", b"arm64"))
     with pytest.raises(InputError, match="hashes to"), open_archive(layout):
         pass
+
+
+# --- references from the registry's own answers ------------------------------------------------------
+
+
+def test_a_reference_that_would_change_the_url_is_never_sent(tmp_path):
+    fake = FakeRegistry()
+    client = writer(fake)
+    for reference in ("../other/manifests/1.0.0", "1.0.0#x", "1.0.0?y", "sha256:../../x", "%2e%2e"):
+        with pytest.raises(RegistryError, match="is not a valid tag or digest"):
+            client.get_manifest(reference)
+    with pytest.raises(RegistryError, match="is not a valid digest"):
+        client.blob_exists("1.0.0")
+    assert fake.requests == []
+
+
+def test_cleanup_skips_a_listed_tag_and_an_index_child_that_are_not_references(tmp_path):
+    """A hostile registry lists a tag `../x` and an index naming `sha256:../../victim`: neither is
+    read nor deleted by URL; the rest of the cleanup goes on."""
+    registry = FakeDistribution()
+    registry.image("2.0.0", "2024-01-01T00:00:00Z")
+    child = registry.image(None, "2020-01-01T00:00:00Z")
+    index = registry.add(
+        {"mediaType": INDEX, "manifests": [{"digest": child}, {"digest": "sha256:../../victim"}]}, "sha-old"
+    )
+    registry.tags["../x"] = index
+    publication = run_image_cleanup(registry, tmp_path, DELETE_MATCHING="sha-*")
+    deletes = [path for method, path in registry.calls if method == "DELETE"]
+    assert deletes == [f"manifests/{child}", f"manifests/{index}"]
+    assert publication.variables["DELETED_VERSIONS"] == "sha-old"
+    assert not any("victim" in path or "../" in path for _, path in registry.calls)
