@@ -36,6 +36,8 @@ class Pom:
     packaging: str
     # The `<properties>` in effect (the POM's own over those inherited from a reactor parent).
     properties: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
+    # The bytes to deploy instead of the file, when CI-friendly versions were flattened (maven/flatten.py).
+    deployed: bytes | None = field(default=None, compare=False, repr=False)
 
     @property
     def gav(self) -> str:

@@ -22,6 +22,7 @@ from pipe.context import PipelinesRun
 from pipe.errors import ConflictError, InputError, RegistryError
 from pipe.http import new_session
 from pipe.masking import SecretMasker
+from pipe.maven.flatten import pom_upload
 from pipe.maven.layout import (
     Artifact,
     artifact_dir,
@@ -47,7 +48,8 @@ from pipe.maven.metadata import (
     render_artifact_metadata,
     render_snapshot_metadata,
 )
-from pipe.maven.pom import Pom, module_paths, pom_from_root, read_root
+from pipe.maven.model import project_pom
+from pipe.maven.pom import Pom, module_paths, read_root
 from pipe.maven.repository import MavenRepository, Upload, in_parallel
 from pipe.outputs import Publication
 from pipe.versioning import strip_v
@@ -88,7 +90,7 @@ def publish(config: Config, log: logging.Logger, masker: SecretMasker) -> Public
         from pipe.maven.reactor import publish_reactor
 
         return publish_reactor(config, log, path)
-    pom = pom_from_root(root, path, "MAVEN_POM")
+    pom = project_pom(config, path, log)
     log.info("Publishing %s (packaging %s) from %s.", pom.gav, pom.packaging, shown(pom.path, config))
     check_tag(config.context, pom)
     main, attached = select_artifacts(config, pom)
@@ -172,14 +174,7 @@ def built_artifacts(config: Config, pom: Pom) -> tuple[Artifact | None, list[Art
 def planned_uploads(pom: Pom, version: str, main: Artifact | None, attached: list[Artifact]) -> list[Upload]:
     """POM, main artifact, attached artifacts: Maven's deploy order."""
     directory = version_dir(pom)
-    uploads = [
-        Upload(
-            path=f"{directory}/{file_name(pom.artifact_id, version, '', 'pom')}",
-            label="POM",
-            checksums=checksums_of(pom.path),
-            source=pom.path,
-        )
-    ]
+    uploads = [pom_upload(f"{directory}/{file_name(pom.artifact_id, version, '', 'pom')}", pom.path, pom.deployed)]
     for artifact in ([main] if main else []) + attached:
         uploads.append(
             Upload(
