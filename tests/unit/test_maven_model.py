@@ -278,15 +278,18 @@ def test_5_a_plugin_edge_that_would_close_a_cycle_is_dropped_as_maven_drops_it(t
 # 6. VERSION and ${revision}
 
 
-def test_6_version_on_a_tag_sets_revision_and_the_tag_check_passes(workdir):
+def test_6_version_on_a_tag_sets_revision_and_artifacts_are_looked_up_under_it(workdir):
     revision_project(workdir)
-    jar(workdir / "lib" / "target" / "lib-1.3.0.jar")
+    jar(workdir / "lib" / "target" / "lib-1.0.0.jar")  # built with the POM's default: not what VERSION says
 
-    run = run_in_process(maven_env(VERSION="v1.3.0", BITBUCKET_TAG="v1.3.0", DRY_RUN="true"), workdir)
+    run = run_in_process(maven_env(VERSION="v1.3.0", BITBUCKET_TAG="v1.3.0"), workdir)
 
-    # The registry address is closed: planning reaches it, so the run ends there (after every check).
+    # Every version check passed; the run stops at the files, before the registry is asked.
+    assert run.code == 1
     assert "Project pom.xml: 2 modules, in reactor order: parent (pom), lib (jar)." in run.output
-    assert "0.0.0" not in run.output and "this pipeline runs for tag" not in run.output
+    assert run.last_line.startswith(
+        "✖ no artifacts for g:lib:1.3.0 found in lib/target/ (looked for lib-1.3.0.jar; it has lib-1.0.0.jar"
+    )
 
 
 def test_6_version_with_a_literal_pom_version_says_how(workdir):
