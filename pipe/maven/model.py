@@ -103,7 +103,9 @@ class ProjectReader:
         self.context = context
         self.show = show
         self.files: dict[Path, PomFile] = {}
-        self.reactor: list[Path] = []  # Maven's collection order: an aggregator, then its modules
+        self.reactor: list[Path] = []  # every reactor POM, the root first
+        # Maven's collection order, the one its reactor sort starts from: an aggregator after its modules.
+        self.collected: list[Path] = []
         self.warnings: list[str] = []
         self.models: dict[Path, ModuleModel] = {}
         self.in_progress: set[Path] = set()
@@ -164,6 +166,7 @@ class ProjectReader:
             if target is not None and target not in seen:
                 seen.add(target)
                 self.collect(target, f"module {entry}")
+        self.collected.append(path)
 
     def label(self, path: Path) -> str:
         return "MAVEN_POM" if not self.reactor or path == self.reactor[0] else f"module {self.show(path.parent)}"
@@ -410,11 +413,11 @@ def _kind(reference: Reference, kind: str) -> Reference:
 def read_project(
     root_pom: Path, context: BuildContext, show: Callable[[Path], str]
 ) -> tuple[list[ModuleModel], list[str]]:
-    """Every module of the project under `root_pom` (itself first), in Maven's collection order,
-    and the ⚠ lines about what the pipe could not decide."""
+    """Every module of the project under `root_pom`, in Maven's collection order (each aggregator
+    after its modules), and the ⚠ lines about what the pipe could not decide."""
     reader = ProjectReader(context, show)
     reader.collect(root_pom, "MAVEN_POM")
-    models = [reader.model(path) for path in reader.reactor]
+    models = [reader.model(path) for path in reader.collected]
     return models, reader.warnings
 
 

@@ -6,7 +6,8 @@ references by groupId:artifactId and version (a specific version must be the mod
 or no version matches it) — dependencies, its parent, build plugins and their dependencies, build
 extensions — added one by one. A dependency edge that closes a cycle is an error; a plugin or
 extension edge that would is dropped, as Maven drops it; a parent edge wins over the reverse
-edge. Then depth first over the modules in collection order, each after what it needs.
+edge. Then depth first over the modules in Maven's collection order (an aggregator after the
+modules it lists), each after what it needs.
 """
 
 from __future__ import annotations
