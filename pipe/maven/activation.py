@@ -5,7 +5,8 @@ build, its CPU architecture, a system property of its JVM); Maven requires all o
 conditions read the user properties (MAVEN_PROPERTIES, as `-D`); file conditions look in the clone,
 relative to the POM's folder. The build that ran before the pipe ran on Linux: Bitbucket
 Pipelines runs pipes only in Linux steps. `activeByDefault` profiles are active unless another
-profile of the same POM is.
+profile of the same POM is. A profile without `<activation>` (turned on by `-P`) counts as active
+only when its modules were built.
 """
 
 from __future__ import annotations
@@ -136,9 +137,13 @@ def select_profiles(
     states, by_default = [], []
     for profile in children(child(root, "profiles"), "profile"):
         activation = child(profile, "activation")
-        state, why = activation_state(activation, basedir, user, values) if activation is not None else (False, "")
-        if state is None and evidence(profile):
-            state = True
+        if activation is None:
+            # Only `-P id` on the build's command line turns it on, which the pipe cannot see: its
+            # built modules are the one sign that the build used it.
+            state, why = evidence(profile), ""
+        else:
+            state, why = activation_state(activation, basedir, user, values)
+            state = True if state is None and evidence(profile) else state
         profile_id = text(profile, "id") or "default"
         if state is False and activation is not None and (text(activation, "activeByDefault") or "") == "true":
             by_default.append(ProfileState(profile, profile_id, False, ""))

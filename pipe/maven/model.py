@@ -27,7 +27,7 @@ from pipe.context import PipelinesRun
 from pipe.errors import InputError
 from pipe.maven.activation import ProfileState, select_profiles
 from pipe.maven.flatten import flattened
-from pipe.maven.interpolation import REFERENCE, Values
+from pipe.maven.interpolation import CI_FRIENDLY, REFERENCE, Values
 from pipe.maven.pom import Pom, _check_coordinates, read_root
 from pipe.maven.xmltree import at, child, children, text
 from pipe.versioning import strip_v
@@ -122,6 +122,7 @@ class ProjectReader:
             active = tuple(s.profile for s in states if s.active)
             self.files[path] = PomFile(path, root, active, tuple(s for s in states if s.active is None))
             self.warn_undecided(self.files[path])
+            self.warn_built_but_inactive(path, [s for s in states if s.active is False])
         return self.files[path]
 
     def built(self, path: Path, profile: ET.Element) -> bool:
@@ -145,9 +146,20 @@ class ProjectReader:
                     f"depends on {state.why}, and its target/ holds no built artifacts; build it before the pipe, or "
                     "set MAVEN_PROPERTIES so that the profile's activation is decided."
                 )
-            elif any(child(state.profile, name) is not None for name in ("properties", "build", "dependencies")):
+            elif _touches_deploy(state.profile):
                 self.warnings.append(
                     f"{where} is read as inactive: whether the build ran with it depends on {state.why}."
+                )
+
+    def warn_built_but_inactive(self, path: Path, inactive: list[ProfileState]) -> None:
+        """Built modules of a profile that is decided inactive: the build may have had a -D the pipe was not given."""
+        for state in inactive:
+            modules = ", ".join(_module_entries(state.profile))
+            if modules and self.built(path, state.profile):
+                self.warnings.append(
+                    f"module {modules} of profile {state.id} of {self.show(path)} has "
+                    "built files in target/ but is not deployed: the profile is not active with the values the pipe "
+                    "has; if the build activated it (-D…), give the same values in MAVEN_PROPERTIES."
                 )
 
     def collect(self, path: Path, label: str) -> None:
@@ -205,6 +217,13 @@ class ProjectReader:
         if path not in self.models:
             self.models[path] = effective_model(self.lineage(path), self.context, self.label(path), self.show)
         return self.models[path]
+
+
+def _touches_deploy(profile: ET.Element) -> bool:
+    """Whether an undecided profile could change what is deployed: the deploy plugin, its skip
+    property or a CI-friendly version property."""
+    written = ET.tostring(profile, encoding="unicode")
+    return any(name in written for name in ("maven-deploy-plugin", SKIP_PROPERTY, *CI_FRIENDLY))
 
 
 def _module_entries(element: ET.Element) -> list[str]:

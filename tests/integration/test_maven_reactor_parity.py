@@ -35,6 +35,7 @@ class Case:
     modules: dict[str, str]
     properties: dict[str, str] = field(default_factory=dict)
     variables: dict[str, str] = field(default_factory=dict)
+    profiles: str = ""  # -P of the build: the pipe sees only that those profiles' modules were built
 
 
 def parent(group: str, version: str = "1.0.0", artifact: str = "parent", relative: str = "") -> str:
@@ -145,6 +146,22 @@ def profiles_by_jdk_and_os(g: str) -> Case:
     return Case({"": aggregator(g, "1.0.0", "core", f"<profiles>{profiles}</profiles>"), **modules})
 
 
+def profile_by_command_line(g: str) -> Case:
+    """`mvn -Prelease`: the release profile's module is built, which the pipe takes as the sign; Maven
+    turns the activeByDefault profile off."""
+    profiles = profile("main", "<activeByDefault>true</activeByDefault>", "bom")
+    profiles += "<profile><id>release</id><modules><module>dist</module></modules></profile>"
+    return Case(
+        {
+            "": aggregator(g, "1.0.0", "core", f"<profiles>{profiles}</profiles>"),
+            "core": f"{parent(g)}<artifactId>core</artifactId>",
+            "bom": f"{parent(g)}<artifactId>bom</artifactId><packaging>pom</packaging>",
+            "dist": f"{parent(g)}<artifactId>dist</artifactId><dependencies>{dep(g, 'core')}</dependencies>",
+        },
+        profiles="release",
+    )
+
+
 def ci_friendly(g: str, snapshot: bool) -> Case:
     """Reproductions 2 and 6: ${revision}${changelist}, set by -D (VERSION and MAVEN_PROPERTIES for the pipe)."""
     props = "<properties><revision>0.0.0</revision><changelist>-SNAPSHOT</changelist></properties>"
@@ -209,6 +226,7 @@ CASES = {
     "profile-by-property": lambda g: profiles_by_default_and_property(g, with_extra=True),
     "profile-by-file-and-negation": profiles_by_file_and_negation,
     "profile-by-jdk-and-os": profiles_by_jdk_and_os,
+    "profile-by-command-line": profile_by_command_line,
     "ci-friendly-release": lambda g: ci_friendly(g, snapshot=False),
     "ci-friendly-snapshot": lambda g: ci_friendly(g, snapshot=True),
     "bom-import-nested-aggregators": bom_import_and_nested_aggregators,
@@ -243,6 +261,7 @@ def maven_deploys(project: Path, case: Case, tmp_path: Path) -> list[str]:
         "-f", str(project / "pom.xml"), f"{JAR_PLUGIN}:jar",
         f"{DEPLOY_PLUGIN}:deploy", f"-DaltDeploymentRepository=staging::file://{staging}",
         *(f"-D{name}={value}" for name, value in case.properties.items()),
+        *([f"-P{case.profiles}"] if case.profiles else []),
     ]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stdout + done.stderr

@@ -245,6 +245,32 @@ def test_4_a_jdk_profile_is_undecided_named_in_a_warning_unless_its_module_was_b
     assert reactor(path) == (reactor(path, **{"java.version": "17"})[0], [])
 
 
+def test_4_a_profile_turned_on_by_p_only_counts_when_its_module_was_built(tmp_path):
+    release = "<profile><id>release</id><modules><module>extra</module></modules></profile>"
+    default = profile("main", "<activeByDefault>true</activeByDefault>", "bom")
+    path = profiles_project(tmp_path, default, release)
+
+    assert reactor(path) == (reactor(path)[0], [])
+    assert names(path) == ["root", "core", "bom"]
+    jar(tmp_path / "extra" / "target" / "extra-1.0.0.jar")  # the build ran with -P release
+    # Maven: with -P release, the activeByDefault profile is off.
+    assert names(path) == ["root", "core", "extra"]
+
+
+def test_4_a_built_module_of_an_inactive_profile_is_named_in_a_warning(tmp_path):
+    path = profiles_project(tmp_path, profile("extra", "<property><name>with.extra</name></property>", "extra"))
+    jar(tmp_path / "extra" / "target" / "extra-1.0.0.jar")
+
+    modules, warnings = reactor(path)
+
+    assert [m.pom.artifact_id for m in modules] == ["root", "core"]
+    assert warnings == [
+        f"module extra of profile extra of {path} has built files in target/ but is not deployed: the profile is "
+        "not active with the values the pipe has; if the build activated it (-D…), give the same values in "
+        "MAVEN_PROPERTIES."
+    ]
+
+
 # 5. Build plugins' dependencies and extensions order the reactor
 
 
