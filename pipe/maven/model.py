@@ -195,9 +195,14 @@ class ProjectReader:
         if relative:
             candidate = (pom.path.parent / relative).resolve()
             candidate = candidate / "pom.xml" if candidate.is_dir() else candidate
-            if candidate.is_file() and _declared_artifact_id(candidate) == artifact:
+            if candidate.is_file() and self.artifact_id(candidate) == artifact:
                 return candidate
-        return next((p for p in self.reactor if p != pom.path and _declared_artifact_id(p) == artifact), None)
+        return next((p for p in self.reactor if p != pom.path and self.artifact_id(p) == artifact), None)
+
+    def artifact_id(self, path: Path) -> str:
+        """The artifactId written in a POM (read once when it is part of the project)."""
+        loaded = self.files.get(path)
+        return (text(loaded.root, "artifactId") or "") if loaded is not None else _declared_artifact_id(path)
 
     def lineage(self, path: Path) -> list[PomFile]:
         """The POM and its parents on disk, the farthest first."""
