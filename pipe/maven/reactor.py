@@ -90,9 +90,10 @@ def deployable(modules: list[Module], log: logging.Logger) -> tuple[list[Module]
             )
     deployed = [module for module in modules if module.skip is False]
     if not deployed:
+        states = ", ".join(f"{m.pom.artifact_id} {'skipped' if m.skipped else 'undecided'}" for m in modules)
         raise InputError(
-            f"the deploy plugin skips every module to deploy ({', '.join(m.pom.artifact_id for m in modules)}): "
-            f"nothing to deploy; remove <skip> / {SKIP_PROPERTY} from the modules to publish, or check MAVEN_MODULES."
+            f"no module is left to deploy ({states}): the deploy plugin skips them or the pipe cannot tell; remove "
+            f"<skip> / {SKIP_PROPERTY} from the modules to publish, give MAVEN_PROPERTIES, or check MAVEN_MODULES."
         )
     return deployed, skipped
 

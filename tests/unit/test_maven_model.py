@@ -415,3 +415,33 @@ def test_an_unresolvable_property_and_an_unreadable_module_pom_are_one_error_eac
 
     assert run.code == 1
     assert run.last_line.startswith("✖ module lib pom.xml is not well-formed XML")
+
+
+def test_a_reactor_whose_every_module_is_skipped_or_undecided_says_so_before_the_registry(workdir):
+    external = "<parent><groupId>org.other</groupId><artifactId>corp</artifactId><version>3</version></parent>"
+    plugin = f"<plugin>{DEPLOY_PLUGIN}<configuration><skip>${{corp.skip}}</skip></configuration></plugin>"
+    write(
+        workdir,
+        f"{external}<groupId>com.acme</groupId><artifactId>root</artifactId><version>1.0.0</version>"
+        f"<packaging>pom</packaging><build><plugins>{plugin}</plugins></build><modules><module>lib</module></modules>",
+    )
+    write(
+        workdir / "lib",
+        f"{PARENT}<artifactId>lib</artifactId><properties><maven.deploy.skip>true</maven.deploy.skip></properties>"
+        f"<build><plugins><plugin>{DEPLOY_PLUGIN}<configuration><skip>true</skip></configuration></plugin></plugins>"
+        "</build>",
+    )
+
+    run = run_in_process(maven_env(), workdir)
+
+    assert run.code == 1
+    assert (
+        "⚠ com.acme:root:1.0.0 is not deployed: the deploy plugin's <skip>${corp.skip}</skip> uses corp.skip, which "
+        "the pipe cannot read; set the value in MAVEN_PROPERTIES or in the POM so that it is decided."
+    ) in run.lines
+    assert "Skipping com.acme:lib:1.0.0: the deploy plugin's <skip>true</skip> is true." in run.lines
+    assert run.last_line == (
+        "✖ no module is left to deploy (root undecided, lib skipped): the deploy plugin skips them or the pipe "
+        "cannot tell; remove <skip> / maven.deploy.skip from the modules to publish, give MAVEN_PROPERTIES, or "
+        "check MAVEN_MODULES."
+    )
