@@ -199,6 +199,28 @@ def bom_import_and_nested_aggregators(g: str) -> Case:
     )
 
 
+def nested_profiles_and_snapshot_skip(g: str) -> Case:
+    """A sub-aggregator whose property profile adds a module that the first modules depend on; a
+    SNAPSHOT reactor where one module skips snapshots, one releases, and the others leave the
+    property undefined (Maven reads the unresolved text, which is not "true")."""
+    version = "3.0.0-SNAPSHOT"
+    sub_profile = profile("tools", "<property><name>env</name><value>ci</value></property>", "gen")
+    return Case(
+        {
+            "": aggregator(g, version, "api services", SKIP_PLUGIN.replace("${skip_deploy}", "${skip.mode}")),
+            "api": f"{parent(g, version)}<artifactId>api</artifactId><dependencies>{dep(g, 'gen')}</dependencies>"
+            "<properties><skip.mode>releases</skip.mode></properties>",
+            "services": f"{parent(g, version)}<artifactId>services</artifactId><packaging>pom</packaging>"
+            f"<modules><module>impl</module></modules><profiles>{sub_profile}</profiles>",
+            "services/impl": f"{parent(g, version, 'services')}<artifactId>impl</artifactId>"
+            f"<dependencies>{dep(g, 'api')}</dependencies><properties><skip.mode>snapshots</skip.mode></properties>",
+            "services/gen": f"{parent(g, version, 'services')}<artifactId>gen</artifactId>",
+        },
+        properties={"env": "ci"},
+        variables={"MAVEN_PROPERTIES": "env=ci"},
+    )
+
+
 def version_matched_edges_and_plugin_dependencies(g: str) -> Case:
     """Reproductions 3 and 5: a test dependency on another version of a reactor artifact is no edge;
     a build plugin's dependency on a reactor module orders the reactor."""
@@ -230,6 +252,7 @@ CASES = {
     "ci-friendly-release": lambda g: ci_friendly(g, snapshot=False),
     "ci-friendly-snapshot": lambda g: ci_friendly(g, snapshot=True),
     "bom-import-nested-aggregators": bom_import_and_nested_aggregators,
+    "nested-profiles-and-snapshot-skip": nested_profiles_and_snapshot_skip,
     "version-matched-edges-plugin-dependencies": version_matched_edges_and_plugin_dependencies,
 }
 
