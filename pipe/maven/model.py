@@ -29,7 +29,7 @@ from pipe.maven.activation import ProfileState, select_profiles
 from pipe.maven.flatten import flattened
 from pipe.maven.interpolation import CI_FRIENDLY, REFERENCE, Values
 from pipe.maven.pom import Pom, _check_coordinates, read_root
-from pipe.maven.xmltree import at, child, children, text
+from pipe.maven.xmltree import at, child, children, local, text
 from pipe.versioning import strip_v
 
 DEPLOY_PLUGIN = ("org.apache.maven.plugins", "maven-deploy-plugin")
@@ -68,7 +68,7 @@ class PomFile:
     def own_properties(self) -> dict[str, str]:
         values: dict[str, str] = {}
         for section in self.sections("properties"):
-            values.update({_local(p.tag): (p.text or "").strip() for p in section if _local(p.tag)})
+            values.update({local(p.tag): (p.text or "").strip() for p in section if local(p.tag)})
         return values
 
 
@@ -92,10 +92,6 @@ class ModuleModel:
     uses_revision: bool  # the version comes from ${revision}
 
 
-def _local(tag: object) -> str:
-    return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""
-
-
 class ProjectReader:
     """Reads POMs once each; `show` turns a path into the one the user wrote."""
 
@@ -108,7 +104,6 @@ class ProjectReader:
         self.collected: list[Path] = []
         self.warnings: list[str] = []
         self.models: dict[Path, ModuleModel] = {}
-        self.in_progress: set[Path] = set()
 
     def load(self, path: Path, label: str) -> PomFile:
         if path not in self.files:
@@ -220,7 +215,7 @@ class ProjectReader:
 
     def model(self, path: Path) -> ModuleModel:
         if path not in self.models:
-            self.models[path] = effective_model(self.lineage(path), self.context, self.label(path), self.show)
+            self.models[path] = effective_model(self.lineage(path), self.context, self.label(path))
         return self.models[path]
 
 
@@ -283,9 +278,7 @@ def module_values(lineage: list[PomFile], context: BuildContext, label: str) -> 
     return Values((project, context.user, properties, unprefixed), label, hint)
 
 
-def effective_model(
-    lineage: list[PomFile], context: BuildContext, label: str, show: Callable[[Path], str]
-) -> ModuleModel:
+def effective_model(lineage: list[PomFile], context: BuildContext, label: str) -> ModuleModel:
     me = lineage[-1]
     values = module_values(lineage, context, label)
     missing = [name for name in ("groupId", "artifactId", "version") if values.raw(f"project.{name}") is None]
