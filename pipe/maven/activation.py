@@ -98,7 +98,10 @@ def _file(element: ET.Element, basedir: Path, values: Callable[[str], str | None
     written = exists or missing
     if not written:
         return False, ""
-    path = REFERENCE.sub(lambda m: basedir.as_posix() if m.group(1) == "basedir" else values(m.group(1)) or "", written)
+    # ${basedir} is the POM's folder; other names come from the properties; unknown ones stay as written (Maven's way).
+    path = REFERENCE.sub(
+        lambda m: basedir.as_posix() if m.group(1) == "basedir" else values(m.group(1)) or m.group(0), written
+    )
     found = (basedir / path).exists()
     return (found if exists else not found), ""
 

@@ -445,3 +445,19 @@ def test_a_reactor_whose_every_module_is_skipped_or_undecided_says_so_before_the
         "cannot tell; remove <skip> / maven.deploy.skip from the modules to publish, give MAVEN_PROPERTIES, or "
         "check MAVEN_MODULES."
     )
+
+
+def test_flattening_keeps_every_other_byte_in_any_encoding(tmp_path):
+    data = (
+        b'<?xml version="1.0" encoding="ISO-8859-1"?>\r\n<project xmlns="http://maven.apache.org/POM/4.0.0">'
+        b"<description>caf\xe9 ${revision}</description>\r\n  <groupId>g</groupId><artifactId>a</artifactId>"
+        b"<version>\n  ${revision}${changelist}\n</version><parent/><properties><version/></properties>"
+        b"<profiles><profile><dependencies><dependency><version>[${revision},)</version></dependency>"
+        b"</dependencies></profile></profiles></project>"
+    )
+    (tmp_path / "pom.xml").write_bytes(data)
+    values = Values(({"revision": "2.0.0", "changelist": "-SNAPSHOT"},), "MAVEN_POM")
+
+    assert flattened(tmp_path / "pom.xml", values) == data.replace(
+        b"\n  ${revision}${changelist}\n", b"\n  2.0.0-SNAPSHOT\n"
+    ).replace(b"[${revision},)", b"[2.0.0,)")
