@@ -18,6 +18,7 @@ from bitbucket_pipes_toolkit import ArrayVariable, Pipe
 from pipe.auth import Credentials
 from pipe.context import PipelinesRun
 from pipe.errors import ConfigError
+from pipe.versioning import strip_v
 
 if TYPE_CHECKING:
     from requests.adapters import BaseAdapter as HTTPTransport
@@ -31,7 +32,7 @@ MARKER_FILES = {"docker": "Dockerfile", "npm": "package.json", "maven": "pom.xml
 KIND_VARIABLES = {
     "docker": ("LOCAL_IMAGE", "IMAGE_ARCHIVE", "INDEX_FROM_TAGS"),
     "npm": ("NPM_PACKAGE", "NPM_WORKSPACES"),
-    "maven": ("MAVEN_POM", "MAVEN_ARTIFACTS", "MAVEN_MODULES"),
+    "maven": ("MAVEN_POM", "MAVEN_ARTIFACTS", "MAVEN_MODULES", "MAVEN_PROPERTIES"),
 }
 
 DEFAULT_CONTAINER_REGISTRY = "crg.apkg.io"
@@ -76,6 +77,7 @@ LIST_VARIABLES = (
     "MAVEN_ARTIFACTS",
     "NPM_WORKSPACES",
     "MAVEN_MODULES",
+    "MAVEN_PROPERTIES",
     "DELETE_MATCHING",
     "INDEX_FROM_TAGS",
     "CACHE_FROM",
@@ -152,6 +154,10 @@ class MavenSettings:
     artifacts: tuple[str, ...]
     # artifactIds of the reactor modules to deploy (empty: every module).
     modules: tuple[str, ...] = ()
+    # MAVEN_PROPERTIES: the `-D` values the build ran with (profile activation, ${…} in the POMs).
+    properties: tuple[tuple[str, str], ...] = ()
+    # VERSION without a leading v: the value of ${revision}.
+    version: str | None = None
 
 
 @dataclass(frozen=True)
@@ -472,6 +478,26 @@ def check_index_sources(variables: Mapping[str, object]) -> None:
         )
 
 
+def read_maven_settings(variables: Mapping[str, object]) -> MavenSettings:
+    """MAVEN_* and VERSION; VERSION sets ${revision}, so MAVEN_PROPERTIES may not say otherwise."""
+    properties = parse_key_values("MAVEN_PROPERTIES", variables["MAVEN_PROPERTIES"])
+    version = _text(variables, "VERSION")
+    version = strip_v(version) if version else None
+    given = dict(properties).get("revision")
+    if version is not None and given is not None and given != version:
+        raise ConfigError(
+            f"VERSION ({version}) and MAVEN_PROPERTIES revision={given} disagree: VERSION sets ${{revision}}; "
+            "set only one of them."
+        )
+    return MavenSettings(
+        pom=str(_text(variables, "MAVEN_POM", "pom.xml")),
+        artifacts=variables["MAVEN_ARTIFACTS"],
+        modules=variables["MAVEN_MODULES"],
+        properties=properties,
+        version=version,
+    )
+
+
 def read_build_settings(variables: Mapping[str, object]) -> tuple[str, tuple[str, ...] | None, str | None]:
     """BUILDER, CACHE_FROM ('none' alone turns the cache sources off) and BUILD_NETWORK."""
     builder = str(_text(variables, "BUILDER", "auto")).lower()
@@ -544,11 +570,7 @@ def load_config(env: Mapping[str, str], working_dir: Path) -> Config:
             version=_text(variables, "VERSION"),
             workspaces=variables["NPM_WORKSPACES"],
         ),
-        maven=MavenSettings(
-            pom=str(_text(variables, "MAVEN_POM", "pom.xml")),
-            artifacts=variables["MAVEN_ARTIFACTS"],
-            modules=variables["MAVEN_MODULES"],
-        ),
+        maven=read_maven_settings(variables),
         action=action,
         cleanup=rules,
         environment=MappingProxyType(dict(env)),

@@ -245,7 +245,18 @@ def maven_cases() -> dict[str, Case]:
         "<name>&d;</name></project>"
     )
     refused_dtd = "declares a DOCTYPE or ENTITY, which the pipe refuses to parse"
+    chain = "".join(f"<p{n}>{('${p' + str(n - 1) + '}') * 10}</p{n}>" for n in range(2, 10))
+    bomb = (
+        f"<project><groupId>org.bbpp.hostile</groupId><artifactId>{art}</artifactId><version>${{p9}}</version>"
+        f"<properties><p1>xxxxxxxxxx</p1>{chain}</properties></project>"
+    )
+    loop = (
+        f"<project><groupId>org.bbpp.hostile</groupId><artifactId>{art}</artifactId><version>${{a}}</version>"
+        "<properties><a>${b}</a><b>${a}</b></properties></project>"
+    )
     return {
+        "maven-property-expansion-bomb": Case("maven", pom(bomb, art), "expands to more than 65536 characters"),
+        "maven-property-loop": Case("maven", pom(loop, art), "properties refer to each other in a loop"),
         "maven-group-traversal": Case(
             "maven", pom(coordinates("../../evil", art), art), invalid_group.format("../../evil")
         ),
