@@ -387,13 +387,19 @@ def test_an_unchanged_re_push_reads_the_tags_once_and_writes_nothing(tmp_path):
     assert len(answered) == 4
 
 
-def test_a_moved_tag_is_written_and_read_back_but_an_unchanged_one_is_not(tmp_path):
-    fake = FakeRegistry()
+def publish_a_new_image_over(fake: FakeRegistry, tmp_path: Path, **variables: str) -> None:
+    """1.0.0 and latest pushed with one layer; then a second image (one more layer) published,
+    whose requests alone `fake` keeps."""
     docker_save(tmp_path / "image.tar", [TEXT])
     publish_archive(fake, tmp_path)
     docker_save(tmp_path / "image.tar", [TEXT, RANDOM])
     fake.requests.clear()
-    publish_archive(fake, tmp_path, TAGS="1.0.1 latest")
+    publish_archive(fake, tmp_path, **variables)
+
+
+def test_a_moved_tag_is_written_and_read_back_but_an_unchanged_one_is_not(tmp_path):
+    fake = FakeRegistry()
+    publish_a_new_image_over(fake, tmp_path, TAGS="1.0.1 latest")
     heads = [path for method, path in fake.calls if method == "HEAD" and "/manifests/" in path]
     puts = [path for method, path in fake.calls if method == "PUT" and "/manifests/" in path]
     assert sorted(puts) == ["/v2/acme/widget/manifests/1.0.1", "/v2/acme/widget/manifests/latest"]
@@ -403,11 +409,7 @@ def test_a_moved_tag_is_written_and_read_back_but_an_unchanged_one_is_not(tmp_pa
 def test_a_new_image_reads_the_config_behind_two_tags_once(tmp_path):
     """1.0.0 and latest on one manifest: its config is read once to learn the known layers."""
     fake = FakeRegistry()
-    docker_save(tmp_path / "image.tar", [TEXT])
-    publish_archive(fake, tmp_path)
-    docker_save(tmp_path / "image.tar", [TEXT, RANDOM])
-    fake.requests.clear()
-    publish_archive(fake, tmp_path)
+    publish_a_new_image_over(fake, tmp_path)
     config_reads = [path for method, path in fake.calls if method == "GET" and "/blobs/" in path]
     assert len(config_reads) == 1
     manifest_reads = [path for method, path in fake.calls if method == "GET" and "/manifests/" in path]
