@@ -18,6 +18,7 @@ from bitbucket_pipes_toolkit import ArrayVariable, Pipe
 from pipe.auth import Credentials
 from pipe.context import PipelinesRun
 from pipe.errors import ConfigError
+from pipe.versioning import strip_v
 
 if TYPE_CHECKING:
     from requests.adapters import BaseAdapter as HTTPTransport
@@ -31,12 +32,15 @@ MARKER_FILES = {"docker": "Dockerfile", "npm": "package.json", "maven": "pom.xml
 KIND_VARIABLES = {
     "docker": ("LOCAL_IMAGE", "IMAGE_ARCHIVE", "INDEX_FROM_TAGS"),
     "npm": ("NPM_PACKAGE", "NPM_WORKSPACES"),
-    "maven": ("MAVEN_POM", "MAVEN_ARTIFACTS", "MAVEN_MODULES"),
+    "maven": ("MAVEN_POM", "MAVEN_ARTIFACTS", "MAVEN_MODULES", "MAVEN_PROPERTIES"),
 }
 
 DEFAULT_CONTAINER_REGISTRY = "crg.apkg.io"
 DEFAULT_NPM_REGISTRY = "https://npm.apkg.io/{workspace}/"
 PUSH_METHODS = ("auto", "native", "engine")
+BUILDERS = ("auto", "buildkit", "classic")
+# `docker build --network`: the engine's modes, or the name of one of its networks.
+_NETWORK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 ACTIONS = ("publish", "cleanup")
 
 STRING_VARIABLES = (
@@ -52,6 +56,8 @@ STRING_VARIABLES = (
     "LOCAL_IMAGE",
     "IMAGE_ARCHIVE",
     "PUSH_METHOD",
+    "BUILDER",
+    "BUILD_NETWORK",
     "DOCKERFILE",
     "BUILD_CONTEXT",
     "BUILD_TARGET",
@@ -71,8 +77,10 @@ LIST_VARIABLES = (
     "MAVEN_ARTIFACTS",
     "NPM_WORKSPACES",
     "MAVEN_MODULES",
+    "MAVEN_PROPERTIES",
     "DELETE_MATCHING",
     "INDEX_FROM_TAGS",
+    "CACHE_FROM",
 )
 BOOLEAN_VARIABLES = ("DRY_RUN", "ALLOW_INSECURE_HTTP", "DEBUG")
 CREDENTIAL_VARIABLES = ("BITBUCKET_PACKAGES_USERNAME", "BITBUCKET_PACKAGES_TOKEN")
@@ -122,6 +130,13 @@ class DockerSettings:
     push_method: str = "auto"
     # Tags of single-platform images in the repository to tie into one image index (no engine).
     index_from_tags: tuple[str, ...] = ()
+    # Which builder builds the Dockerfile: "auto" (BuildKit when the engine has it), "buildkit", "classic".
+    builder: str = "auto"
+    # CACHE_FROM as written (tags of IMAGE_NAME with TAGS placeholders, or full references).
+    # None: the default (the tags this run moves that already exist); (): `none`, no cache sources.
+    cache_from: tuple[str, ...] | None = None
+    # The network of RUN steps (`docker build --network`); None: the engine's default.
+    build_network: str | None = None
 
 
 @dataclass(frozen=True)
@@ -139,6 +154,10 @@ class MavenSettings:
     artifacts: tuple[str, ...]
     # artifactIds of the reactor modules to deploy (empty: every module).
     modules: tuple[str, ...] = ()
+    # MAVEN_PROPERTIES: the `-D` values the build ran with (profile activation, ${…} in the POMs).
+    properties: tuple[tuple[str, str], ...] = ()
+    # VERSION without a leading v: the value of ${revision}.
+    version: str | None = None
 
 
 @dataclass(frozen=True)
@@ -198,10 +217,32 @@ def read_variables(env: Mapping[str, str]) -> dict[str, object]:
     for name in LIST_VARIABLES:
         if f"{name}_COUNT" in env:
             items = list(ArrayVariable(name, env))
+            if name in EXACT_LISTS:
+                check_exact_list(name, items)
         else:
             items = _LIST_SEPARATORS.split(str(variables.get(name) or ""))
         variables[name] = tuple(item.strip() for item in items if item and item.strip())
+    if variables.get("INDEX_FROM_TAGS"):
+        check_exact_list("INDEX_FROM_TAGS", list(variables["INDEX_FROM_TAGS"]))
     return variables
+
+
+# Lists whose every entry is meant: an empty entry or one named twice is a mistake (a platform
+# image left out of the index), not something to drop silently.
+EXACT_LISTS = ("INDEX_FROM_TAGS",)
+
+
+def check_exact_list(name: str, items: list[str]) -> None:
+    blank = [position + 1 for position, item in enumerate(items) if not (item or "").strip()]
+    if blank:
+        raise ConfigError(
+            f"{name} has an empty entry (entry {blank[0]} of {len(items)}): remove it or fill in the tag it was "
+            "meant to name."
+        )
+    stripped = [item.strip() for item in items]
+    twice = sorted({item for item in stripped if stripped.count(item) > 1})
+    if twice:
+        raise ConfigError(f"{name} names {', '.join(twice)} more than once: list each platform's tag once.")
 
 
 def _text(variables: Mapping[str, object], name: str, default: str | None = None) -> str | None:
@@ -304,6 +345,13 @@ def parse_registry(raw: str, package_type: str, allow_insecure_http: bool) -> Re
     """Normalise a registry address. Container registries are often written as a bare host
     (`crg.apkg.io`, `127.0.0.1:5000`): like Docker, assume https, except on loopback."""
     text = raw.strip()
+    # Credentials in the URL are refused before anything else is said about it, and the URL is not
+    # repeated: every other message would quote (or drop) the user-info and contradict this one.
+    if "@" in urlsplit(text if "://" in text else f"//{text}").netloc:
+        raise ConfigError(
+            "REGISTRY_URL must not contain credentials: remove the user-info and pass "
+            "BITBUCKET_PACKAGES_USERNAME / BITBUCKET_PACKAGES_TOKEN instead."
+        )
     if "://" not in text:
         if package_type != "docker":
             raise ConfigError(f"REGISTRY_URL '{text}' has no scheme: write it as https://{text}")
@@ -312,11 +360,6 @@ def parse_registry(raw: str, package_type: str, allow_insecure_http: bool) -> Re
     parts = urlsplit(text)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(f"REGISTRY_URL '{raw}' is not an http(s) URL: write it as https://host/path/")
-    if parts.username or parts.password:
-        raise ConfigError(
-            "REGISTRY_URL must not contain credentials: remove the user-info and pass "
-            "BITBUCKET_PACKAGES_USERNAME / BITBUCKET_PACKAGES_TOKEN instead."
-        )
     insecure = parts.scheme == "http"
     if insecure and not is_loopback(parts.hostname) and not allow_insecure_http:
         raise ConfigError(
@@ -435,6 +478,51 @@ def check_index_sources(variables: Mapping[str, object]) -> None:
         )
 
 
+def read_maven_settings(variables: Mapping[str, object]) -> MavenSettings:
+    """MAVEN_* and VERSION; VERSION sets ${revision}, so MAVEN_PROPERTIES may not say otherwise."""
+    properties = parse_key_values("MAVEN_PROPERTIES", variables["MAVEN_PROPERTIES"])
+    version = _text(variables, "VERSION")
+    version = strip_v(version) if version else None
+    given = dict(properties).get("revision")
+    if version is not None and given is not None and given != version:
+        raise ConfigError(
+            f"VERSION ({version}) and MAVEN_PROPERTIES revision={given} disagree: VERSION sets ${{revision}}; "
+            "set only one of them."
+        )
+    return MavenSettings(
+        pom=str(_text(variables, "MAVEN_POM", "pom.xml")),
+        artifacts=variables["MAVEN_ARTIFACTS"],
+        modules=variables["MAVEN_MODULES"],
+        properties=properties,
+        version=version,
+    )
+
+
+def read_build_settings(variables: Mapping[str, object]) -> tuple[str, tuple[str, ...] | None, str | None]:
+    """BUILDER, CACHE_FROM ('none' alone turns the cache sources off) and BUILD_NETWORK."""
+    builder = str(_text(variables, "BUILDER", "auto")).lower()
+    if builder not in BUILDERS:
+        raise ConfigError(f"BUILDER '{_text(variables, 'BUILDER')}' is not supported: use auto, buildkit or classic.")
+    entries = tuple(variables["CACHE_FROM"])
+    cache_from: tuple[str, ...] | None = entries or None
+    if any(entry.lower() == "none" for entry in entries):
+        if len(entries) > 1:
+            raise ConfigError(
+                "CACHE_FROM names 'none' and other sources: set CACHE_FROM: 'none' alone to build without "
+                "cache sources, or list only the sources."
+            )
+        cache_from = ()
+    network = _text(variables, "BUILD_NETWORK")
+    if network is not None and not _NETWORK_NAME.match(network):
+        raise ConfigError(
+            f"BUILD_NETWORK '{network[:60]}' is not a network mode: use default, host, none or the name "
+            "of a network of the Docker engine (as docker build --network)."
+        )
+    if network is not None and network.lower() in ("default", "host", "none"):
+        network = network.lower()
+    return builder, cache_from, network
+
+
 def load_config(env: Mapping[str, str], working_dir: Path) -> Config:
     """Build the one validated configuration from an injected environment."""
     variables = read_variables(env)
@@ -449,6 +537,7 @@ def load_config(env: Mapping[str, str], working_dir: Path) -> Config:
         check_image_name(image_name, workspace)
     image_archive, push_method = read_image_source(variables)
     action, rules = read_action(variables)
+    builder, cache_from, build_network = read_build_settings(variables)
     return Config(
         credentials=credentials,
         package_type=package_type,
@@ -471,6 +560,9 @@ def load_config(env: Mapping[str, str], working_dir: Path) -> Config:
             image_archive=image_archive,
             push_method=push_method,
             index_from_tags=variables["INDEX_FROM_TAGS"],
+            builder=builder,
+            cache_from=cache_from,
+            build_network=build_network,
         ),
         npm=NpmSettings(
             package=str(_text(variables, "NPM_PACKAGE", ".")),
@@ -478,11 +570,7 @@ def load_config(env: Mapping[str, str], working_dir: Path) -> Config:
             version=_text(variables, "VERSION"),
             workspaces=variables["NPM_WORKSPACES"],
         ),
-        maven=MavenSettings(
-            pom=str(_text(variables, "MAVEN_POM", "pom.xml")),
-            artifacts=variables["MAVEN_ARTIFACTS"],
-            modules=variables["MAVEN_MODULES"],
-        ),
+        maven=read_maven_settings(variables),
         action=action,
         cleanup=rules,
         environment=MappingProxyType(dict(env)),

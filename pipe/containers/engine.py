@@ -8,7 +8,7 @@ exceptions, so every streamed line is checked here. Credentials are passed per p
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -41,6 +41,22 @@ class BuildRequest:
     build_args: Mapping[str, str]
     labels: Mapping[str, str]
     target: str | None
+    # Images in the engine to use as build cache (`build_cache` pulls them first).
+    cache_from: tuple[str, ...] = ()
+    # `docker build --network`; None: the engine's default.
+    network: str | None = None
+
+
+class NeedsBuildKit(EngineError):
+    """The classic builder met syntax only BuildKit knows (`RUN --mount`, `COPY --chmod`, …)."""
+
+
+def engine_errors() -> tuple[type[BaseException], ...]:
+    """What a failed engine call raises: the engine's refusal or the connection to it failing.
+    Modules that drive the engine catch these without importing docker or requests themselves."""
+    from docker.errors import APIError
+
+    return (APIError, requests.RequestException)
 
 
 def connect(environment: Mapping[str, str]) -> docker.APIClient:
@@ -115,6 +131,8 @@ def build(api: docker.APIClient, request: BuildRequest, log: logging.Logger) -> 
             buildargs=dict(request.build_args),
             labels=dict(request.labels),
             target=request.target,
+            cache_from=list(request.cache_from) or None,
+            network_mode=request.network,
             rm=True,
             forcerm=True,
             decode=True,
@@ -137,6 +155,9 @@ def follow_build(stream: Iterable[Mapping], log: logging.Logger) -> str:
         if "error" in chunk or "errorDetail" in chunk:
             message = (chunk.get("errorDetail") or {}).get("message") or chunk.get("error") or "unknown error"
             where = f" at {step.strip()}" if step else ""
+            if "requires buildkit" in message.lower():
+                # "the --mount option requires BuildKit. Refer to <docs> to learn how to …": the first sentence.
+                raise NeedsBuildKit(f"the Dockerfile needs BuildKit ({message.split('. ')[0].strip()})")
             raise EngineError(
                 f"the image build failed{where}: {' '.join(message.split())}: fix the Dockerfile and re-run."
             )
@@ -169,6 +190,27 @@ def builder_line_level(line: str) -> int:
     if text.startswith("--->") or text.startswith("Removing intermediate container"):
         return logging.DEBUG
     return logging.INFO
+
+
+# --- export ----------------------------------------------------------------------------------
+
+
+def export_chunks(api: docker.APIClient, image_id: str, chunk_size: int) -> Iterator[bytes]:
+    """The engine's `docker save` of one image as a stream of chunks; the engine failing on the
+    way is the user's error about the export."""
+    from docker.errors import APIError
+
+    try:
+        yield from api.get_image(image_id, chunk_size=chunk_size)
+    except (APIError, requests.RequestException) as error:
+        raise export_error(image_id, error) from None
+
+
+def export_error(image_id: str, error: Exception) -> EngineError:
+    return EngineError(
+        f"the Docker engine could not export image {image_id[:19]} ({short_reason(error)}): "
+        "re-run the step, or set PUSH_METHOD: engine to push through the engine."
+    )
 
 
 # --- tag and push ----------------------------------------------------------------------------

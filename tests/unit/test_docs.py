@@ -34,7 +34,14 @@ def readme_definition_variables() -> set[str]:
 
 def pipe_yml_variables() -> set[str]:
     metadata = yaml.safe_load((REPO_ROOT / "pipe.yml").read_text())
-    return {entry["name"] for entry in metadata["variables"]}
+    names = [entry["name"] for entry in metadata["variables"]]
+    assert len(names) == len(set(names)), f"pipe.yml lists a variable twice: {sorted(names)}"
+    return set(names)
+
+
+def test_readme_table_lists_each_variable_once() -> None:
+    rows = re.findall(r"^\| `([A-Z_]+)`", readme_section("Variables"), flags=re.MULTILINE)
+    assert len(rows) == len(set(rows)), sorted(rows)
 
 
 def test_yaml_definition_table_and_pipe_yml_list_the_same_variables() -> None:
