@@ -90,7 +90,7 @@ def publish_image(
             sources = build_cache.cache_sources(configured_cache, plan.tags, existing, before, target.reference)
         bases_here = build_cache.registry_bases(dockerfile_bases(build_request), config.registry.host)
         request = replace(build_request, labels=image_labels(config, plan))
-        image_id = build.build_image(api, config, request, sources, bases_here, log)
+        image_id = build.build_image(api, config, request, sources, bases_here, reader.auth.credentials, log)
     engine.tag_image(api, image_id, target.reference, plan.tags)
     if push_method(config) == "native":
         image = local or engine.describe_image(api, image_id)
