@@ -36,9 +36,9 @@ def write(folder: Path, body: str) -> None:
     (classes / "content.txt").write_text(f"built from {folder.name}", encoding="utf-8")
 
 
-def reactor(folder: Path, group: str, version: str, defaults: str) -> None:
+def reactor(folder: Path, group: str, version: str, defaults: str, lib_version: str = "${project.version}") -> None:
     """parent (at `version`, with the `<properties>` defaults) aggregating lib and app; app depends on
-    lib at ${project.version}, as reactor siblings usually do."""
+    lib at `lib_version` (${project.version}, as reactor siblings usually do)."""
     parent = f"<parent><groupId>{group}</groupId><artifactId>parent</artifactId><version>{version}</version></parent>"
     write(
         folder,
@@ -49,7 +49,7 @@ def reactor(folder: Path, group: str, version: str, defaults: str) -> None:
     write(
         folder / "app",
         f"{parent}<artifactId>app</artifactId><dependencies><dependency><groupId>{group}</groupId>"
-        "<artifactId>lib</artifactId><version>${project.version}</version></dependency></dependencies>",
+        f"<artifactId>lib</artifactId><version>{lib_version}</version></dependency></dependencies>",
     )
 
 
@@ -135,3 +135,19 @@ def test_revision_sha1_changelist_from_version_and_maven_properties(sandbox, wor
         assert not any(placeholder in app for placeholder in PLACEHOLDERS)
         assert app == (workdir / "app" / "pom.xml").read_text().replace("${revision}${sha1}${changelist}", version)
     assert_consumer_gets_what_maven_built(sandbox, tmp_path, workdir, group, version)
+
+
+def test_a_dependency_version_through_a_property_holding_revision_resolves_to_the_built_one(
+    sandbox, workdir, tmp_path, group
+):
+    """`<lib.version>${revision}</lib.version>` in the parent: consumers read it from the deployed
+    parent, where an unflattened `${revision}` would be the POM's default (0.0.0-SNAPSHOT), not 1.3.0."""
+    defaults = "<revision>0.0.0-SNAPSHOT</revision><lib.version>${revision}</lib.version>"
+    reactor(workdir, group, "${revision}", defaults, lib_version="${lib.version}")
+    maven_builds(workdir, tmp_path, revision="1.3.0")
+
+    run = run_pipe(sandbox, workdir, VERSION="1.3.0")
+
+    assert run.code == 0, run.output
+    assert "<lib.version>1.3.0</lib.version>" in deployed_pom(sandbox, group, "parent", "1.3.0")
+    assert_consumer_gets_what_maven_built(sandbox, tmp_path, workdir, group, "1.3.0")

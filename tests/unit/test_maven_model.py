@@ -180,6 +180,28 @@ def test_2_version_sets_revision_over_the_pom_default_and_artifacts_follow(tmp_p
     assert b"<version>1.3.0</version></parent>" in modules[1].pom.deployed
 
 
+def test_2_a_version_through_a_property_holding_revision_is_flattened_in_the_property(tmp_path):
+    """`<version>${lib.version}</version>` with `<lib.version>${revision}</lib.version>`: the reference
+    stays (a consumer resolves it from the deployed POM), the property gets the build's value."""
+    write(
+        tmp_path,
+        "<groupId>g</groupId><artifactId>a</artifactId><version>${lib.version}</version>"
+        "<properties><lib.version>${revision}${changelist}</lib.version><other>${sha1}-x</other>"
+        "<plain>${project.version}</plain></properties>"
+        "<profiles><profile><id>p</id><properties><p.version>${revision}</p.version></properties></profile></profiles>"
+        "<build><plugins><plugin><artifactId>x</artifactId><configuration><v>${revision}</v></configuration>"
+        "</plugin></plugins></build>",
+    )
+
+    modules, _ = reactor(tmp_path / "pom.xml", revision="1.3.0", changelist="", sha1="abc")
+
+    assert modules[0].pom.gav == "g:a:1.3.0"
+    assert modules[0].pom.deployed.decode() == (tmp_path / "pom.xml").read_text().replace(
+        "<lib.version>${revision}${changelist}</lib.version><other>${sha1}-x</other>",
+        "<lib.version>1.3.0</lib.version><other>abc-x</other>",
+    ).replace("<p.version>${revision}</p.version>", "<p.version>1.3.0</p.version>")
+
+
 def test_2_a_pom_without_placeholders_is_deployed_as_it_is(tmp_path):
     write(tmp_path, "<groupId>g</groupId><artifactId>a</artifactId><version>1.0</version>")
 
