@@ -190,13 +190,24 @@ def test_6_version_from_the_tag_sets_revision(sandbox, workdir, tmp_path, group)
     assert_resolves(sandbox, tmp_path, workdir, group, "lib", "1.3.0")
 
 
-def test_bad_input_stops_before_any_upload(sandbox, workdir, group):
-    write(workdir, aggregator(group, "1.0.0", "lib"))
-    write(workdir / "lib", f"{parent(group, '1.0.0')}<artifactId>lib</artifactId><version>${{nope}}</version>")
+@pytest.mark.parametrize(
+    ("lib", "said"),
+    [
+        ("<artifactId>lib</artifactId><version>${nope}</version>", ("${nope}", "MAVEN_PROPERTIES")),
+        ("<artifactId>lib</artifactId><version>${revision}</version>", ("${revision}", "set VERSION")),
+        ("<artifactId>lib</artifactId></dependencies>", ("module lib pom.xml is not well-formed XML",)),
+    ],
+    ids=["unresolvable-property", "revision-without-value", "unreadable-module-pom"],
+)
+def test_bad_input_stops_before_any_upload(sandbox, workdir, group, lib, said):
+    write(workdir, aggregator(group, "1.0.0", "core lib"))
+    write(workdir / "core", f"{parent(group, '1.0.0')}<artifactId>core</artifactId>", "core-1.0.0")
+    write(workdir / "lib", f"{parent(group, '1.0.0')}{lib}")
 
     run = run_pipe(sandbox, workdir)
 
     assert run.code == 1
     assert [line for line in run.lines if line.startswith("✖")] == [run.last_line]
-    assert "${nope}" in run.last_line and "MAVEN_PROPERTIES" in run.last_line
-    assert remote(sandbox, f"{folder(group, 'parent', '1.0.0')}/parent-1.0.0.pom").status_code == 404
+    assert all(words in run.last_line for words in said), run.last_line
+    for artifact in ("parent", "core"):
+        assert remote(sandbox, f"{folder(group, artifact, '1.0.0')}/{artifact}-1.0.0.pom").status_code == 404
