@@ -217,10 +217,32 @@ def read_variables(env: Mapping[str, str]) -> dict[str, object]:
     for name in LIST_VARIABLES:
         if f"{name}_COUNT" in env:
             items = list(ArrayVariable(name, env))
+            if name in EXACT_LISTS:
+                check_exact_list(name, items)
         else:
             items = _LIST_SEPARATORS.split(str(variables.get(name) or ""))
         variables[name] = tuple(item.strip() for item in items if item and item.strip())
+    if variables.get("INDEX_FROM_TAGS"):
+        check_exact_list("INDEX_FROM_TAGS", list(variables["INDEX_FROM_TAGS"]))
     return variables
+
+
+# Lists whose every entry is meant: an empty entry or one named twice is a mistake (a platform
+# image left out of the index), not something to drop silently.
+EXACT_LISTS = ("INDEX_FROM_TAGS",)
+
+
+def check_exact_list(name: str, items: list[str]) -> None:
+    blank = [position + 1 for position, item in enumerate(items) if not (item or "").strip()]
+    if blank:
+        raise ConfigError(
+            f"{name} has an empty entry (entry {blank[0]} of {len(items)}): remove it or fill in the tag it was "
+            "meant to name."
+        )
+    stripped = [item.strip() for item in items]
+    twice = sorted({item for item in stripped if stripped.count(item) > 1})
+    if twice:
+        raise ConfigError(f"{name} names {', '.join(twice)} more than once: list each platform's tag once.")
 
 
 def _text(variables: Mapping[str, object], name: str, default: str | None = None) -> str | None:
@@ -323,6 +345,13 @@ def parse_registry(raw: str, package_type: str, allow_insecure_http: bool) -> Re
     """Normalise a registry address. Container registries are often written as a bare host
     (`crg.apkg.io`, `127.0.0.1:5000`): like Docker, assume https, except on loopback."""
     text = raw.strip()
+    # Credentials in the URL are refused before anything else is said about it, and the URL is not
+    # repeated: every other message would quote (or drop) the user-info and contradict this one.
+    if "@" in urlsplit(text if "://" in text else f"//{text}").netloc:
+        raise ConfigError(
+            "REGISTRY_URL must not contain credentials: remove the user-info and pass "
+            "BITBUCKET_PACKAGES_USERNAME / BITBUCKET_PACKAGES_TOKEN instead."
+        )
     if "://" not in text:
         if package_type != "docker":
             raise ConfigError(f"REGISTRY_URL '{text}' has no scheme: write it as https://{text}")
@@ -331,11 +360,6 @@ def parse_registry(raw: str, package_type: str, allow_insecure_http: bool) -> Re
     parts = urlsplit(text)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(f"REGISTRY_URL '{raw}' is not an http(s) URL: write it as https://host/path/")
-    if parts.username or parts.password:
-        raise ConfigError(
-            "REGISTRY_URL must not contain credentials: remove the user-info and pass "
-            "BITBUCKET_PACKAGES_USERNAME / BITBUCKET_PACKAGES_TOKEN instead."
-        )
     insecure = parts.scheme == "http"
     if insecure and not is_loopback(parts.hostname) and not allow_insecure_http:
         raise ConfigError(
