@@ -31,7 +31,7 @@ MARKER_FILES = {"docker": "Dockerfile", "npm": "package.json", "maven": "pom.xml
 KIND_VARIABLES = {
     "docker": ("LOCAL_IMAGE", "IMAGE_ARCHIVE", "INDEX_FROM_TAGS"),
     "npm": ("NPM_PACKAGE", "NPM_WORKSPACES"),
-    "maven": ("MAVEN_POM", "MAVEN_ARTIFACTS", "MAVEN_MODULES"),
+    "maven": ("MAVEN_POM", "MAVEN_ARTIFACTS", "MAVEN_MODULES", "MAVEN_STAGING_DIR"),
 }
 
 DEFAULT_CONTAINER_REGISTRY = "crg.apkg.io"
@@ -59,6 +59,7 @@ STRING_VARIABLES = (
     "NPM_DIST_TAG",
     "VERSION",
     "MAVEN_POM",
+    "MAVEN_STAGING_DIR",
     # ACTION=cleanup and its rules
     "ACTION",
     "KEEP_RELEASES",
@@ -139,6 +140,9 @@ class MavenSettings:
     artifacts: tuple[str, ...]
     # artifactIds of the reactor modules to deploy (empty: every module).
     modules: tuple[str, ...] = ()
+    # A folder in Maven repository layout written by the build (mvn deploy to a file: repository,
+    # Gradle's maven-publish, sbt, Bazel): deployed as staged instead of the POM and target/.
+    staging_dir: str | None = None
 
 
 @dataclass(frozen=True)
@@ -425,6 +429,22 @@ def check_index_sources(variables: Mapping[str, object]) -> None:
         )
 
 
+def read_staging_dir(variables: Mapping[str, object]) -> str | None:
+    """MAVEN_STAGING_DIR names every file to deploy: the variables that pick a POM and its files
+    would be ignored next to it, so setting both is refused rather than half obeyed."""
+    staging_dir = _text(variables, "MAVEN_STAGING_DIR")
+    if staging_dir is None:
+        return None
+    mixed = [name for name in ("MAVEN_POM", "MAVEN_ARTIFACTS", "MAVEN_MODULES") if _text(variables, name)]
+    if mixed:
+        raise ConfigError(
+            f"MAVEN_STAGING_DIR and {' and '.join(mixed)} are both set: MAVEN_STAGING_DIR deploys every version "
+            f"the build staged in that folder, as it is; remove {' and '.join(mixed)}, or remove MAVEN_STAGING_DIR "
+            "to deploy a POM and its target/."
+        )
+    return staging_dir
+
+
 def load_config(env: Mapping[str, str], working_dir: Path) -> Config:
     """Build the one validated configuration from an injected environment."""
     variables = read_variables(env)
@@ -472,6 +492,7 @@ def load_config(env: Mapping[str, str], working_dir: Path) -> Config:
             pom=str(_text(variables, "MAVEN_POM", "pom.xml")),
             artifacts=variables["MAVEN_ARTIFACTS"],
             modules=variables["MAVEN_MODULES"],
+            staging_dir=read_staging_dir(variables),
         ),
         action=action,
         cleanup=rules,

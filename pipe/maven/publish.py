@@ -49,6 +49,7 @@ from pipe.maven.metadata import (
 )
 from pipe.maven.pom import Pom, module_paths, pom_from_root, read_root
 from pipe.maven.repository import MavenRepository, Upload, in_parallel
+from pipe.maven.staging import deploy_staged
 from pipe.outputs import Publication
 from pipe.versioning import strip_v
 
@@ -81,6 +82,8 @@ class Plan:
 
 
 def publish(config: Config, log: logging.Logger, masker: SecretMasker) -> Publication:
+    if config.maven.staging_dir:
+        return deploy_staged(config, log)
     path = config.resolve(config.maven.pom)
     root = read_root(path, "MAVEN_POM")
     if module_paths(root):
