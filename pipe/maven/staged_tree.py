@@ -97,7 +97,7 @@ class Problems:
             (self.mixed, "SNAPSHOT folders with both timestamped and -SNAPSHOT file names"),
             (self.orphans, "checksum files without the file they are for"),
         ]
-        return [f"{what} ({listed(names)})" for names, what in said if names]
+        return [f"{what} ({listed(sorted(names))})" for names, what in said if names]
 
 
 def listed(names: list[str]) -> str:

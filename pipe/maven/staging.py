@@ -84,7 +84,7 @@ def deploy_staged(config: Config, log: logging.Logger) -> Publication:
     shown_root = shown(root, config)
     versions = read_staging_folder(root, shown_root)
     found = ", ".join(version.gav for version in versions)
-    log.info("Staging folder %s: %d versions: %s.", shown_root, len(versions), found)
+    log.info("Staging folder %s: %s: %s.", shown_root, counted(len(versions)), found)
     check_tag(config.context, versions)
     checksums = verify_checksums(versions, shown_root)
     repository = open_repository(config, log)
@@ -346,7 +346,7 @@ def staged_result(plans: list[VersionPlan], config: Config, repository: MavenRep
     files = sum(len(plan.uploads) for plan in plans)
     present = sum(len(plan.skipped) for plan in plans)
     url = config.registry.url
-    count = f"{len(plans)} version{'s' if len(plans) > 1 else ''}"
+    count = counted(len(plans))
     if not files:
         summary = (
             f"{count} ({names}) {'is' if len(plans) == 1 else 'are'} already published at {url} with the same content"
@@ -373,6 +373,10 @@ def staged_result(plans: list[VersionPlan], config: Config, repository: MavenRep
         "PUBLISHED_MODULES": " ".join(plan.coordinates for plan in plans),
     }
     return Publication(summary=summary, variables=variables, details=details)
+
+
+def counted(number: int) -> str:
+    return f"{number} version{'s' if number != 1 else ''}"
 
 
 def plan_details(plan: VersionPlan) -> dict[str, object]:
