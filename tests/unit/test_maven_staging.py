@@ -374,3 +374,27 @@ def test_tag_pipeline_for_another_version(tmp_path):
     assert refused(clone, FakeMavenRepository(), BITBUCKET_TAG="v1.1.0").startswith(
         "this pipeline runs for tag v1.1.0 but the staging folder holds com.acme:lib:1.0.0: set the build's version"
     )
+
+
+def test_a_local_repository_is_not_a_staging_folder(tmp_path):
+    """~/.m2/repository has the same layout, plus files only a local repository has: pointing
+    MAVEN_STAGING_DIR at it would deploy everything ever downloaded, so those files stop the run."""
+    clone, staging = workdir_with_staging(tmp_path)
+    stage_maven_release(staging)
+    stage(staging, "com/acme/lib/1.0.0/_remote.repositories", b"lib-1.0.0.jar>central=", ())
+    stage(staging, "com/acme/lib/maven-metadata-local.xml", b"<metadata/>", ())
+
+    message = refused(clone, FakeMavenRepository())
+
+    assert "(com/acme/lib/1.0.0/_remote.repositories, com/acme/lib/maven-metadata-local.xml)" in message
+
+
+def test_symlinks_inside_the_folder_are_followed(tmp_path):
+    clone, staging = workdir_with_staging(tmp_path)
+    stage_maven_release(staging)
+    os.symlink("lib-1.0.0-sources.jar", staging / "com/acme/lib/1.0.0/lib-1.0.0-javadoc.jar")
+    repository = FakeMavenRepository()
+
+    deploy(clone, repository)
+
+    assert repository.files["com/acme/lib/1.0.0/lib-1.0.0-javadoc.jar"] == b"sources 1.0.0"
