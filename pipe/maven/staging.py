@@ -352,11 +352,11 @@ def staged_result(plans: list[VersionPlan], config: Config, repository: MavenRep
             f"{count} ({names}) {'is' if len(plans) == 1 else 'are'} already published at {url} with the same content"
         )
     elif repository is None:
-        planned = f"{files} files with checksums, then metadata"
+        planned = f"{counted(files, 'file')} with checksums, then metadata"
         summary = f"would publish {count} ({names}; {planned}) to {url}; nothing was uploaded"
     else:
         already = f", {present} already there" if present else ""
-        summary = f"published {count} ({names}; {files} files{already}) to {url}"
+        summary = f"published {count} ({names}; {counted(files, 'file')}{already}) to {url}"
     details: dict[str, object] = {
         "registry": url,
         "staging_dir": shown(config.resolve(str(config.maven.staging_dir)), config),
@@ -375,8 +375,8 @@ def staged_result(plans: list[VersionPlan], config: Config, repository: MavenRep
     return Publication(summary=summary, variables=variables, details=details)
 
 
-def counted(number: int) -> str:
-    return f"{number} version{'s' if number != 1 else ''}"
+def counted(number: int, noun: str = "version") -> str:
+    return f"{number} {noun}{'s' if number != 1 else ''}"
 
 
 def plan_details(plan: VersionPlan) -> dict[str, object]:

@@ -398,3 +398,23 @@ def test_symlinks_inside_the_folder_are_followed(tmp_path):
     deploy(clone, repository)
 
     assert repository.files["com/acme/lib/1.0.0/lib-1.0.0-javadoc.jar"] == b"sources 1.0.0"
+
+
+def test_a_run_broken_off_mid_upload_is_completed_by_the_next(tmp_path):
+    """The jar is refused: the POM is up, no metadata names the version; the re-run skips the POM,
+    uploads the rest and writes the metadata."""
+    clone, staging = workdir_with_staging(tmp_path)
+    stage_maven_release(staging)
+    repository = FakeMavenRepository()
+    repository.fail_next("PUT", r"lib-1\.0\.0\.jar$", 403)
+
+    with pytest.raises(PipeError):
+        deploy(clone, repository)
+    assert "com/acme/lib/1.0.0/lib-1.0.0.pom" in repository.files
+    assert not any(path.endswith("maven-metadata.xml") for path in repository.files)
+
+    result = deploy(clone, repository)
+
+    assert result.summary == f"published 1 version (com.acme:lib:1.0.0; 1 file, 2 already there) to {URL}"
+    merged = parse_artifact_metadata(repository.files["com/acme/lib/maven-metadata.xml"], "", "com.acme", "lib")
+    assert merged.versions == ["1.0.0"]
