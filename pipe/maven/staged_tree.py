@@ -21,6 +21,12 @@ METADATA = "maven-metadata.xml"
 SNAPSHOT_SUFFIX = "-SNAPSHOT"
 # `<base>-<yyyyMMdd.HHmmss>-<buildNumber>`: the version in a deployed SNAPSHOT build's file names.
 _BUILD = re.compile(r"(?P<timestamp>\d{8}\.\d{6})-(?P<number>[1-9]\d*)")
+# What a group folder and an artifactId may be made of (Maven's rule for ids; a group's dots are
+# its folders), and what no version or file name may hold: anything that would leave its folder
+# or change the URL it is uploaded to.
+_GROUP_PART = re.compile(r"[A-Za-z0-9_-]+")
+_ARTIFACT_ID = re.compile(r"[A-Za-z0-9_.-]+")
+_UNSAFE = re.compile(r'[\\/:"<>|?*%#;\s\x00-\x1f\x7f]|\$\{|^\.\.?$')
 # Names a problem list shows before "and N more": the first few say what is wrong.
 _SHOWN_NAMES = 8
 
@@ -87,10 +93,12 @@ class Problems:
     without_pom: list[str] = field(default_factory=list)
     mixed: list[str] = field(default_factory=list)
     orphans: list[str] = field(default_factory=list)
+    unsafe: list[str] = field(default_factory=list)
 
     def sentences(self) -> list[str]:
         said = [
             (self.escaping, "symbolic links that point outside the folder"),
+            (self.unsafe, "names no Maven coordinates or file in a repository can have"),
             (self.stray, "files outside a <group>/<artifactId>/<version>/ folder"),
             (self.misnamed, "files not named <artifactId>-<version>[-<classifier>].<ext> after their folder"),
             (self.without_pom, "version folders without their POM"),
@@ -178,6 +186,10 @@ def read_version(root: Path, parts: tuple[str, ...], names: list[str], problems:
     if len(parts) < 3:
         problems.stray.extend("/".join((*parts, name)) for name in names)
         return None
+    unsafe = unsafe_names(parts, names)
+    if unsafe:
+        problems.unsafe.extend(unsafe)
+        return None
     version = StagedVersion(".".join(parts[:-2]), parts[-2], parts[-1])
     checksums = {name for name in names if name.rsplit(".", 1)[-1] in CHECKSUM_EXTENSIONS}
     for name in names:
@@ -195,6 +207,17 @@ def read_version(root: Path, parts: tuple[str, ...], names: list[str], problems:
     if version.builds and any(file.build is None for file in version.files):
         problems.mixed.append(f"{version.folder}/")
     return version
+
+
+def unsafe_names(parts: tuple[str, ...], names: list[str]) -> list[str]:
+    """The paths of a version folder that cannot be Maven coordinates or repository file names
+    (a group folder with a dot in it would be another group in the repository than on disk)."""
+    folder = "/".join(parts)
+    if not all(_GROUP_PART.fullmatch(part) for part in parts[:-2]) or not _ARTIFACT_ID.fullmatch(parts[-2]):
+        return [f"{folder}/"]
+    if _UNSAFE.search(parts[-1]):
+        return [f"{folder}/"]
+    return [f"{folder}/{name}" for name in names if _UNSAFE.search(name)]
 
 
 def parse_staged_name(name: str, artifact_id: str, version: str) -> tuple[str, str, tuple[str, int] | None] | None:

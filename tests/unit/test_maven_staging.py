@@ -413,8 +413,29 @@ def test_a_run_broken_off_mid_upload_is_completed_by_the_next(tmp_path):
     assert "com/acme/lib/1.0.0/lib-1.0.0.pom" in repository.files
     assert not any(path.endswith("maven-metadata.xml") for path in repository.files)
 
+    puts_before = len(repository.puts)
     result = deploy(clone, repository)
 
-    assert result.summary == f"published 1 version (com.acme:lib:1.0.0; 1 file, 2 already there) to {URL}"
+    # (the sources jar may or may not have gone up beside the refused jar)
+    assert re.fullmatch(
+        r"published 1 version \(com\.acme:lib:1\.0\.0; [12] files?, [12] already there\) to .*", result.summary
+    )
+    assert "com/acme/lib/1.0.0/lib-1.0.0.pom" not in repository.puts[puts_before:]
+    assert {"com/acme/lib/1.0.0/lib-1.0.0.jar", "com/acme/lib/1.0.0/lib-1.0.0-sources.jar"} <= set(repository.files)
     merged = parse_artifact_metadata(repository.files["com/acme/lib/maven-metadata.xml"], "", "com.acme", "lib")
     assert merged.versions == ["1.0.0"]
+
+
+def test_names_that_would_change_the_url_or_the_group_are_refused(tmp_path):
+    """A group folder with a dot would be another group in the repository than on disk; '#', '%',
+    spaces and the like would change the URL a file is uploaded to."""
+    clone, staging = workdir_with_staging(tmp_path)
+    stage_maven_release(staging)
+    stage(staging, "com.acme/tool/1.0/tool-1.0.pom", b"<project/>")
+    stage(staging, "com/acme/lib/1.0.0/lib-1.0.0-a#b.jar", b"x", ())
+    stage(staging, "com/acme/lib/2.0 beta/lib-2.0 beta.pom", b"<project/>", ())
+
+    assert refused(clone, FakeMavenRepository()) == (
+        "MAVEN_STAGING_DIR build/staging-deploy has names no Maven coordinates or file in a repository can have "
+        "(com.acme/tool/1.0/, com/acme/lib/1.0.0/lib-1.0.0-a#b.jar, com/acme/lib/2.0 beta/)" + LAYOUT_FIX
+    )
