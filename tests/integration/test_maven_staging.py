@@ -16,6 +16,7 @@ import pytest
 import requests
 
 from bench.maven_deploy import maven_settings, reactor_deploy_command, write_reactor
+from tests.integration.test_concurrency import run_together, writer_env
 from tests.integration.test_maven import mvn_get, run_pipe
 
 _LINK = re.compile(r'<a href="([^"?]+)">')
@@ -206,3 +207,28 @@ def test_bad_staging_folders_stop_with_one_line_and_nothing_uploaded(sandbox, wo
     assert sum(line.startswith("✖") for line in run.lines) == 1
     listing = requests.get(f"{sandbox.maven_registry}{group.replace('.', '/')}/", auth=sandbox.reader, timeout=30)
     assert listing.status_code == 404
+
+
+def test_parallel_staged_deploys_keep_every_version(sandbox, tmp_path, unique):
+    """Four pipes deploying staging folders with different versions of one artifact at the same
+    moment: the merged metadata lists every version, and its checksum files match it."""
+    group, artifact = f"org.bbpp.gradle.{unique('g').replace('-', '')}", "core"
+    versions = [f"1.0.{n}" for n in range(4)]
+    jobs = []
+    for version in versions:
+        clone = tmp_path / version
+        stage_gradle(clone / "build" / "staging-deploy", group, artifact, version)
+        env = writer_env(
+            sandbox, REGISTRY_URL=sandbox.maven_registry, MAVEN_STAGING_DIR="build/staging-deploy", PACKAGE_TYPE="maven"
+        )
+        jobs.append((env, clone))
+
+    for run in run_together(jobs):
+        assert run.code == 0, run.output
+
+    url = f"{sandbox.maven_registry}{group.replace('.', '/')}/{artifact}/maven-metadata.xml"
+    metadata = requests.get(url, auth=sandbox.reader, timeout=30).content
+    assert sorted(re.findall(r"<version>([^<]+)</version>", metadata.decode())) == versions
+    for algorithm in ("md5", "sha1"):
+        published = requests.get(f"{url}.{algorithm}", auth=sandbox.reader, timeout=30).text.split()[0]
+        assert published == digest(metadata, algorithm)
