@@ -12,8 +12,9 @@ import os
 import sys
 import traceback
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from pipe import __version__
 from pipe.config import CREDENTIAL_VARIABLES, Config, load_config
@@ -21,6 +22,9 @@ from pipe.errors import PipeError
 from pipe.logs import configure_logging
 from pipe.masking import SecretMasker
 from pipe.outputs import Publication, write_summary, write_variables
+
+if TYPE_CHECKING:
+    from pipe.config import HTTPTransport
 
 # Imported only when chosen, so a run pays for its own publisher alone (docker-py is slow to import).
 PUBLISHERS = {"docker": "pipe.containers.publish", "npm": "pipe.npm.publish", "maven": "pipe.maven.publish"}
@@ -69,7 +73,14 @@ def one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
-def main(environ: Mapping[str, str] | None = None, cwd: Path | None = None, stream: TextIO | None = None) -> int:
+def main(
+    environ: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    stream: TextIO | None = None,
+    transport: HTTPTransport | None = None,
+) -> int:
+    """One run. `transport` replaces the network for every registry client (`Config.transport`):
+    None, the real one; tests hand in their fake registry here."""
     env = dict(os.environ if environ is None else environ)
     out = stream or sys.stdout
     masker = seed_masker(env)
@@ -82,6 +93,8 @@ def main(environ: Mapping[str, str] | None = None, cwd: Path | None = None, stre
 
     try:
         config = load_config(env, (cwd or Path.cwd()).resolve())
+        if transport is not None:
+            config = replace(config, transport=transport)
         log.debug("bitbucket-packages-publish %s, %s", __version__, config.credentials)
         publication = publish(config, masker, log)
         record_results(config, publication)

@@ -73,12 +73,13 @@ def base_env(**overrides: str) -> dict[str, str]:
     return apply_overrides(env, overrides)
 
 
-def run_in_process(env: dict[str, str], cwd: Path) -> PipeRun:
-    """The pipe's `main` with an injected environment and a captured stream."""
+def run_in_process(env: dict[str, str], cwd: Path, transport=None) -> PipeRun:
+    """The pipe's `main` with an injected environment and a captured stream; `transport` (a
+    `tests.fakehttp.FakeTransport`) stands in for the network of every registry client."""
     from pipe.cli import main
 
     stream = io.StringIO()
-    code = main(environ=env, cwd=cwd, stream=stream)
+    code = main(environ=env, cwd=cwd, stream=stream, transport=transport)
     return PipeRun(code, stream.getvalue())
 
 

@@ -109,7 +109,7 @@ class FakeTransport(BaseAdapter):
     @staticmethod
     def received(request: requests.PreparedRequest) -> Sent:
         body = request.body
-        data = body.read() if hasattr(body, "read") else body
+        data = _read_all(body) if hasattr(body, "read") else body
         if data is not None and not isinstance(data, (bytes, bytearray, str)):
             data = b"".join(part.encode() if isinstance(part, str) else bytes(part) for part in data)
         data = data.encode() if isinstance(data, str) else bytes(data or b"")
@@ -147,11 +147,22 @@ class FakeTransport(BaseAdapter):
         else:
             content = body.encode() if isinstance(body, str) else body
         response._content = content
+        # The body is all here: a streamed read (`iter_content`) and `close()` need no raw socket.
+        response._content_consumed = True
         response.headers.update(headers or {})
         response.url = request.url
         response.request = request
         response.reason = requests.status_codes._codes.get(status, ("",))[0].upper()
         return response
+
+
+def _read_all(stream: object) -> bytes:
+    """A streamed body read to its end, as http.client reads it: a stream's `read` may return
+    less than asked (the npm publish body hands out one encoded piece at a time)."""
+    pieces = []
+    while piece := stream.read(64 * 1024):  # type: ignore[attr-defined]
+        pieces.append(piece.encode() if isinstance(piece, str) else piece)
+    return b"".join(pieces)
 
 
 class ScriptedTransport(FakeTransport):

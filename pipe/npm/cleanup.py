@@ -19,10 +19,10 @@ from urllib.parse import urlsplit
 from pipe import cleanup as core
 from pipe.config import Config
 from pipe.errors import RegistryError
-from pipe.http import new_session, retry, session_budget
+from pipe.http import retry
 from pipe.masking import SecretMasker
 from pipe.npm.manifest import unscoped, validate_name
-from pipe.npm.publish import read_source
+from pipe.npm.package import read_source
 from pipe.npm.registry import NpmRegistry
 from pipe.outputs import Publication
 from pipe.versioning import SemVer
@@ -98,7 +98,7 @@ def unpublish(registry: NpmRegistry, name: str, version: str, file: str) -> None
             )
         registry.write_packument(name, without_version(packument, version), str(packument.get("_rev")), version)
 
-    budget = session_budget(registry.session)
+    budget = registry.budget()
     retry(remove_from_packument, budget, f"unpublishing {name}@{version}")
     # The tarball delete names the packument's new revision, as npm does.
     rev = retry(lambda: (registry.read_for_write(name) or {}).get("_rev", "0"), budget, f"reading {name}")
@@ -112,10 +112,7 @@ def package_name(config: Config) -> str:
 
 def cleanup(config: Config, log: logging.Logger, masker: SecretMasker) -> Publication:
     name = package_name(config)
-    session = new_session(auth=config.credentials.as_requests_auth())
-    # A tarball DELETE repeated after a lost answer meets 404, read as "already gone".
-    session.retry_methods = session.retry_methods | {"DELETE"}
-    registry = NpmRegistry(session, config.registry.url, log)
+    registry = NpmRegistry.from_config(config, log, masker)
     log.info("Reading %s from %s.", name, config.registry.url)
     packument = registry.read_for_write(name)
     if packument is None:

@@ -1,5 +1,6 @@
 """The npm registry over plain HTTP: packument reads, the streamed publish PUT, dist-tags, the
-unpublish requests, and the translation of refusals into what to do."""
+unpublish requests, and the translation of refusals into what to do. Nothing of `requests`
+leaves this module: answers come back as packuments, typed outcomes or `RegistryError`s."""
 
 from __future__ import annotations
 
@@ -9,14 +10,28 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import urlsplit
 
 import requests
 
+from pipe.config import Config
 from pipe.errors import RegistryError
-from pipe.http import CREDENTIALS_HINT, DELETE_HINTS, accepted, is_transient, reaching, registry_error
+from pipe.http import (
+    CREDENTIALS_HINT,
+    DELETE_HINTS,
+    RetryBudget,
+    accepted,
+    is_transient,
+    new_session,
+    reaching,
+    registry_error,
+    session_budget,
+    unreachable_error,
+)
+from pipe.masking import SecretMasker
 from pipe.npm.manifest import attachment_name
 from pipe.progress import UploadProgress
 
@@ -128,11 +143,51 @@ def _hints(name: str, registry_url: str) -> dict[int, str]:
     }
 
 
+class Answer(Enum):
+    """How the registry took a publish PUT."""
+
+    PUBLISHED = "published"  # 2xx
+    CONFLICT = "conflict"  # an "already exists" status: the packument, re-read, says what happened
+    REFUSED = "refused"  # any other refusal: final
+    TRANSIENT = "transient"  # 429/5xx, or the connection broke: the outcome is unknown
+
+
+@dataclass(frozen=True)
+class UploadOutcome:
+    """A publish PUT's result. `error` is what to raise when a re-read of the packument does not
+    settle it (its `transient` says whether another PUT may follow); `broke_off` names the
+    connection failure when no answer came at all."""
+
+    answer: Answer
+    error: RegistryError | None = None
+    status: int | None = None
+    broke_off: str | None = None
+
+    @property
+    def published(self) -> bool:
+        return self.answer is Answer.PUBLISHED
+
+
 class NpmRegistry:
     """One registry base URL (with trailing slash) and the authenticated session to it."""
 
     def __init__(self, session: requests.Session, base_url: str, log: logging.Logger):
         self.session, self.base_url, self.log = session, base_url, log
+
+    @classmethod
+    def from_config(cls, config: Config, log: logging.Logger, masker: SecretMasker) -> NpmRegistry:
+        """The client for the configured registry, with the run's credentials and transport. The
+        masker already holds the credentials (the CLI seeds it); the argument keeps one shape
+        for every kind's client."""
+        session = new_session(auth=config.credentials.as_requests_auth(), transport=config.transport)
+        # A tarball DELETE repeated after a lost answer meets 404, read as "already gone"; the
+        # publish PUT is never repeated by the session (the publisher re-reads and decides).
+        session.retry_methods = session.retry_methods | {"DELETE"}
+        return cls(session, config.registry.url, log)
+
+    def budget(self) -> RetryBudget:
+        """A fresh retry budget under this client's policy, for the callers' own retry loops."""
+        return session_budget(self.session)
 
     def package_url(self, name: str) -> str:
         return f"{self.base_url}{escape_name(name)}"
@@ -167,11 +222,23 @@ class NpmRegistry:
                 for chunk in response.iter_content(DOWNLOAD_CHUNK):
                     out.write(chunk)
 
-    def put_package(self, name: str, body: PublishBody) -> requests.Response:
+    def put_package(self, name: str, version: str, body: PublishBody) -> UploadOutcome:
         """The publish PUT. Never retried blindly: the caller re-reads the packument to decide."""
         url = self.package_url(name)
         headers = {"Content-Type": "application/json", "Accept": "application/json", "Content-Length": str(len(body))}
-        return self.session.put(url, data=body, headers=headers, allow_redirects=False)
+        action = f"publishing {name}@{version}"
+        try:
+            response = self.session.put(url, data=body, headers=headers, allow_redirects=False)
+        except requests.RequestException as error:
+            failure = unreachable_error(url, error, action, transient=is_transient(error))
+            return UploadOutcome(Answer.TRANSIENT, failure, broke_off=type(error).__name__)
+        status = response.status_code
+        if accepted(response):
+            return UploadOutcome(Answer.PUBLISHED, status=status)
+        if is_transient(response):
+            return UploadOutcome(Answer.TRANSIENT, self.refusal(response, name, version, transient=True), status)
+        answer = Answer.CONFLICT if status in CONFLICT_STATUSES else Answer.REFUSED
+        return UploadOutcome(answer, self.refusal(response, name, version), status)
 
     def set_dist_tag(self, name: str, tag: str, version: str) -> None:
         url = f"{self.base_url}-/package/{escape_name(name)}/dist-tags/{tag}"

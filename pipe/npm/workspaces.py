@@ -17,6 +17,7 @@ from pathlib import Path
 
 from pipe.config import Config
 from pipe.errors import ConflictError, InputError, PipeError
+from pipe.masking import SecretMasker
 from pipe.npm.manifest import (
     check_tag_matches,
     choose_dist_tag,
@@ -25,21 +26,18 @@ from pipe.npm.manifest import (
     version_manifest,
 )
 from pipe.npm.manifest import publish_version as choose_version
-from pipe.npm.publish import (
-    Packed,
+from pipe.npm.package import Packed, Source, pack_source
+from pipe.npm.registry import NpmRegistry, Packument
+from pipe.npm.upload import (
     Plan,
-    Source,
     already_published,
     conflict_error,
     details,
     is_published,
-    pack_source,
     plan_package,
-    registry_for,
     tag_text,
     upload_until_settled,
 )
-from pipe.npm.registry import NpmRegistry, Packument
 from pipe.npm.workspace_files import outer_ignore_texts
 from pipe.npm.workspace_graph import (
     Member,
@@ -236,10 +234,10 @@ def dry_run_result(staged: list[Staged], config: Config) -> Publication:
     return Publication(f"Dry run: {text}; nothing was written.", {}, {"packages": packages})
 
 
-def publish(config: Config, log: logging.Logger, root_source: Source) -> Publication:
+def publish(config: Config, log: logging.Logger, masker: SecretMasker, root_source: Source) -> Publication:
     releases = releases_in_order(root_source, config, log)
     with tempfile.TemporaryDirectory(prefix="bbpp-npm-") as work_dir:
-        registry = registry_for(config, log)
+        registry = NpmRegistry.from_config(config, log, masker)
         staged = stage_all(releases, Path(work_dir), registry, config, log)
         log_plan(staged, log)
         if config.dry_run:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,12 +15,14 @@ import pytest
 import requests
 
 import pipe.containers.cleanup as oci
+import pipe.http
 import pipe.npm.cleanup as npm
 from pipe.config import load_config
 from pipe.containers.registry import RegistryDeleter
 from pipe.errors import RegistryError
 from pipe.masking import SecretMasker
 from tests.conftest import base_env
+from tests.fakehttp import FakeTransport, Sent
 
 LOG = logging.getLogger("test.cleanup.kinds")
 INDEX = "application/vnd.oci.image.index.v1+json"
@@ -232,71 +235,66 @@ def test_the_last_version_is_never_planned_for_deletion(workdir: Path) -> None:
     assert [(d.name, d.delete, d.reason) for d in decisions] == [("0.1.0-rc.1", False, npm.LAST_VERSION)]
 
 
-class FakeVerdaccio:
+class FakeVerdaccio(FakeTransport):
     """Answers an unpublish's requests from a script, serving the packument as it changes."""
 
     def __init__(self, document: dict, put_answers: list):
+        super().__init__()
         self.document = document
         self.put_answers = list(put_answers)
-        self.calls: list[tuple[str, str]] = []
-        self.retry_methods = frozenset({"GET"})
-        self.policy = None
 
-    def request(self, method: str, url: str, **kwargs) -> requests.Response:
-        self.calls.append((method, url.removeprefix("https://npm.example/")))
-        if method == "GET":
-            return answer(200, self.document, url=url)
-        if method == "PUT":
+    def handle(self, sent: Sent) -> tuple[int, object, dict[str, str]]:
+        if sent.method == "GET":
+            return 200, self.document, {}
+        if sent.method == "PUT":
             outcome = self.put_answers.pop(0)
             if outcome in ("done", "lost"):
-                self.document = json.loads(kwargs["data"]) | {"_rev": "4-def"}
+                self.document = sent.json() | {"_rev": "4-def"}
             if outcome == "lost":
                 raise requests.ConnectionError("connection reset by peer")
-            return answer(201 if outcome == "done" else outcome, {"error": "refused"}, url=url)
-        return answer(200, url=url)
-
-    def get(self, url: str, **kwargs) -> requests.Response:
-        return self.request("GET", url, **kwargs)
-
-    def put(self, url: str, **kwargs) -> requests.Response:
-        return self.request("PUT", url, **kwargs)
-
-    def delete(self, url: str, **kwargs) -> requests.Response:
-        return self.request("DELETE", url, **kwargs)
+            return (201 if outcome == "done" else outcome), {"error": "refused"}, {}
+        return 200, b"", {}
 
 
-def unpublish(fake: FakeVerdaccio, version: str) -> None:
-    registry = npm.NpmRegistry(fake, "https://npm.example/", LOG)
+@pytest.fixture
+def no_waiting(monkeypatch) -> None:
+    monkeypatch.setattr(pipe.http, "DEFAULT_POLICY", pipe.http.RetryPolicy(backoff=0.0, jitter=0.0))
+
+
+def unpublish(fake: FakeVerdaccio, version: str, workdir: Path) -> None:
+    config = replace(npm_config(workdir, DELETE_MATCHING="*"), transport=fake)
+    registry = npm.NpmRegistry.from_config(config, LOG, SecretMasker())
     npm.unpublish(registry, "widget", version, f"widget-{version}.tgz")
 
 
-def test_unpublish_writes_the_packument_then_deletes_the_tarball_with_the_new_rev() -> None:
+def test_unpublish_writes_the_packument_then_deletes_the_tarball_with_the_new_rev(workdir: Path) -> None:
     fake = FakeVerdaccio(packument({"1.0.0": 9, "2.0.0": 1}, {"latest": "2.0.0"}), ["done"])
-    unpublish(fake, "1.0.0")
+    unpublish(fake, "1.0.0", workdir)
     assert fake.calls == [
-        ("GET", "widget"),
-        ("PUT", "widget/-rev/3-abc"),
-        ("GET", "widget"),
-        ("DELETE", "widget/-/widget-1.0.0.tgz/-rev/4-def"),
+        ("GET", "/widget?write=true"),
+        ("PUT", "/widget/-rev/3-abc"),
+        ("GET", "/widget?write=true"),
+        ("DELETE", "/widget/-/widget-1.0.0.tgz/-rev/4-def"),
     ]
+    assert "1.0.0" not in fake.document["versions"]
 
 
-def test_a_write_whose_answer_was_lost_is_not_repeated_when_it_happened() -> None:
+def test_a_write_whose_answer_was_lost_is_not_repeated_when_it_happened(workdir: Path, no_waiting) -> None:
     fake = FakeVerdaccio(packument({"1.0.0": 9, "2.0.0": 1}, {"latest": "2.0.0"}), ["lost"])
-    unpublish(fake, "1.0.0")
+    unpublish(fake, "1.0.0", workdir)
     assert [method for method, _ in fake.calls] == ["GET", "PUT", "GET", "GET", "DELETE"]
 
 
-def test_a_changed_rev_is_read_again_and_written_again() -> None:
+def test_a_changed_rev_is_read_again_and_written_again(workdir: Path, no_waiting) -> None:
     fake = FakeVerdaccio(packument({"1.0.0": 9, "2.0.0": 1}, {"latest": "2.0.0"}), [409, "done"])
-    unpublish(fake, "1.0.0")
+    unpublish(fake, "1.0.0", workdir)
     assert [method for method, _ in fake.calls] == ["GET", "PUT", "GET", "PUT", "GET", "DELETE"]
     assert "1.0.0" not in fake.document["versions"]
 
 
-def test_a_refused_unpublish_says_what_deleting_needs() -> None:
+def test_a_refused_unpublish_says_what_deleting_needs(workdir: Path) -> None:
     fake = FakeVerdaccio(packument({"1.0.0": 9, "2.0.0": 1}, {"latest": "2.0.0"}), [403])
     with pytest.raises(RegistryError) as raised:
-        unpublish(fake, "1.0.0")
+        unpublish(fake, "1.0.0", workdir)
     assert raised.value.message.startswith("unpublishing widget@1.0.0 failed: ")
     assert "deleting needs Write permission on the linked repository" in raised.value.message

@@ -497,19 +497,19 @@ def test_an_uninterpretable_ignore_file_line_is_named_with_its_file(tmp_path: Pa
     )
 
 
-def test_an_uninterpretable_files_entry_ends_the_run_with_one_line(monkeypatch, workdir: Path) -> None:
+def test_an_uninterpretable_files_entry_ends_the_run_with_one_line(workdir: Path) -> None:
+    from tests.unit.npm_fake import ScriptedNpmRegistry
+
     manifest = {"name": "widget", "version": "1.2.0", "files": ["index.js", "lib/!()*()"]}
     build(workdir, Case(manifest, {"index.js": "x", "lib/a.js": "x"}))
-
-    def no_registry(auth=None):
-        raise AssertionError("the registry must not be asked when the package cannot be packed")
-
-    monkeypatch.setattr("pipe.npm.publish.new_session", no_registry)
-    result = run_in_process(base_env(PACKAGE_TYPE="npm", REGISTRY_URL="https://npm.example/acme/"), workdir)
+    registry = ScriptedNpmRegistry({})  # the registry must not be asked when the package cannot be packed
+    env = base_env(PACKAGE_TYPE="npm", REGISTRY_URL="https://npm.example/acme/")
+    result = run_in_process(env, workdir, transport=registry)
     assert result.code == 1
     assert result.last_line == UNREADABLE_FILES_LINE
     assert [line for line in result.lines if line.startswith("✖")] == [UNREADABLE_FILES_LINE]
     assert "Traceback" not in result.output
+    assert registry.requests == []
 
 
 def test_a_files_entry_that_matches_nothing_is_warned_about(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
@@ -540,12 +540,13 @@ def test_entries_covered_through_a_folder_or_a_required_file_are_not_warned_abou
     assert warnings(caplog) == [empty_entry_warning("dist*")]
 
 
-def test_the_warning_reaches_the_run_output(monkeypatch, workdir: Path) -> None:
-    from tests.unit.test_npm_publish import REGISTRY, FakeSession, run
+def test_the_warning_reaches_the_run_output(workdir: Path) -> None:
+    from tests.unit.npm_fake import ScriptedNpmRegistry
+    from tests.unit.test_npm_publish import REGISTRY, run
 
     manifest = {"name": "widget", "version": "1.2.0", "files": ["index.js", "dist/cjs/**/!(*.map)", "dist/esm"]}
     build(workdir, Case(manifest, {"index.js": "x", "dist/cjs/a.js": "x", "dist/cjs/a.js.map": "x"}))
-    result = run(monkeypatch, FakeSession({("GET", REGISTRY + "widget"): [(404, {})]}), workdir, DRY_RUN="true")
+    result = run(ScriptedNpmRegistry({("GET", REGISTRY + "widget"): [(404, {})]}), workdir, DRY_RUN="true")
     assert result.code == 0, result.output
     assert "⚠ " + empty_entry_warning("dist/esm") in result.lines
     assert [line for line in result.lines if line.startswith("⚠")] == ["⚠ " + empty_entry_warning("dist/esm")]

@@ -1,4 +1,4 @@
-"""The npm publisher end to end through the CLI, with the HTTP session faked at its seam."""
+"""The npm publisher end to end through the CLI, with the registry faked at the HTTP seam (a transport)."""
 
 from __future__ import annotations
 
@@ -13,62 +13,14 @@ from pathlib import Path
 import pytest
 import requests
 
-from pipe.npm import publish as npm_publisher
 from pipe.npm import registry as npm_registry
 from pipe.npm.registry import PublishBody, escape_name
 from pipe.npm.tarball import compute_dist
 from pipe.progress import UploadProgress
 from tests.conftest import assert_no_secret, base_env, run_in_process
+from tests.unit.npm_fake import ScriptedNpmRegistry
 
 REGISTRY = "https://npm.example/acme/"
-
-
-def response(method: str, url: str, status: int, body: object = None) -> requests.Response:
-    answer = requests.Response()
-    answer.status_code = status
-    answer.url = url
-    answer.request = requests.Request(method, url).prepare()
-    if isinstance(body, bytes):
-        answer._content = body
-    else:
-        answer._content = json.dumps(body).encode() if body is not None else b""
-        answer.headers["Content-Type"] = "application/json"
-    answer._content_consumed = True
-    return answer
-
-
-class FakeSession:
-    """Answers from a script of (method, url) → responses, in order; records what was sent."""
-
-    def __init__(self, script: dict[tuple[str, str], list]):
-        self.script = script
-        self.calls: list[tuple[str, str, bytes | None, dict]] = []
-
-    def _answer(self, method: str, url: str, body: bytes | None, headers: dict):
-        self.calls.append((method, url, body, headers))
-        queue = self.script.get((method, url))
-        assert queue, f"unexpected {method} {url}"
-        answer = queue.pop(0) if len(queue) > 1 else queue[0]
-        if isinstance(answer, Exception):
-            raise answer
-        status, payload = answer
-        return response(method, url, status, payload)
-
-    def get(self, url, headers=None, stream=False, auth=None):
-        return self._answer("GET", url, None, headers or {})
-
-    def put(self, url, data=None, headers=None, allow_redirects=True):
-        if hasattr(data, "read"):
-            chunks = []
-            while piece := data.read(8192):
-                chunks.append(piece)
-            data = b"".join(chunks)
-        elif isinstance(data, str):
-            data = data.encode()
-        return self._answer("PUT", url, data, headers or {})
-
-    def puts(self) -> list[tuple[str, bytes, dict]]:
-        return [(url, body, headers) for method, url, body, headers in self.calls if method == "PUT"]
 
 
 @pytest.fixture
@@ -79,18 +31,17 @@ def package(workdir: Path) -> Path:
     return workdir
 
 
-def run(monkeypatch, session: FakeSession, cwd: Path, **env: str):
-    monkeypatch.setattr(npm_publisher, "new_session", lambda auth=None: session)
-    result = run_in_process(base_env(PACKAGE_TYPE="npm", REGISTRY_URL=REGISTRY, **env), cwd)
+def run(registry: ScriptedNpmRegistry, cwd: Path, **env: str):
+    result = run_in_process(base_env(PACKAGE_TYPE="npm", REGISTRY_URL=REGISTRY, **env), cwd, transport=registry)
     assert_no_secret(result.output)
     return result
 
 
-def put_document(session: FakeSession) -> dict:
-    (url, body, headers), *_ = session.puts()
-    assert url == REGISTRY + "widget"
-    assert int(headers["Content-Length"]) == len(body)
-    return json.loads(body)
+def put_document(registry: ScriptedNpmRegistry) -> dict:
+    sent, *_ = registry.puts()
+    assert sent.url == REGISTRY + "widget"
+    assert int(sent.headers["Content-Length"]) == len(sent.body)
+    return json.loads(sent.body)
 
 
 def published_tarball(document: dict) -> bytes:
@@ -111,20 +62,24 @@ def packument(version: str, tgz: bytes, tags: dict | None = None) -> dict:
     }
 
 
-def pack_once(monkeypatch, package: Path) -> bytes:
+def pack_once(package: Path) -> bytes:
     """The tarball the publisher makes for `package` (published to a fake empty registry)."""
-    session = FakeSession({("GET", REGISTRY + "widget"): [(404, {})], ("PUT", REGISTRY + "widget"): [(201, {})]})
-    assert run(monkeypatch, session, package).code == 0
-    return published_tarball(put_document(session))
+    registry = ScriptedNpmRegistry(
+        {("GET", REGISTRY + "widget"): [(404, {})], ("PUT", REGISTRY + "widget"): [(201, {})]}
+    )
+    assert run(registry, package).code == 0
+    return published_tarball(put_document(registry))
 
 
-def test_first_publish_sends_the_document_and_writes_results(monkeypatch, package: Path, tmp_path: Path):
+def test_first_publish_sends_the_document_and_writes_results(package: Path, tmp_path: Path):
     outputs = tmp_path / "outputs"
-    session = FakeSession({("GET", REGISTRY + "widget"): [(404, {})], ("PUT", REGISTRY + "widget"): [(201, {})]})
-    result = run(monkeypatch, session, package, BITBUCKET_PIPELINES_VARIABLES_PATH=str(outputs))
+    registry = ScriptedNpmRegistry(
+        {("GET", REGISTRY + "widget"): [(404, {})], ("PUT", REGISTRY + "widget"): [(201, {})]}
+    )
+    result = run(registry, package, BITBUCKET_PIPELINES_VARIABLES_PATH=str(outputs))
     assert result.code == 0, result.output
     assert result.last_line == f"✔ Published widget@1.2.0 to {REGISTRY} with dist-tag latest."
-    document = put_document(session)
+    document = put_document(registry)
     tgz = published_tarball(document)
     integrity = "sha512-" + base64.b64encode(hashlib.sha512(tgz).digest()).decode()
     manifest = document["versions"]["1.2.0"]
@@ -142,87 +97,89 @@ def test_first_publish_sends_the_document_and_writes_results(monkeypatch, packag
     )
 
 
-def test_version_variable_goes_into_tarball_and_manifest(monkeypatch, package: Path):
-    session = FakeSession({("GET", REGISTRY + "widget"): [(404, {})], ("PUT", REGISTRY + "widget"): [(201, {})]})
-    result = run(monkeypatch, session, package, VERSION="v2.0.0", BITBUCKET_TAG="v2.0.0")
+def test_version_variable_goes_into_tarball_and_manifest(package: Path):
+    registry = ScriptedNpmRegistry(
+        {("GET", REGISTRY + "widget"): [(404, {})], ("PUT", REGISTRY + "widget"): [(201, {})]}
+    )
+    result = run(registry, package, VERSION="v2.0.0", BITBUCKET_TAG="v2.0.0")
     assert result.code == 0, result.output
-    document = put_document(session)
+    document = put_document(registry)
     assert list(document["versions"]) == ["2.0.0"]
     with gzip.open(io.BytesIO(published_tarball(document))) as raw:
         assert b'"version": "2.0.0"' in raw.read()
 
 
-def test_tag_pipeline_for_another_version_stops_before_any_request(monkeypatch, package: Path):
-    session = FakeSession({})
-    result = run(monkeypatch, session, package, BITBUCKET_TAG="v1.3.0")
+def test_tag_pipeline_for_another_version_stops_before_any_request(package: Path):
+    registry = ScriptedNpmRegistry({})
+    result = run(registry, package, BITBUCKET_TAG="v1.3.0")
     assert result.code == 1
     assert result.last_line.startswith("✖ this tag pipeline is for v1.3.0 but the version to publish is 1.2.0")
-    assert session.calls == []
+    assert registry.requests == []
 
 
-def test_same_bytes_already_published_is_a_success_without_upload(monkeypatch, package: Path):
-    tgz = pack_once(monkeypatch, package)
-    session = FakeSession({("GET", REGISTRY + "widget"): [(200, packument("1.2.0", tgz))]})
-    result = run(monkeypatch, session, package)
+def test_same_bytes_already_published_is_a_success_without_upload(package: Path):
+    tgz = pack_once(package)
+    registry = ScriptedNpmRegistry({("GET", REGISTRY + "widget"): [(200, packument("1.2.0", tgz))]})
+    result = run(registry, package)
     assert result.code == 0, result.output
     assert result.last_line == (
         f"✔ widget@1.2.0 at {REGISTRY} is already published with identical contents: nothing to publish."
     )
-    assert session.puts() == []
+    assert registry.puts() == []
 
 
-def test_same_files_in_another_gzip_count_as_identical(monkeypatch, package: Path):
-    tgz = pack_once(monkeypatch, package)
+def test_same_files_in_another_gzip_count_as_identical(package: Path):
+    tgz = pack_once(package)
     other_gzip = gzip.compress(gzip.decompress(tgz), compresslevel=1, mtime=12345)
     assert other_gzip != tgz
     tarball = f"{REGISTRY}widget/-/widget-1.2.0.tgz"
-    session = FakeSession(
+    registry = ScriptedNpmRegistry(
         {("GET", REGISTRY + "widget"): [(200, packument("1.2.0", other_gzip))], ("GET", tarball): [(200, other_gzip)]}
     )
-    result = run(monkeypatch, session, package)
+    result = run(registry, package)
     assert result.code == 0, result.output
     assert "already published with identical contents" in result.last_line
-    assert session.puts() == []
+    assert registry.puts() == []
 
 
-def test_different_contents_under_the_same_version_fail(monkeypatch, package: Path):
-    tgz = pack_once(monkeypatch, package)
+def test_different_contents_under_the_same_version_fail(package: Path):
+    tgz = pack_once(package)
     (package / "index.js").write_text("module.exports = 43;\n")
     tarball = f"{REGISTRY}widget/-/widget-1.2.0.tgz"
-    session = FakeSession(
+    registry = ScriptedNpmRegistry(
         {("GET", REGISTRY + "widget"): [(200, packument("1.2.0", tgz))], ("GET", tarball): [(200, tgz)]}
     )
-    result = run(monkeypatch, session, package)
+    result = run(registry, package)
     assert result.code == 1
     assert result.last_line == (
         f"✖ widget@1.2.0 is already published at {REGISTRY} with different contents: versions are immutable; "
         "bump the version (package.json's version, or VERSION) and re-run."
     )
-    assert session.puts() == []
+    assert registry.puts() == []
 
 
-def test_conflict_answer_is_settled_by_re_reading(monkeypatch, package: Path):
-    tgz = pack_once(monkeypatch, package)
-    session = FakeSession(
+def test_conflict_answer_is_settled_by_re_reading(package: Path):
+    tgz = pack_once(package)
+    registry = ScriptedNpmRegistry(
         {
             ("GET", REGISTRY + "widget"): [(404, {}), (200, packument("1.2.0", tgz))],
             ("PUT", REGISTRY + "widget"): [(409, {"error": "this package is already present"})],
         }
     )
-    result = run(monkeypatch, session, package)
+    result = run(registry, package)
     assert result.code == 0, result.output
     assert "already published with identical contents" in result.last_line
 
 
-def test_broken_connection_is_settled_by_re_reading(monkeypatch, package: Path):
-    tgz = pack_once(monkeypatch, package)
-    session = FakeSession(
+def test_broken_connection_is_settled_by_re_reading(package: Path):
+    tgz = pack_once(package)
+    registry = ScriptedNpmRegistry(
         {
             ("GET", REGISTRY + "widget"): [(404, {}), (200, packument("1.2.0", tgz))],
             ("PUT", REGISTRY + "widget"): [requests.ConnectionError("reset")],
         }
     )
-    result = run(monkeypatch, session, package)
+    result = run(registry, package)
     assert result.code == 0, result.output
     assert "⚠ The upload broke off (ConnectionError); checking whether the registry got it." in result.lines
     assert result.last_line == f"✔ Published widget@1.2.0 to {REGISTRY} with dist-tag latest."
@@ -256,18 +213,18 @@ def test_broken_connection_is_settled_by_re_reading(monkeypatch, package: Path):
         ),
     ],
 )
-def test_refusals_become_actions(monkeypatch, package: Path, status: int, said: str, expected: str):
-    session = FakeSession(
+def test_refusals_become_actions(package: Path, status: int, said: str, expected: str):
+    registry = ScriptedNpmRegistry(
         {("GET", REGISTRY + "widget"): [(404, {})], ("PUT", REGISTRY + "widget"): [(status, {"error": said})]}
     )
-    result = run(monkeypatch, session, package)
+    result = run(registry, package)
     assert result.code == 1
     assert result.last_line == expected
 
 
-def test_rejected_credentials(monkeypatch, package: Path):
-    session = FakeSession({("GET", REGISTRY + "widget"): [(401, {"error": "bad username/password"})]})
-    result = run(monkeypatch, session, package)
+def test_rejected_credentials(package: Path):
+    registry = ScriptedNpmRegistry({("GET", REGISTRY + "widget"): [(401, {"error": "bad username/password"})]})
+    result = run(registry, package)
     assert result.code == 1
     assert result.last_line == (
         f"✖ reading widget from the registry failed: {REGISTRY}widget answered 401 (bad username/password): the "
@@ -276,13 +233,15 @@ def test_rejected_credentials(monkeypatch, package: Path):
     )
 
 
-def test_latest_never_moves_down(monkeypatch, package: Path, tmp_path: Path):
+def test_latest_never_moves_down(package: Path, tmp_path: Path):
     outputs = tmp_path / "outputs"
     higher = {"name": "widget", "dist-tags": {"latest": "3.0.0"}, "versions": {"3.0.0": {}}}
-    session = FakeSession({("GET", REGISTRY + "widget"): [(200, higher)], ("PUT", REGISTRY + "widget"): [(201, {})]})
-    result = run(monkeypatch, session, package, BITBUCKET_PIPELINES_VARIABLES_PATH=str(outputs))
+    registry = ScriptedNpmRegistry(
+        {("GET", REGISTRY + "widget"): [(200, higher)], ("PUT", REGISTRY + "widget"): [(201, {})]}
+    )
+    result = run(registry, package, BITBUCKET_PIPELINES_VARIABLES_PATH=str(outputs))
     assert result.code == 0, result.output
-    assert put_document(session)["dist-tags"] == {"latest": "3.0.0"}
+    assert put_document(registry)["dist-tags"] == {"latest": "3.0.0"}
     assert (
         "⚠ latest stays on 3.0.0, which is higher than 1.2.0; set NPM_DIST_TAG to give this version a tag of its own."
     ) in result.lines
@@ -290,29 +249,31 @@ def test_latest_never_moves_down(monkeypatch, package: Path, tmp_path: Path):
     assert "NPM_DIST_TAG" not in outputs.read_text()
 
 
-def test_prerelease_gets_its_own_tag(monkeypatch, package: Path):
-    session = FakeSession({("GET", REGISTRY + "widget"): [(404, {})], ("PUT", REGISTRY + "widget"): [(201, {})]})
-    result = run(monkeypatch, session, package, VERSION="2.0.0-beta.1")
+def test_prerelease_gets_its_own_tag(package: Path):
+    registry = ScriptedNpmRegistry(
+        {("GET", REGISTRY + "widget"): [(404, {})], ("PUT", REGISTRY + "widget"): [(201, {})]}
+    )
+    result = run(registry, package, VERSION="2.0.0-beta.1")
     assert result.code == 0, result.output
-    assert put_document(session)["dist-tags"] == {"beta": "2.0.0-beta.1"}
+    assert put_document(registry)["dist-tags"] == {"beta": "2.0.0-beta.1"}
 
 
-def test_dry_run_lists_files_and_writes_nothing(monkeypatch, package: Path):
-    session = FakeSession({("GET", REGISTRY + "widget"): [(404, {})]})
-    result = run(monkeypatch, session, package, DRY_RUN="true")
+def test_dry_run_lists_files_and_writes_nothing(package: Path):
+    registry = ScriptedNpmRegistry({("GET", REGISTRY + "widget"): [(404, {})]})
+    result = run(registry, package, DRY_RUN="true")
     assert result.code == 0, result.output
     assert "Files in the package (3):" in result.lines
     assert any(line.startswith("  index.js (") for line in result.lines)
     assert result.last_line == (
         f"✔ Dry run: would publish widget@1.2.0 to {REGISTRY} with dist-tag latest; nothing was written."
     )
-    assert session.puts() == []
+    assert registry.puts() == []
 
 
-def test_likely_secrets_are_warned_about(monkeypatch, package: Path):
+def test_likely_secrets_are_warned_about(package: Path):
     (package / ".env").write_text("TOKEN=x\n")
-    session = FakeSession({("GET", REGISTRY + "widget"): [(404, {})]})
-    result = run(monkeypatch, session, package, DRY_RUN="true")
+    registry = ScriptedNpmRegistry({("GET", REGISTRY + "widget"): [(404, {})]})
+    result = run(registry, package, DRY_RUN="true")
     assert result.code == 0
     assert (
         "⚠ The package includes files that may hold secrets: .env. If they must not be published, list what to "
@@ -320,20 +281,22 @@ def test_likely_secrets_are_warned_about(monkeypatch, package: Path):
     ) in result.lines
 
 
-def test_tgz_is_published_byte_for_byte(monkeypatch, package: Path):
-    tgz = pack_once(monkeypatch, package)
+def test_tgz_is_published_byte_for_byte(package: Path):
+    tgz = pack_once(package)
     (package / "dist").mkdir()
     (package / "dist" / "widget-1.2.0.tgz").write_bytes(tgz)
-    session = FakeSession({("GET", REGISTRY + "widget"): [(404, {})], ("PUT", REGISTRY + "widget"): [(201, {})]})
-    result = run(monkeypatch, session, package, NPM_PACKAGE="dist/widget-1.2.0.tgz")
+    registry = ScriptedNpmRegistry(
+        {("GET", REGISTRY + "widget"): [(404, {})], ("PUT", REGISTRY + "widget"): [(201, {})]}
+    )
+    result = run(registry, package, NPM_PACKAGE="dist/widget-1.2.0.tgz")
     assert result.code == 0, result.output
-    assert published_tarball(put_document(session)) == tgz
+    assert published_tarball(put_document(registry)) == tgz
 
 
-def test_tgz_with_another_version_than_version_variable(monkeypatch, package: Path):
-    tgz = pack_once(monkeypatch, package)
+def test_tgz_with_another_version_than_version_variable(package: Path):
+    tgz = pack_once(package)
     (package / "w.tgz").write_bytes(tgz)
-    result = run(monkeypatch, FakeSession({}), package, NPM_PACKAGE="w.tgz", VERSION="9.9.9")
+    result = run(ScriptedNpmRegistry({}), package, NPM_PACKAGE="w.tgz", VERSION="9.9.9")
     assert result.code == 1
     assert result.last_line.startswith("✖ w.tgz holds version 1.2.0 but 9.9.9 is to be published")
 
@@ -354,13 +317,13 @@ def test_tgz_with_another_version_than_version_variable(monkeypatch, package: Pa
         (lambda d: (d / "package.json").write_text('{"name": "w",'), ".", "✖ ./package.json is not valid JSON"),
     ],
 )
-def test_bad_input_is_refused_before_any_request(monkeypatch, workdir: Path, setup, npm_package, expected):
+def test_bad_input_is_refused_before_any_request(workdir: Path, setup, npm_package, expected):
     setup(workdir)
-    session = FakeSession({})
-    result = run(monkeypatch, session, workdir, NPM_PACKAGE=npm_package)
+    registry = ScriptedNpmRegistry({})
+    result = run(registry, workdir, NPM_PACKAGE=npm_package)
     assert result.code == 1
     assert result.last_line.startswith(expected), result.output
-    assert session.calls == []
+    assert registry.requests == []
 
 
 def test_body_streams_valid_json_in_small_pieces(monkeypatch, tmp_path: Path):

@@ -20,7 +20,8 @@ from pipe.npm.workspace_graph import (
     select,
     workspace_patterns,
 )
-from tests.unit.test_npm_publish import REGISTRY, FakeSession, run
+from tests.unit.npm_fake import ScriptedNpmRegistry
+from tests.unit.test_npm_publish import REGISTRY, run
 
 
 def package(root: Path, folder: str, **manifest) -> None:
@@ -150,13 +151,11 @@ def test_dependency_order_siblings_first_and_cycles_in_workspace_order(tmp_path:
     assert cycle == ["x", "y"]
 
 
-def test_every_packument_is_read_before_the_first_put_and_a_late_failure_names_what_was_published(
-    monkeypatch, workdir: Path
-):
+def test_every_packument_is_read_before_the_first_put_and_a_late_failure_names_what_was_published(workdir: Path):
     (workdir / "package.json").write_text(json.dumps({"private": True, "workspaces": ["packages/*"]}))
     package(workdir, "packages/a", name="app", dependencies={"lib": "workspace:^"})
     package(workdir, "packages/b", name="lib")
-    session = FakeSession(
+    registry = ScriptedNpmRegistry(
         {
             ("GET", REGISTRY + "lib"): [(404, {})],
             ("GET", REGISTRY + "app"): [(404, {})],
@@ -164,9 +163,9 @@ def test_every_packument_is_read_before_the_first_put_and_a_late_failure_names_w
             ("PUT", REGISTRY + "app"): [(403, {"error": "not allowed"})],
         }
     )
-    result = run(monkeypatch, session, workdir)
+    result = run(registry, workdir)
     assert result.code == 1
-    assert [(method, url) for method, url, *_ in session.calls] == [
+    assert registry.urls == [
         ("GET", REGISTRY + "lib"),
         ("GET", REGISTRY + "app"),
         ("PUT", REGISTRY + "lib"),
@@ -178,7 +177,7 @@ def test_every_packument_is_read_before_the_first_put_and_a_late_failure_names_w
         "Published before this failure: lib@1.0.0; re-run the step to publish the rest (versions already "
         "published with identical contents are skipped)."
     )
-    app_document = json.loads(session.puts()[1][1])
+    app_document = registry.put_json(1)
     assert app_document["versions"]["1.0.0"]["dependencies"] == {"lib": "^1.0.0"}
 
 
@@ -190,13 +189,13 @@ def test_runtime_dependencies_on_private_siblings_are_found(tmp_path: Path):
     assert private_runtime_dependencies(members[0], members) == ["secret"]
 
 
-def test_npm_workspaces_without_a_workspace_is_refused_before_any_request(monkeypatch, workdir: Path):
+def test_npm_workspaces_without_a_workspace_is_refused_before_any_request(workdir: Path):
     package(workdir, ".", name="widget", workspaces=[])
-    session = FakeSession({})
-    result = run(monkeypatch, session, workdir, NPM_WORKSPACES="lib")
+    registry = ScriptedNpmRegistry({})
+    result = run(registry, workdir, NPM_WORKSPACES="lib")
     assert result.code == 1
     assert result.last_line == (
         '✖ NPM_WORKSPACES is set but ./package.json has no "workspaces": point NPM_PACKAGE at the workspace root '
         "(the folder whose package.json lists the workspaces), or remove NPM_WORKSPACES."
     )
-    assert session.calls == []
+    assert registry.requests == []

@@ -9,7 +9,8 @@ import pytest
 import requests
 
 import pipe.http
-from tests.unit.test_npm_publish import REGISTRY, FakeSession, pack_once, packument, run
+from tests.unit.npm_fake import ScriptedNpmRegistry
+from tests.unit.test_npm_publish import REGISTRY, pack_once, packument, run
 
 PACKAGE = REGISTRY + "widget"
 
@@ -26,41 +27,37 @@ def package(workdir: Path) -> Path:
     return workdir
 
 
-def methods(session: FakeSession) -> list[str]:
-    return [method for method, *_ in session.calls]
-
-
 @pytest.mark.parametrize("failure", [(503, {"error": "unavailable"}), (429, {}), requests.ConnectionError("reset")])
-def test_put_is_sent_again_only_after_the_re_read_shows_the_version_absent(monkeypatch, package: Path, failure):
-    session = FakeSession({("GET", PACKAGE): [(404, {}), (404, {})], ("PUT", PACKAGE): [failure, (201, {})]})
-    result = run(monkeypatch, session, package)
+def test_put_is_sent_again_only_after_the_re_read_shows_the_version_absent(package: Path, failure):
+    registry = ScriptedNpmRegistry({("GET", PACKAGE): [(404, {}), (404, {})], ("PUT", PACKAGE): [failure, (201, {})]})
+    result = run(registry, package)
     assert result.code == 0, result.output
-    assert methods(session) == ["GET", "PUT", "GET", "PUT"]
+    assert registry.methods == ["GET", "PUT", "GET", "PUT"]
     assert "⚠ The registry does not have widget@1.2.0; uploading again." in result.lines
     assert result.last_line == f"✔ Published widget@1.2.0 to {REGISTRY} with dist-tag latest."
 
 
-def test_no_second_put_when_the_re_read_finds_the_version(monkeypatch, package: Path):
-    tgz = pack_once(monkeypatch, package)
-    session = FakeSession(
+def test_no_second_put_when_the_re_read_finds_the_version(package: Path):
+    tgz = pack_once(package)
+    registry = ScriptedNpmRegistry(
         {("GET", PACKAGE): [(404, {}), (200, packument("1.2.0", tgz))], ("PUT", PACKAGE): [(502, {}), (201, {})]}
     )
-    result = run(monkeypatch, session, package)
+    result = run(registry, package)
     assert result.code == 0, result.output
-    assert methods(session) == ["GET", "PUT", "GET"]
+    assert registry.methods == ["GET", "PUT", "GET"]
 
 
-def test_retries_are_bounded_and_end_in_one_clear_line(monkeypatch, package: Path):
-    session = FakeSession({("GET", PACKAGE): [(404, {})], ("PUT", PACKAGE): [(503, {"error": "down"})]})
-    result = run(monkeypatch, session, package)
+def test_retries_are_bounded_and_end_in_one_clear_line(package: Path):
+    registry = ScriptedNpmRegistry({("GET", PACKAGE): [(404, {})], ("PUT", PACKAGE): [(503, {"error": "down"})]})
+    result = run(registry, package)
     assert result.code == 1
-    assert methods(session).count("PUT") == 3  # the policy's attempts
+    assert registry.methods.count("PUT") == 3  # the policy's attempts
     assert result.last_line.startswith(f"✖ publishing widget@1.2.0 failed: {PACKAGE} answered 503 (down)")
     assert "re-run the step" in result.last_line
 
 
-def test_a_refusal_is_never_retried(monkeypatch, package: Path):
-    session = FakeSession({("GET", PACKAGE): [(404, {})], ("PUT", PACKAGE): [(401, {"error": "bad token"})]})
-    result = run(monkeypatch, session, package)
+def test_a_refusal_is_never_retried(package: Path):
+    registry = ScriptedNpmRegistry({("GET", PACKAGE): [(404, {})], ("PUT", PACKAGE): [(401, {"error": "bad token"})]})
+    result = run(registry, package)
     assert result.code == 1
-    assert methods(session) == ["GET", "PUT"]
+    assert registry.methods == ["GET", "PUT"]
