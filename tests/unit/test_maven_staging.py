@@ -95,11 +95,14 @@ def deploy(clone: Path, repository: FakeMavenRepository, **env: str) -> Publicat
 
 
 def refused(clone: Path, repository: FakeMavenRepository, **env: str) -> str:
-    """The ✖ message of a run that must stop before any request."""
-    with pytest.raises(PipeError) as error:
-        deploy(clone, repository, **env)
+    """The message of a whole run that must end with one ✖ line before any request."""
+    variables = {"PACKAGE_TYPE": "maven", "REGISTRY_URL": URL, "MAVEN_STAGING_DIR": "build/staging-deploy", **env}
+    run = run_in_process(base_env(**variables), clone, transport=repository)
+    assert run.code == 1
+    assert [line for line in run.lines if line.startswith("✖")] == [run.last_line]
     assert repository.requests == []
-    return error.value.message
+    assert_no_secret(run.output)
+    return run.last_line.removeprefix("✖ ")
 
 
 # --- deploying -------------------------------------------------------------------------------------
