@@ -138,6 +138,7 @@ def plan_versions(
     """One plan per staged version. Files keeping their staged names are compared with the
     repository in one batch, and every file that differs, of every version, is reported together."""
     plans = in_parallel(lambda version: plan_version(repository, version, checksums, now), versions)
+    # Files given a new build here cannot be in the repository yet: only staged names are compared.
     candidates = [upload for plan in plans if plan.build is None or plan.staged.builds for upload in plan.uploads]
     states = dict(zip((upload.path for upload in candidates), remote_states(repository, candidates), strict=True))
     conflicts = []
