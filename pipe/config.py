@@ -251,7 +251,17 @@ def read_credentials(variables: Mapping[str, object]) -> Credentials:
             "BITBUCKET_PACKAGES_TOKEN: $BITBUCKET_PACKAGES_TOKEN "
             "(or an Atlassian account email and an API token with write:package:bitbucket)."
         )
-    return Credentials(str(_text(variables, CREDENTIAL_VARIABLES[0])), str(_text(variables, CREDENTIAL_VARIABLES[1])))
+    username, token = (str(_text(variables, name)) for name in CREDENTIAL_VARIABLES)
+    for name, value in zip(CREDENTIAL_VARIABLES, (username, token), strict=True):
+        # HTTP sends credentials in Latin-1 headers: anything else cannot be sent (and a control
+        # character would end the header). The value itself is never shown.
+        if any(ord(char) > 0xFF or ord(char) < 0x20 or ord(char) == 0x7F for char in value):
+            raise ConfigError(
+                f"{name} contains a character HTTP authentication cannot carry (a control character or one "
+                "outside Latin-1): copy the value again from Bitbucket into the repository variable; a stray "
+                "character may have been pasted with it."
+            )
+    return Credentials(username, token)
 
 
 def detect_package_type(working_dir: Path) -> str:

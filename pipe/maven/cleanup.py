@@ -18,16 +18,16 @@ import email.utils
 import logging
 import re
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from pipe import cleanup as core
 from pipe.config import CleanupRules, Config
 from pipe.errors import RegistryError
-from pipe.http import new_session
 from pipe.masking import SecretMasker
 from pipe.maven.folders import Listing, deletion_order
-from pipe.maven.layout import artifact_dir, checksums_of_bytes
+from pipe.maven.layout import checksums_of_bytes
 from pipe.maven.metadata import (
     ArtifactMetadata,
     SnapshotMetadata,
@@ -38,9 +38,9 @@ from pipe.maven.metadata import (
     without_builds,
     without_versions,
 )
+from pipe.maven.paths import METADATA, name_problem, printable, repository_path, version_problem
 from pipe.maven.pom import Pom, parse_pom
-from pipe.maven.publish import METADATA, METADATA_ROUNDS, read_artifact_metadata, read_snapshot_metadata, settle_time
-from pipe.maven.repository import MavenRepository, Upload
+from pipe.maven.repository import METADATA_ROUNDS, MavenRepository, settle_time
 from pipe.maven.versions import MavenVersion, highest, is_snapshot
 from pipe.outputs import Publication
 
@@ -76,11 +76,11 @@ class SnapshotPlan:
 def cleanup(config: Config, log: logging.Logger, masker: SecretMasker) -> Publication:
     pom = parse_pom(config.resolve(config.maven.pom))
     coordinates = f"{pom.group_id}:{pom.artifact_id}"
-    repository = open_repository(config, log)
+    repository = MavenRepository.from_config(config, log, masker)
     log.info("Reading %s from %s.", coordinates, config.registry.url)
     now = datetime.now(UTC)
-    metadata = read_artifact_metadata(repository, pom)
-    folder = artifact_dir(pom.group_id, pom.artifact_id)
+    folder = repository_path(pom.group_id, pom.artifact_id)
+    metadata = checked_metadata(repository.read_artifact_metadata(pom.group_id, pom.artifact_id), folder, log)
     listing = repository.listing(folder)
     versions = list_versions(repository, pom, metadata, listing, config.cleanup)
     if not versions:
@@ -101,17 +101,39 @@ def cleanup(config: Config, log: logging.Logger, masker: SecretMasker) -> Public
     return core.cleanup_publication(KIND_LABEL, coordinates, deleted, everything, config.dry_run)
 
 
-def open_repository(config: Config, log: logging.Logger) -> MavenRepository:
-    # A file PUT sends the same bytes again, and a DELETE repeated after a lost answer meets 404
-    # ("gone already"): both are safe to retry under the shared policy.
-    session = new_session(auth=config.credentials.as_requests_auth(), idempotent_writes=True)
-    session.retry_methods = session.retry_methods | {"DELETE"}
-    return MavenRepository(config.registry.url, session, log.getChild("http"))
+def checked_metadata(metadata: ArtifactMetadata, folder: str, log: logging.Logger) -> ArtifactMetadata:
+    """The metadata without the versions (and `<latest>`/`<release>`) that are no valid Maven
+    version or could leave the artifact's folder in a URL: each is reported and skipped, so that no
+    request is ever built from it (it stays in the file: the pipe deletes only what it can name)."""
+    where = f"{folder}/{METADATA}"
+
+    def named(element: str, value: str | None) -> str | None:
+        return value if value and valid_versions([value], f"{where} names as <{element}>", log) else None
+
+    return replace(
+        metadata,
+        versions=valid_versions(dict.fromkeys(metadata.versions), f"{where} lists the version", log),
+        latest=named("latest", metadata.latest),
+        release=named("release", metadata.release),
+    )
 
 
-def at(pom: Pom, version: str) -> Pom:
-    """The POM's coordinates at another version (the metadata helpers take a Pom)."""
-    return replace(pom, version=version)
+def valid_versions(names: Iterable[str], where: str, log: logging.Logger) -> list[str]:
+    """The names that are valid versions; a ⚠ line for each other one, which is skipped."""
+    valid = []
+    for name in names:
+        problem = version_problem(name)
+        if problem:
+            log.warning(
+                "%s '%s', which is not a valid Maven version (%s): skipped, nothing is read or deleted by that "
+                "name; repair the repository by hand if it is a mistake.",
+                where,
+                printable(name),
+                problem,
+            )
+        else:
+            valid.append(name)
+    return valid
 
 
 def list_versions(
@@ -120,15 +142,17 @@ def list_versions(
     """The versions in the metadata, plus version folders it no longer lists that still hold a POM
     (left by an interrupted cleanup). Ages are read only when OLDER_THAN_DAYS needs them."""
     names = [(v, True) for v in dict.fromkeys(metadata.versions)]
-    for name in listing.folders if listing else ():
-        if name not in metadata.versions and holds_pom(repository, pom, name):
+    folder = repository_path(pom.group_id, pom.artifact_id)
+    unlisted = [name for name in (listing.folders if listing else ()) if name not in metadata.versions]
+    for name in valid_versions(unlisted, f"{folder}/ holds the folder", repository.log):
+        if holds_pom(repository, pom, name):
             names.append((name, False))
     aged = rules.older_than_days is not None
     return [Version(name, listed, published_at(repository, pom, name) if aged else None) for name, listed in names]
 
 
 def holds_pom(repository: MavenRepository, pom: Pom, version: str) -> bool:
-    listing = repository.listing(f"{artifact_dir(pom.group_id, pom.artifact_id)}/{version}")
+    listing = repository.listing(repository_path(pom.group_id, pom.artifact_id, version))
     stem = f"{pom.artifact_id}-{version.removesuffix('-SNAPSHOT')}"
     return listing is not None and any(f.startswith(stem) and f.endswith(".pom") for f in listing.files)
 
@@ -137,7 +161,7 @@ def published_at(repository: MavenRepository, pom: Pom, version: str) -> datetim
     """A SNAPSHOT's `<lastUpdated>` from its own metadata, else the Last-Modified of the POM."""
     pom_name = f"{pom.artifact_id}-{version}.pom"
     if is_snapshot(version):
-        snapshot = read_snapshot_metadata(repository, at(pom, version))
+        snapshot = repository.read_snapshot_metadata(pom.group_id, pom.artifact_id, version)
         stamp = metadata_time(snapshot.last_updated)
         if stamp is not None:
             return stamp
@@ -145,7 +169,9 @@ def published_at(repository: MavenRepository, pom: Pom, version: str) -> datetim
         if value is None:
             return None
         pom_name = f"{pom.artifact_id}-{value}.pom"
-    path = f"{artifact_dir(pom.group_id, pom.artifact_id)}/{version}/{pom_name}"
+        if name_problem(pom_name):
+            return None  # a timestamped value no URL can be built from: no age to read
+    path = repository_path(pom.group_id, pom.artifact_id, version, pom_name)
     return http_time(repository.last_modified(path, f"reading the age of {pom.group_id}:{pom.artifact_id}:{version}"))
 
 
@@ -203,7 +229,7 @@ def plan_snapshots(
     build_rules = CleanupRules(keep_releases=rules.keep_releases, older_than_days=rules.older_than_days)
     plans = []
     for version in (v for v in kept if is_snapshot(v)):
-        metadata = read_snapshot_metadata(repository, at(pom, version))
+        metadata = repository.read_snapshot_metadata(pom.group_id, pom.artifact_id, version)
         builds = find_builds(repository, pom, version, metadata)
         if len(builds) < 2:
             continue
@@ -223,7 +249,7 @@ def plan_snapshots(
 def find_builds(repository: MavenRepository, pom: Pom, version: str, metadata: SnapshotMetadata) -> dict[str, Build]:
     """The timestamped builds whose files the version's folder holds (older builds appear in no
     metadata: only the listing shows them)."""
-    folder = f"{artifact_dir(pom.group_id, pom.artifact_id)}/{version}"
+    folder = repository_path(pom.group_id, pom.artifact_id, version)
     base = version.removesuffix("-SNAPSHOT")
     listing = repository.listing(folder)
     names = list(listing.files) if listing else []
@@ -236,14 +262,18 @@ def find_builds(repository: MavenRepository, pom: Pom, version: str, metadata: S
         match = pattern.match(name)
         if match is None:
             continue
+        problem = name_problem(name)
+        if problem:
+            repository.log.warning(
+                "%s/ holds '%s', which cannot be deleted by URL (%s): skipped.", folder, printable(name), problem
+            )
+            continue
         label = f"{base}-{match['timestamp']}-{match['number']}"
         published = metadata_time(match["timestamp"], "%Y%m%d.%H%M%S")
-        builds.setdefault(label, Build(label, int(match["number"]), published)).files.append(f"{folder}/{name}")
+        builds.setdefault(label, Build(label, int(match["number"]), published)).files.append(
+            repository_path(pom.group_id, pom.artifact_id, version, name)
+        )
     return builds
-
-
-def put_metadata(repository: MavenRepository, path: str, content: bytes) -> None:
-    repository.put(Upload(path=path, label="metadata", checksums=checksums_of_bytes(content), content=content))
 
 
 def rewrite_metadata(repository: MavenRepository, path: str, clean, rewrite, log: logging.Logger) -> None:
@@ -261,7 +291,7 @@ def rewrite_metadata(repository: MavenRepository, path: str, clean, rewrite, log
         if round_number:
             log.info("%s was changed at the same time by another run; writing it again (%d).", path, round_number)
         started = time.monotonic()
-        put_metadata(repository, path, rewrite(data))
+        repository.put_metadata(path, rewrite(data))
         time.sleep(settle_time(started))
     raise RegistryError(
         f"{repository.url(path)} kept changing under other runs: nothing was deleted from its versions' files; "
@@ -271,8 +301,7 @@ def rewrite_metadata(repository: MavenRepository, path: str, clean, rewrite, log
 
 def remove_versions(repository: MavenRepository, pom: Pom, doomed: list[str], log: logging.Logger) -> list[str]:
     """The metadata without `doomed` first (one write for all of them), then their folders."""
-    folder = artifact_dir(pom.group_id, pom.artifact_id)
-    path, removed = f"{folder}/{METADATA}", set(doomed)
+    path, removed = repository_path(pom.group_id, pom.artifact_id, name=METADATA), set(doomed)
     stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
 
     def parsed(data: bytes) -> ArtifactMetadata:
@@ -287,7 +316,7 @@ def remove_versions(repository: MavenRepository, pom: Pom, doomed: list[str], lo
             log,
         )
     for version in doomed:
-        repository.delete_folder(f"{folder}/{version}")
+        repository.delete_folder(repository_path(pom.group_id, pom.artifact_id, version))
         log.info("Deleted %s:%s:%s.", pom.group_id, pom.artifact_id, version)
     return list(doomed)
 
@@ -297,12 +326,11 @@ def prune_builds(repository: MavenRepository, pom: Pom, snapshot: SnapshotPlan, 
     doomed = [d.name for d in reversed(snapshot.decisions) if d.delete]
     if not doomed:
         return []
-    target = at(pom, snapshot.version)
-    path = f"{artifact_dir(pom.group_id, pom.artifact_id)}/{snapshot.version}/{METADATA}"
+    path = repository_path(pom.group_id, pom.artifact_id, snapshot.version, METADATA)
     values = set(doomed)
 
     def parsed(data: bytes) -> SnapshotMetadata:
-        return parse_snapshot_metadata(data, repository.url(path), pom.group_id, pom.artifact_id, target.version)
+        return parse_snapshot_metadata(data, repository.url(path), pom.group_id, pom.artifact_id, snapshot.version)
 
     rewrite_metadata(
         repository,

@@ -74,14 +74,6 @@ def file_name(artifact_id: str, version: str, classifier: str, extension: str) -
     return f"{artifact_id}-{version}{suffix}.{extension}"
 
 
-def artifact_dir(group_id: str, artifact_id: str) -> str:
-    return f"{group_id.replace('.', '/')}/{artifact_id}"
-
-
-def version_dir(pom: Pom) -> str:
-    return f"{artifact_dir(pom.group_id, pom.artifact_id)}/{pom.version}"
-
-
 def snapshot_timestamp(now: datetime) -> str:
     """`yyyyMMdd.HHmmss` in UTC, the timestamp in a deployed SNAPSHOT's file names."""
     return now.strftime("%Y%m%d.%H%M%S")

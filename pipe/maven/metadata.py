@@ -12,10 +12,13 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 
 from pipe.errors import RegistryError
+from pipe.maven.paths import version_problem
 from pipe.maven.versions import highest, is_snapshot
 from pipe.versioning import SemVer
 
 _DTD_MARKERS = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
+# A buildNumber as Maven writes it (an int): ASCII digits, not so many that they stop being a count.
+_BUILD_NUMBER = re.compile(r"[0-9]{1,9}")
 
 
 @dataclass
@@ -100,6 +103,11 @@ def parse_snapshot_metadata(data: bytes, url: str, group_id: str, artifact_id: s
     root = _parse(data, url)
     versioning = _find(root, "versioning")
     build_number = _text(versioning, "snapshot", "buildNumber") or "0"
+    if not _BUILD_NUMBER.fullmatch(build_number):
+        raise RegistryError(
+            f"{url} has <buildNumber>{build_number[:40]}</buildNumber>, which is no build number (at most 9 digits): "
+            "repair that file in the repository (or delete it to start counting again), then re-run."
+        )
     files = [
         SnapshotFile(
             classifier=_text(entry, "classifier") or "",
@@ -114,7 +122,7 @@ def parse_snapshot_metadata(data: bytes, url: str, group_id: str, artifact_id: s
         artifact_id=artifact_id,
         version=version,
         timestamp=_text(versioning, "snapshot", "timestamp"),
-        build_number=int(build_number) if build_number.isdigit() else 0,
+        build_number=int(build_number),
         last_updated=_text(versioning, "lastUpdated"),
         files=[f for f in files if f.extension and f.value],
     )
@@ -218,8 +226,11 @@ def without_versions(metadata: ArtifactMetadata, removed: set[str], now: str) ->
     name a remaining version, else they become the newest remaining one in Maven's order (so
     they never name a deleted version)."""
     versions = [v for v in metadata.versions if v not in removed]
-    releases = [v for v in versions if not is_snapshot(v)]
-    latest = metadata.latest if metadata.latest in versions else highest(versions)
+    # Entries that are no valid version stay listed (the pipe deletes only what it can name), but
+    # never become `latest`/`release`.
+    valid = [v for v in versions if version_problem(v) is None]
+    releases = [v for v in valid if not is_snapshot(v)]
+    latest = metadata.latest if metadata.latest in versions else highest(valid)
     release = metadata.release if metadata.release in releases else highest(releases)
     return ArtifactMetadata(metadata.group_id, metadata.artifact_id, versions, latest, release, now)
 

@@ -15,15 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipe.errors import InputError
+from pipe.maven.paths import id_problem, printable, version_problem
 
 # A DTD is the only way to declare entities (external ones read files or URLs; nested ones
 # explode in memory). A POM never needs one, so any DOCTYPE or ENTITY is refused unparsed.
 _DTD_MARKERS = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
 _PROPERTY = re.compile(r"\$\{([^}]+)\}")
-# What Maven accepts in a groupId / artifactId (DefaultModelValidator's ID_REGEX).
+# What Maven accepts as packaging (DefaultModelValidator's ID_REGEX).
 _ID = re.compile(r"^[A-Za-z0-9_\-.]+$")
-# Characters that cannot appear in a version because they would break the repository path.
-_BAD_VERSION_CHARS = re.compile(r"[\\/:\"<>|?*\s]")
 _MAX_RESOLUTION_DEPTH = 10
 
 
@@ -170,14 +169,18 @@ def pom_from_root(root: ET.Element, path: Path, label: str, inherited: Mapping[s
 
 
 def _check_coordinates(coordinates: dict[str, str], packaging: str, label: str) -> None:
+    """Maven's rules, and what keeps the coordinates inside their folder of the repository (`paths.py`)."""
     for name in ("groupId", "artifactId"):
-        if not _ID.match(coordinates[name]):
-            raise InputError(
-                f"{label}'s {name} '{coordinates[name]}' is not valid: use letters, digits, '.', '-' and '_' only."
-            )
+        problem = id_problem(coordinates[name], name)
+        if problem:
+            raise InputError(f"{label}'s {name} '{printable(coordinates[name])}' is not valid: {problem}.")
     version = coordinates["version"]
-    if _BAD_VERSION_CHARS.search(version) or version in (".", ".."):
-        raise InputError(f"{label}'s version '{version}' is not valid: use a version such as 1.2.3 or 1.3.0-SNAPSHOT.")
+    problem = version_problem(version)
+    if problem:
+        raise InputError(
+            f"{label}'s version '{printable(version)}' is not valid ({problem}): use a version such as 1.2.3 or "
+            "1.3.0-SNAPSHOT."
+        )
     if not _ID.match(packaging):
         raise InputError(f"{label}'s packaging '{packaging}' is not valid: use e.g. jar, war or pom.")
 

@@ -15,14 +15,12 @@ from pathlib import Path
 
 from pipe.config import Config
 from pipe.errors import ConfigError, InputError
-from pipe.maven.layout import Artifact
-from pipe.maven.modules import SKIP_PROPERTY, Module, read_reactor, select_modules
-from pipe.maven.publish import (
+from pipe.masking import SecretMasker
+from pipe.maven.deploy import (
     Plan,
     built_artifacts,
     check_tag,
     conflict_error,
-    open_repository,
     plan_details,
     plan_snapshot,
     plan_variables,
@@ -34,6 +32,8 @@ from pipe.maven.publish import (
     upload_in_order,
     write_metadata,
 )
+from pipe.maven.layout import Artifact
+from pipe.maven.modules import SKIP_PROPERTY, Module, read_reactor, select_modules
 from pipe.maven.repository import MavenRepository, in_parallel
 from pipe.outputs import Publication
 
@@ -42,7 +42,7 @@ Built = tuple[Artifact | None, list[Artifact]]
 METADATA_WORKERS = 16
 
 
-def publish_reactor(config: Config, log: logging.Logger, root_pom: Path) -> Publication:
+def publish_reactor(config: Config, log: logging.Logger, masker: SecretMasker, root_pom: Path) -> Publication:
     if config.maven.artifacts:
         raise ConfigError(
             f"MAVEN_ARTIFACTS lists files for one POM, but {shown(root_pom, config)} has <modules>: leave "
@@ -57,7 +57,7 @@ def publish_reactor(config: Config, log: logging.Logger, root_pom: Path) -> Publ
     for module in deployed:
         check_tag(config.context, module.pom, f"module {module.pom.artifact_id}'s")
     built = {module.key: built_artifacts(config, module.pom) for module in deployed}
-    repository = open_repository(config, log)
+    repository = MavenRepository.from_config(config, log, masker)
     now = datetime.now(UTC)
     plans = plan_reactor(repository, deployed, built, now)
     show_reactor_plan(plans, config, log)

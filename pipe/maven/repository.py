@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import random
+import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -13,11 +15,20 @@ from pathlib import Path
 
 import requests
 
+from pipe.config import Config
 from pipe.errors import RegistryError
-from pipe.http import DELETE_HINTS, accepted, reaching, registry_error
-from pipe.masking import strip_userinfo
+from pipe.http import DELETE_HINTS, accepted, new_session, reaching, registry_error
+from pipe.masking import SecretMasker, strip_userinfo
 from pipe.maven.folders import Listing, deletion_order, parse_listing
-from pipe.maven.layout import CHECKSUM_EXTENSIONS, EXTRA_CHECKSUMS, REQUIRED_CHECKSUMS, Checksums
+from pipe.maven.layout import (
+    CHECKSUM_EXTENSIONS,
+    EXTRA_CHECKSUMS,
+    REQUIRED_CHECKSUMS,
+    Checksums,
+    checksums_of_bytes,
+)
+from pipe.maven.metadata import ArtifactMetadata, SnapshotMetadata, parse_artifact_metadata, parse_snapshot_metadata
+from pipe.maven.paths import METADATA, UnsafePath, name_problem, path_problem, printable, repository_path
 
 WRONG_URL = (
     "REGISTRY_URL does not point at a Maven repository that accepts uploads: copy the repository URL from the "
@@ -52,6 +63,13 @@ _DELETE_CHECK_REFUSALS = (401, 403, 405, 501)
 # .sha256/.sha512 files: the deploy goes on with .md5 and .sha1, which Maven requires.
 _CHECKSUM_REFUSALS = (400, 403, 404, 405, 409, 415, 422, 501)
 _OK = (200, 201, 204)
+# Lost-update check of a metadata write: rounds of write + re-read. Before the re-read the pipe
+# pauses for twice as long as its own read-merge-write took (bounded): another run over the same
+# network needs about as long between reading the file and writing it back, so a write of theirs
+# that could drop our change has landed by then. Jitter keeps two runs apart.
+METADATA_ROUNDS = 5
+METADATA_SETTLE_MIN_S = 0.02
+METADATA_SETTLE_MAX_S = 0.5
 # Files whose order does not matter (attached artifacts, existence checks) go up a few at a
 # time: most of a deploy is waiting for the server to store small checksum files.
 PARALLEL_REQUESTS = 8
@@ -85,10 +103,27 @@ class MavenRepository:
         self.extra_checksums: bool | None = None
         self.uploaded: list[str] = []
 
+    @classmethod
+    def from_config(cls, config: Config, log: logging.Logger, masker: SecretMasker) -> MavenRepository:
+        """The one way publish and cleanup get the repository: REGISTRY_URL with the pipe's
+        credentials, over `config.transport`. A file PUT sends the same bytes to the same URL, and a
+        DELETE repeated after a lost answer meets 404 ("gone already"): both are safe to retry.
+        (`masker` is taken for the same signature as the other clients: Maven learns no tokens.)"""
+        session = new_session(
+            auth=config.credentials.as_requests_auth(), idempotent_writes=True, transport=config.transport
+        )
+        session.retry_methods = session.retry_methods | {"DELETE"}
+        return cls(config.registry.url, session, log.getChild("http"))
+
     def url(self, path: str) -> str:
         return self.base_url + path
 
     def _request(self, method: str, path: str, action: str, **kwargs) -> requests.Response:
+        # Paths are made by `paths.repository_path`; this is the net under it: nothing that could
+        # leave its folder or change the URL is ever sent, whatever a registry's answer contained.
+        problem = path_problem(path)
+        if problem:
+            raise UnsafePath(f"{action} was refused before it was sent: part {problem}.")
         url = self.url(path)
         with reaching(url, action):
             response = self.session.request(method, url, allow_redirects=False, **kwargs)
@@ -192,6 +227,27 @@ class MavenRepository:
             return
         raise registry_error(response, f"uploading {path}", UPLOAD_HINTS)
 
+    # --- maven-metadata.xml ---
+
+    def read_artifact_metadata(self, group_id: str, artifact_id: str) -> ArtifactMetadata:
+        """The artifact-level metadata (empty when the repository has none)."""
+        path = repository_path(group_id, artifact_id, name=METADATA)
+        data = self.read(path, f"reading {path}")
+        if data is None:
+            return ArtifactMetadata(group_id, artifact_id)
+        return parse_artifact_metadata(data, self.url(path), group_id, artifact_id)
+
+    def read_snapshot_metadata(self, group_id: str, artifact_id: str, version: str) -> SnapshotMetadata:
+        """A SNAPSHOT version's own metadata (empty when the repository has none)."""
+        path = repository_path(group_id, artifact_id, version, METADATA)
+        data = self.read(path, f"reading {path}")
+        if data is None:
+            return SnapshotMetadata(group_id, artifact_id, version)
+        return parse_snapshot_metadata(data, self.url(path), group_id, artifact_id, version)
+
+    def put_metadata(self, path: str, content: bytes) -> None:
+        self.put(Upload(path=path, label="metadata", checksums=checksums_of_bytes(content), content=content))
+
     # --- cleanup: listing and deleting ---
 
     def listing(self, folder: str) -> Listing | None:
@@ -237,6 +293,16 @@ class MavenRepository:
         if listing is None:
             raise refused_folder(response, action)
         for name in deletion_order(listing.files):
+            problem = name_problem(name)
+            if problem:
+                self.log.warning(
+                    "%s/ lists the file '%s', which cannot be deleted by URL (%s): skipped; delete it in the "
+                    "repository's UI.",
+                    folder,
+                    printable(name),
+                    problem,
+                )
+                continue
             self.delete(f"{folder}/{name}")
 
 
@@ -246,6 +312,13 @@ def refused_folder(response: requests.Response, action: str) -> RegistryError:
         f"{NO_API_DELETES}.",
         status=response.status_code,
     )
+
+
+def settle_time(read_started: float) -> float:
+    """How long to wait before re-reading metadata just written: twice our own read-to-written
+    time, bounded, jittered."""
+    window = min(max(2 * (time.monotonic() - read_started), METADATA_SETTLE_MIN_S), METADATA_SETTLE_MAX_S)
+    return window * (1 + random.random())  # noqa: S311 - jitter, not a secret
 
 
 def in_parallel(work: Callable, items: Iterable, workers: int = PARALLEL_REQUESTS) -> list:

@@ -15,18 +15,12 @@ from pathlib import Path
 
 from pipe.errors import InputError
 from pipe.maven.layout import CHECKSUM_EXTENSIONS, Checksums, checksums_of
+from pipe.maven.paths import METADATA, id_problem, name_problem, printable, repository_path, version_problem
 from pipe.maven.repository import in_parallel
 
-METADATA = "maven-metadata.xml"
 SNAPSHOT_SUFFIX = "-SNAPSHOT"
 # `<base>-<yyyyMMdd.HHmmss>-<buildNumber>`: the version in a deployed SNAPSHOT build's file names.
 _BUILD = re.compile(r"(?P<timestamp>\d{8}\.\d{6})-(?P<number>[1-9]\d*)")
-# What a group folder and an artifactId may be made of (Maven's rule for ids; a group's dots are
-# its folders), and what no version or file name may hold: anything that would leave its folder
-# or change the URL it is uploaded to.
-_GROUP_PART = re.compile(r"[A-Za-z0-9_-]+")
-_ARTIFACT_ID = re.compile(r"[A-Za-z0-9_.-]+")
-_UNSAFE = re.compile(r'[\\/:"<>|?*%#;\s\x00-\x1f\x7f]|\$\{|^\.\.?$')
 # Names a problem list shows before "and N more": the first few say what is wrong.
 _SHOWN_NAMES = 8
 
@@ -67,7 +61,7 @@ class StagedVersion:
     @property
     def folder(self) -> str:
         """The folder in the repository (and in the staging folder)."""
-        return f"{self.group_id.replace('.', '/')}/{self.artifact_id}/{self.version}"
+        return repository_path(self.group_id, self.artifact_id, self.version)
 
     @property
     def gav(self) -> str:
@@ -109,7 +103,7 @@ class Problems:
 
 
 def listed(names: list[str]) -> str:
-    shown = ", ".join(names[:_SHOWN_NAMES])
+    shown = ", ".join(printable(name) for name in names[:_SHOWN_NAMES])
     more = len(names) - _SHOWN_NAMES
     return f"{shown} and {more} more" if more > 0 else shown
 
@@ -210,14 +204,19 @@ def read_version(root: Path, parts: tuple[str, ...], names: list[str], problems:
 
 
 def unsafe_names(parts: tuple[str, ...], names: list[str]) -> list[str]:
-    """The paths of a version folder that cannot be Maven coordinates or repository file names
-    (a group folder with a dot in it would be another group in the repository than on disk)."""
+    """The paths of a version folder that cannot be Maven coordinates or repository file names, by
+    the rules of every repository path (paths.py). A group folder with a dot in it is refused too:
+    it would be another group in the repository than on disk."""
     folder = "/".join(parts)
-    if not all(_GROUP_PART.fullmatch(part) for part in parts[:-2]) or not _ARTIFACT_ID.fullmatch(parts[-2]):
+    group_id, artifact_id, version = ".".join(parts[:-2]), parts[-2], parts[-1]
+    if (
+        any("." in part for part in parts[:-2])
+        or id_problem(group_id, "groupId")
+        or id_problem(artifact_id, "artifactId")
+        or version_problem(version)
+    ):
         return [f"{folder}/"]
-    if _UNSAFE.search(parts[-1]):
-        return [f"{folder}/"]
-    return [f"{folder}/{name}" for name in names if _UNSAFE.search(name)]
+    return [f"{folder}/{name}" for name in names if name_problem(name)]
 
 
 def parse_staged_name(name: str, artifact_id: str, version: str) -> tuple[str, str, tuple[str, int] | None] | None:

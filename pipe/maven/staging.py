@@ -15,7 +15,6 @@ that no consumer sees metadata naming a file that is not there yet.
 from __future__ import annotations
 
 import logging
-import random
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -24,23 +23,22 @@ from pathlib import Path
 
 from pipe.config import Config
 from pipe.context import PipelinesRun
-from pipe.errors import ConflictError, InputError, RegistryError
-from pipe.http import new_session
+from pipe.errors import InputError, RegistryError
+from pipe.masking import SecretMasker
+from pipe.maven.deploy import conflict_error, release_states, shown
 from pipe.maven.layout import Checksums, checksums_of_bytes, snapshot_timestamp
 from pipe.maven.metadata import (
     ArtifactMetadata,
     SnapshotFile,
-    SnapshotMetadata,
     merge_snapshot,
     merge_version,
     parse_artifact_metadata,
-    parse_snapshot_metadata,
     render_artifact_metadata,
     render_snapshot_metadata,
 )
-from pipe.maven.repository import MavenRepository, Upload, in_parallel
+from pipe.maven.paths import METADATA, repository_path
+from pipe.maven.repository import METADATA_ROUNDS, MavenRepository, Upload, in_parallel, settle_time
 from pipe.maven.staged_tree import (
-    METADATA,
     SNAPSHOT_SUFFIX,
     StagedFile,
     StagedVersion,
@@ -52,11 +50,6 @@ from pipe.maven.versions import MavenVersion
 from pipe.outputs import Publication
 from pipe.versioning import strip_v
 
-# Lost-update check of the artifact-level metadata, as for the pipe's other Maven deploys: write,
-# pause about twice as long as our own read-merge-write took (bounded, jittered), re-read.
-METADATA_ROUNDS = 5
-METADATA_SETTLE_MIN_S = 0.02
-METADATA_SETTLE_MAX_S = 0.5
 # Artifacts whose metadata is written at the same time (each a few small requests and a pause).
 METADATA_WORKERS = 16
 
@@ -79,7 +72,7 @@ class VersionPlan:
         return f"{self.staged.group_id}:{self.staged.artifact_id}:{version}"
 
 
-def deploy_staged(config: Config, log: logging.Logger) -> Publication:
+def deploy_staged(config: Config, log: logging.Logger, masker: SecretMasker) -> Publication:
     root = config.resolve(str(config.maven.staging_dir))
     shown_root = shown(root, config)
     versions = read_staging_folder(root, shown_root)
@@ -87,7 +80,7 @@ def deploy_staged(config: Config, log: logging.Logger) -> Publication:
     log.info("Staging folder %s: %s: %s.", shown_root, counted(len(versions)), found)
     check_tag(config.context, versions)
     checksums = verify_checksums(versions, shown_root)
-    repository = open_repository(config, log)
+    repository = MavenRepository.from_config(config, log, masker)
     now = datetime.now(UTC)
     plans = plan_versions(repository, versions, checksums, now)
     show_plans(plans, config, log)
@@ -97,21 +90,6 @@ def deploy_staged(config: Config, log: logging.Logger) -> Publication:
     stamp = now.strftime("%Y%m%d%H%M%S")
     in_parallel(lambda group: write_metadata(repository, group, stamp, log), by_artifact(plans), METADATA_WORKERS)
     return staged_result(plans, config, repository)
-
-
-def shown(path: Path, config: Config) -> str:
-    try:
-        return str(path.relative_to(config.working_dir))
-    except ValueError:
-        return str(path)
-
-
-def open_repository(config: Config, log: logging.Logger) -> MavenRepository:
-    # A file PUT sends the same bytes to the same URL: safe to retry under the shared policy.
-    session = new_session(
-        auth=config.credentials.as_requests_auth(), idempotent_writes=True, transport=config.transport
-    )
-    return MavenRepository(config.registry.url, session, log.getChild("http"))
 
 
 def check_tag(context: PipelinesRun, versions: list[StagedVersion]) -> None:
@@ -140,7 +118,7 @@ def plan_versions(
     plans = in_parallel(lambda version: plan_version(repository, version, checksums, now), versions)
     # Files given a new build here cannot be in the repository yet: only staged names are compared.
     candidates = [upload for plan in plans if plan.build is None or plan.staged.builds for upload in plan.uploads]
-    states = dict(zip((upload.path for upload in candidates), remote_states(repository, candidates), strict=True))
+    states = dict(zip((upload.path for upload in candidates), release_states(repository, candidates), strict=True))
     conflicts = []
     for plan in plans:
         differing = [upload.path.rsplit("/", 1)[-1] for upload in plan.uploads if states.get(upload.path) == "other"]
@@ -161,7 +139,7 @@ def plan_version(
     plan = VersionPlan(version)
     build = version.builds[-1] if version.builds else None
     if version.is_snapshot and build is None:
-        previous = read_snapshot_metadata(repository, version)
+        previous = repository.read_snapshot_metadata(version.group_id, version.artifact_id, version.version)
         build = (snapshot_timestamp(now), previous.build_number + 1)
     plan.build = build if version.is_snapshot else None
     for file in deploy_order(version.files):
@@ -170,9 +148,8 @@ def plan_version(
             # `<artifactId>-1.0-SNAPSHOT<rest>` → `<artifactId>-1.0-<timestamp>-<build><rest>`
             rest = name[len(version.artifact_id) + 1 + len(version.version) :]
             name = f"{version.artifact_id}-{built_version(version, plan.build)}{rest}"
-        plan.uploads.append(
-            Upload(f"{version.folder}/{name}", file.describe(), checksums[file.source], source=file.source)
-        )
+        path = repository_path(version.group_id, version.artifact_id, version.version, name)
+        plan.uploads.append(Upload(path, file.describe(), checksums[file.source], source=file.source))
         if plan.build is not None and file.build in (None, plan.build):
             plan.entries.append((file.classifier, file.extension, built_version(version, plan.build)))
     return plan
@@ -185,40 +162,6 @@ def built_version(version: StagedVersion, build: tuple[str, int]) -> str:
 def deploy_order(files: list[StagedFile]) -> list[StagedFile]:
     """POM first, then files without a classifier, then the others: Maven's order."""
     return sorted(files, key=lambda file: (not file.is_pom, file.classifier != "", file.classifier, file.name))
-
-
-def remote_states(repository: MavenRepository, uploads: list[Upload]) -> list[str]:
-    """Per file, what the repository holds at its path: "new" (nothing), "same" (this file and
-    matching checksum files), "repair" (this file without them: an earlier run broke off in
-    between, so it goes up again) or "other" (different content)."""
-
-    def state(upload: Upload) -> str:
-        remote = repository.remote_sha1(upload.path)
-        if remote is None:
-            return "new"
-        if remote != upload.checksums.sha1:
-            return "other"
-        return "same" if repository.checksums_match(upload.path, upload.checksums) else "repair"
-
-    return in_parallel(state, uploads)
-
-
-def conflict_error(conflicts: list[tuple[str, list[str]]]) -> ConflictError:
-    listed_conflicts = "; ".join(f"{gav} ({', '.join(files)})" for gav, files in conflicts)
-    verb = "is" if len(conflicts) == 1 else "are"
-    return ConflictError(
-        f"{listed_conflicts} {verb} already published with different content: releases are immutable; bump the "
-        "version in the build, stage again and re-run. Nothing was uploaded."
-    )
-
-
-def read_snapshot_metadata(repository: MavenRepository, version: StagedVersion) -> SnapshotMetadata:
-    path = f"{version.folder}/{METADATA}"
-    data = repository.read(path, f"reading {path}")
-    if data is None:
-        return SnapshotMetadata(version.group_id, version.artifact_id, version.version)
-    url = repository.url(path)
-    return parse_snapshot_metadata(data, url, version.group_id, version.artifact_id, version.version)
 
 
 def show_plans(plans: list[VersionPlan], config: Config, log: logging.Logger) -> None:
@@ -269,8 +212,9 @@ def write_snapshot_metadata(repository: MavenRepository, plan: VersionPlan, stam
     """The version-level metadata naming the staged build. A re-run that uploaded nothing leaves it
     as it is when it already names these files (a newer build deployed since stays the newest)."""
     assert plan.build is not None
-    path = f"{plan.staged.folder}/{METADATA}"
-    current = read_snapshot_metadata(repository, plan.staged)
+    staged = plan.staged
+    path = repository_path(staged.group_id, staged.artifact_id, staged.version, METADATA)
+    current = repository.read_snapshot_metadata(staged.group_id, staged.artifact_id, staged.version)
     values = {(c, e): value for c, e, value in plan.entries}
     named = {(file.classifier, file.extension): file.value for file in current.files}
     if not plan.uploads and all(named.get(key) == value for key, value in values.items()):
@@ -278,7 +222,7 @@ def write_snapshot_metadata(repository: MavenRepository, plan: VersionPlan, stam
         return
     files = [SnapshotFile(classifier, extension, value, stamp) for classifier, extension, value in plan.entries]
     merged = merge_snapshot(current, plan.build[0], plan.build[1], files, stamp)
-    put_metadata(repository, path, render_snapshot_metadata(merged))
+    repository.put_metadata(path, render_snapshot_metadata(merged))
 
 
 def write_artifact_metadata(
@@ -288,14 +232,14 @@ def write_artifact_metadata(
     another deploy writing at the same moment may have overwritten it (a lost update). After a short,
     jittered pause the file is re-read; until it lists every staged version with matching checksum
     files, it is merged and written again (a bounded number of times)."""
-    path = f"{staged.folder.rsplit('/', 1)[0]}/{METADATA}"
+    path = repository_path(staged.group_id, staged.artifact_id, name=METADATA)
     started = time.monotonic()
     current, held = read_artifact_metadata(repository, staged, path, versions)
     if held and not changed:
         log.info("%s already lists %s; left as it is.", path, ", ".join(versions))
         return
     for round_number in range(1, METADATA_ROUNDS + 1):
-        put_metadata(repository, path, render_artifact_metadata(merged(current, versions, stamp)))
+        repository.put_metadata(path, render_artifact_metadata(merged(current, versions, stamp)))
         time.sleep(settle_time(started))
         started = time.monotonic()
         current, held = read_artifact_metadata(repository, staged, path, versions)
@@ -326,16 +270,6 @@ def merged(current: ArtifactMetadata, versions: list[str], stamp: str) -> Artifa
     for version in versions:
         current = merge_version(current, version, stamp)
     return current
-
-
-def settle_time(started: float) -> float:
-    """Twice our own read-to-written time, bounded, jittered."""
-    window = min(max(2 * (time.monotonic() - started), METADATA_SETTLE_MIN_S), METADATA_SETTLE_MAX_S)
-    return window * (1 + random.random())  # noqa: S311 - jitter, not a secret
-
-
-def put_metadata(repository: MavenRepository, path: str, content: bytes) -> None:
-    repository.put(Upload(path=path, label="metadata", checksums=checksums_of_bytes(content), content=content))
 
 
 # --- the result -----------------------------------------------------------------------------------

@@ -225,6 +225,34 @@ def maven_cases() -> dict[str, Case]:
         "maven-version-traversal": Case(
             "maven", pom(coordinates("org.bbpp.hostile", art, "../1.0.0"), art), "version '../1.0.0' is not valid"
         ),
+        # Versions and ids that would leave the artifact's folder or change the URL (issue: a
+        # fragment made every file one URL; '%2e%2e' and '..' landed in the group's folder).
+        "maven-version-encoded-dots": Case(
+            "maven", pom(coordinates("org.bbpp.hostile", art, "%2e%2e"), art), "version '%2e%2e' is not valid"
+        ),
+        "maven-version-fragment": Case(
+            "maven", pom(coordinates("org.bbpp.hostile", art, "1.0.0#x"), art), "version '1.0.0#x' is not valid"
+        ),
+        "maven-version-encoded-slash": Case(
+            "maven",
+            pom(coordinates("org.bbpp.hostile", art, "1.0.0%2f.."), art),
+            "version '1.0.0%2f..' is not valid",
+        ),
+        "maven-version-query": Case(
+            "maven", pom(coordinates("org.bbpp.hostile", art, "1.0.0?x=1"), art), "version '1.0.0?x=1' is not valid"
+        ),
+        "maven-version-dots": Case("maven", pom(coordinates("org.bbpp.hostile", art, ".."), art), "version '..' is"),
+        "maven-group-dots": Case("maven", pom(coordinates("..", art), art), invalid_group.format("..")),
+        "maven-group-empty-part": Case(
+            "maven", pom(coordinates("org..bbpp", art), art), invalid_group.format("org..bbpp")
+        ),
+        "maven-artifact-dots": Case("maven", pom(coordinates("com", ".."), art), "artifactId '..' is not valid"),
+        "maven-file-name-fragment": Case(
+            "maven",
+            pom(good, art, {"target/x": lambda path: (path.parent / f"{art}-1.0.0-a#b.jar").write_bytes(b"PK")}),
+            f"the file name '{art}-1.0.0-a#b.jar' cannot be part of a repository URL",
+            probe=probe,
+        ),
         "maven-pom-external-entity": Case("maven", pom(xxe, art), refused_dtd, probe=probe),
         "maven-pom-billion-laughs": Case("maven", pom(laughs, art), refused_dtd, probe=probe),
         "maven-pom-empty": Case("maven", pom(b"", art), "pom.xml is not well-formed XML"),

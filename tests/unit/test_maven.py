@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-import requests
 
 from pipe.errors import InputError, RegistryError
+from pipe.http import new_session
 from pipe.maven.layout import checksums_of_bytes, parse_artifact_name, snapshot_timestamp, snapshot_version
 from pipe.maven.metadata import (
     ArtifactMetadata,
@@ -27,6 +27,7 @@ from pipe.maven.metadata import (
 from pipe.maven.pom import Pom, parse_pom
 from pipe.maven.repository import MavenRepository, Upload
 from tests.conftest import assert_no_secret, base_env, run_in_process
+from tests.fakehttp import FakeTransport, Sent
 
 NS = 'xmlns="http://maven.apache.org/POM/4.0.0"'
 
@@ -193,30 +194,27 @@ def test_repository_metadata_with_a_doctype_is_refused():
     )
 
 
-# --- registry answers faked at the session seam ------------------------------------------------
+# --- registry answers faked on the one HTTP seam ------------------------------------------------
 
 
-class FakeSession:
-    """Answers by status per (method, path suffix); records every request."""
+class AnswerBySuffix(FakeTransport):
+    """Answers by status per (method, path suffix), 201 for anything else."""
 
     def __init__(self, answers: dict[tuple[str, str], tuple[int, str]]):
+        super().__init__()
         self.answers = answers
-        self.calls: list[tuple[str, str]] = []
 
-    def request(self, method: str, url: str, **kwargs) -> requests.Response:
-        self.calls.append((method, url))
+    def handle(self, sent: Sent) -> tuple[int, str, dict[str, str]]:
         status, body = next(
-            (answer for (m, suffix), answer in self.answers.items() if m == method and url.endswith(suffix)),
+            (answer for (m, suffix), answer in self.answers.items() if m == sent.method and sent.path.endswith(suffix)),
             (201, ""),
         )
-        response = requests.Response()
-        response.status_code = status
-        response._content = body.encode()
-        response.url = url
-        response.request = requests.Request(method, url).prepare()
-        if status in (301, 302, 307):
-            response.headers["Location"] = "https://other.example/maven/x"
-        return response
+        headers = {"Location": "https://other.example/maven/x"} if status in (301, 302, 307) else {}
+        return status, body, headers
+
+
+def repository(fake: FakeTransport) -> MavenRepository:
+    return MavenRepository("https://repo.example/maven/", new_session(transport=fake), LOG)
 
 
 def upload() -> Upload:
@@ -228,9 +226,9 @@ def upload() -> Upload:
     [(409, "Conflict"), (400, "Repository does not allow updating assets: maven-releases")],
 )
 def test_repository_manager_refusals_say_what_to_do(status, body):
-    repository = MavenRepository("https://repo.example/maven/", FakeSession({("PUT", ".jar"): (status, body)}), LOG)
+    maven = repository(AnswerBySuffix({("PUT", ".jar"): (status, body)}))
     with pytest.raises(RegistryError) as error:
-        repository.put(upload())
+        maven.put(upload())
     assert str(error.value) == (
         f"uploading g/a/1.0/a-1.0.jar failed: https://repo.example/maven/g/a/1.0/a-1.0.jar answered {status} ({body}): "
         "the repository refused the file; a release repository refuses SNAPSHOT versions, a snapshot repository "
@@ -240,11 +238,11 @@ def test_repository_manager_refusals_say_what_to_do(status, body):
 
 
 def test_refused_sha256_files_are_dropped_for_the_rest_of_the_deploy():
-    session = FakeSession({("PUT", ".sha256"): (400, "bad extension")})
-    repository = MavenRepository("https://repo.example/maven/", session, LOG)
-    repository.put(upload())
-    repository.put(Upload(path="g/a/1.0/a-1.0.pom", label="POM", checksums=checksums_of_bytes(b"p"), content=b"p"))
-    puts = [url.rsplit("/", 1)[-1] for method, url in session.calls if method == "PUT"]
+    fake = AnswerBySuffix({("PUT", ".sha256"): (400, "bad extension")})
+    maven = repository(fake)
+    maven.put(upload())
+    maven.put(Upload(path="g/a/1.0/a-1.0.pom", label="POM", checksums=checksums_of_bytes(b"p"), content=b"p"))
+    puts = [path.rsplit("/", 1)[-1] for method, path in fake.calls if method == "PUT"]
     # The first file settles it (one checksum at a time); later checksums may go up in any order.
     assert puts[:4] == ["a-1.0.jar", "a-1.0.jar.md5", "a-1.0.jar.sha1", "a-1.0.jar.sha256"]
     assert puts[4] == "a-1.0.pom"
@@ -252,9 +250,9 @@ def test_refused_sha256_files_are_dropped_for_the_rest_of_the_deploy():
 
 
 def test_a_redirected_upload_is_not_followed_with_credentials():
-    repository = MavenRepository("https://repo.example/maven/", FakeSession({("PUT", ".jar"): (307, "")}), LOG)
+    maven = repository(AnswerBySuffix({("PUT", ".jar"): (307, "")}))
     with pytest.raises(RegistryError) as error:
-        repository.put(upload())
+        maven.put(upload())
     assert str(error.value) == (
         "uploading g/a/1.0/a-1.0.jar failed: https://repo.example/maven/g/a/1.0/a-1.0.jar redirected to "
         "https://other.example/maven/x: set REGISTRY_URL to the repository's final address (the pipe does not "

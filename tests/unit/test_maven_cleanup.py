@@ -1,128 +1,64 @@
-"""Maven cleanup with the HTTP session faked at its seam: the order of its requests (metadata
+"""Maven cleanup against an in-memory repository on the one fake HTTP seam: the order of its requests (metadata
 before files), refusals, servers that delete files but not folders, leftovers of an interrupted
 run, folder listings and the metadata rewrite."""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
-import requests
 
 import pipe.maven.cleanup as maven
 from pipe.config import load_config
 from pipe.errors import RegistryError
+from pipe.http import new_session
 from pipe.masking import SecretMasker
 from pipe.maven.folders import deletion_order, parse_listing
 from pipe.maven.layout import checksums_of_bytes
-from pipe.maven.metadata import ArtifactMetadata, parse_artifact_metadata, render_artifact_metadata, without_versions
+from pipe.maven.metadata import ArtifactMetadata, without_versions
 from tests.conftest import base_env
+from tests.unit.fake_maven import BASE, FakeMavenRepository
 
 LOG = logging.getLogger("test.maven.cleanup")
-BASE = "https://repo.test/maven/"
 FOLDER = "org/acme/lib"
 
 
-def answer(status: int, url: str, body: bytes = b"", headers: dict | None = None) -> requests.Response:
-    response = requests.Response()
-    response.status_code = status
-    response._content = body
-    response.headers.update(headers or {})
-    response.url = url
-    response.request = requests.Request("GET", url).prepare()
-    return response
+def fake_repository(versions: list[str], latest: str | None = None, release: str | None = None) -> FakeMavenRepository:
+    fake = FakeMavenRepository()
+    fake.add_artifact("org.acme", "lib", versions, latest, release)
+    return fake
 
 
-class FakeRepository:
-    """An in-memory WebDAV Maven repository with index pages, answering the cleanup's requests."""
-
-    def __init__(self, versions: list[str], latest: str | None = None, release: str | None = None):
-        self.files: dict[str, bytes] = {}
-        self.calls: list[tuple[str, str]] = []
-        self.retry_methods = frozenset({"GET", "HEAD"})
-        self.check_status: int | None = None  # the answer to the delete check
-        self.folder_delete_status: int | None = None  # e.g. 405: files only
-        metadata = ArtifactMetadata("org.acme", "lib", list(versions), latest, release, "20240101000000")
-        self.store(f"{FOLDER}/maven-metadata.xml", render_artifact_metadata(metadata))
-        for version in versions:
-            self.add_version(version)
-
-    def add_version(self, version: str) -> None:
-        for name in (f"lib-{version}.pom", f"lib-{version}.jar"):
-            self.store(f"{FOLDER}/{version}/{name}", f"{name} content".encode())
-
-    def store(self, path: str, content: bytes) -> None:
-        self.files[path] = content
-        for algorithm in ("md5", "sha1"):
-            self.files[f"{path}.{algorithm}"] = checksums_of_bytes(content).get(algorithm).encode()
-
-    def listed(self) -> list[str]:
-        data = self.files[f"{FOLDER}/maven-metadata.xml"]
-        return parse_artifact_metadata(data, "x", "org.acme", "lib").versions
-
-    def request(self, method: str, url: str, **kwargs) -> requests.Response:
-        path = url.removeprefix(BASE)
-        self.calls.append((method, path))
-        if method == "PUT":
-            body = kwargs["data"]
-            self.files[path] = body if isinstance(body, bytes) else body.read()
-            return answer(201, url)
-        if method == "DELETE":
-            return self.delete(path, url)
-        if path.endswith("/"):
-            return self.index(path, url)
-        if path not in self.files:
-            return answer(404, url)
-        return answer(200, url, self.files[path], {"Last-Modified": "Mon, 01 Jan 2024 00:00:00 GMT"})
-
-    def index(self, path: str, url: str) -> requests.Response:
-        children = set()
-        for name in (p[len(path) :] for p in self.files if p.startswith(path)):
-            children.add(name.split("/", 1)[0] + ("/" if "/" in name else ""))
-        if not children:
-            return answer(404, url)
-        links = "".join(f'<a href="{c}">{c}</a>' for c in sorted(children))
-        return answer(200, url, f'<a href="../">../</a>{links}'.encode(), {"Content-Type": "text/html"})
-
-    def delete(self, path: str, url: str) -> requests.Response:
-        if path.endswith(".delete-check") and self.check_status:
-            return answer(self.check_status, url)
-        if path.endswith("/"):
-            if self.folder_delete_status:
-                return answer(self.folder_delete_status, url)
-            doomed = [p for p in self.files if p.startswith(path)]
-        else:
-            doomed = [path] if path in self.files else []
-        for name in doomed:
-            del self.files[name]
-        return answer(204 if doomed else 404, url)
+def listed(fake: FakeMavenRepository) -> list[str]:
+    return fake.listed(FOLDER, "org.acme", "lib")
 
 
-def run_cleanup(fake: FakeRepository, workdir: Path, monkeypatch, **rules: str):
+def run_cleanup(fake: FakeMavenRepository, workdir: Path, monkeypatch, **rules: str):
     (workdir / "pom.xml").write_text(
         "<project><groupId>org.acme</groupId><artifactId>lib</artifactId><version>0</version></project>"
     )
     env = base_env(PACKAGE_TYPE="maven", REGISTRY_URL=BASE, ACTION="cleanup", BITBUCKET_CLONE_DIR=str(workdir), **rules)
-    monkeypatch.setattr(maven, "new_session", lambda **kwargs: fake)
     monkeypatch.setattr(maven, "settle_time", lambda started: 0)
-    return maven.cleanup(load_config(env, workdir), LOG, SecretMasker())
+    config = replace(load_config(env, workdir), transport=fake)
+    return maven.cleanup(config, LOG, SecretMasker())
 
 
 def test_metadata_is_written_without_the_versions_before_any_folder_is_deleted(workdir: Path, monkeypatch) -> None:
-    fake = FakeRepository(["1.0", "1.1", "1.2"])
+    fake = fake_repository(["1.0", "1.1", "1.2"])
     result = run_cleanup(fake, workdir, monkeypatch, KEEP_RELEASES="1")
 
     assert result.variables == {"DELETED_COUNT": "2", "DELETED_VERSIONS": "1.0 1.1"}
     writes = [(m, p) for m, p in fake.calls if m in ("PUT", "DELETE") and not p.endswith(".delete-check")]
     assert writes[0] == ("PUT", f"{FOLDER}/maven-metadata.xml")
     assert writes[-2:] == [("DELETE", f"{FOLDER}/1.0/"), ("DELETE", f"{FOLDER}/1.1/")]
-    assert fake.listed() == ["1.2"]
+    assert listed(fake) == ["1.2"]
     assert not [p for p in fake.files if "/1.0/" in p or "/1.1/" in p]
 
 
 def test_a_repository_refusing_deletes_stops_before_anything_changes(workdir: Path, monkeypatch) -> None:
-    fake = FakeRepository(["1.0", "1.1"])
+    fake = fake_repository(["1.0", "1.1"])
     fake.check_status = 405
     before = dict(fake.files)
     with pytest.raises(RegistryError, match="does not allow deletes through the API: delete the versions in the"):
@@ -131,7 +67,7 @@ def test_a_repository_refusing_deletes_stops_before_anything_changes(workdir: Pa
 
 
 def test_a_server_that_deletes_files_but_not_folders_gets_them_one_by_one_pom_last(workdir: Path, monkeypatch):
-    fake = FakeRepository(["1.0", "2.0"])
+    fake = fake_repository(["1.0", "2.0"])
     fake.folder_delete_status = 405
     run_cleanup(fake, workdir, monkeypatch, KEEP_RELEASES="1")
 
@@ -142,16 +78,16 @@ def test_a_server_that_deletes_files_but_not_folders_gets_them_one_by_one_pom_la
 
 
 def test_a_dry_run_sends_no_write(workdir: Path, monkeypatch) -> None:
-    fake = FakeRepository(["1.0", "1.1"])
+    fake = fake_repository(["1.0", "1.1"])
     result = run_cleanup(fake, workdir, monkeypatch, KEEP_RELEASES="1", DRY_RUN="true")
     assert [m for m, _ in fake.calls if m not in ("GET", "HEAD")] == []
     assert result.details["would_delete"] == ["1.0"]
 
 
 def test_a_folder_an_interrupted_run_left_is_found_and_finished(workdir: Path, monkeypatch) -> None:
-    fake = FakeRepository(["1.1", "2.0"])
-    fake.add_version("1.0")  # its files are there, the metadata no longer lists it
-    fake.add_version("3.0")  # a newer unlisted folder: maybe a deploy still under way
+    fake = fake_repository(["1.1", "2.0"])
+    fake.add_version(FOLDER, "lib", "1.0")  # its files are there, the metadata no longer lists it
+    fake.add_version(FOLDER, "lib", "3.0")  # a newer unlisted folder: maybe a deploy still under way
     result = run_cleanup(fake, workdir, monkeypatch, KEEP_RELEASES="1")
 
     kept = {k["name"]: k["reason"] for k in result.details["kept"]}
@@ -162,9 +98,9 @@ def test_a_folder_an_interrupted_run_left_is_found_and_finished(workdir: Path, m
 
 
 def test_metadata_with_stale_checksums_is_written_again() -> None:
-    fake = FakeRepository(["1.0", "1.1"])
+    fake = fake_repository(["1.0", "1.1"])
     fake.files[f"{FOLDER}/maven-metadata.xml.sha1"] = b"0" * 40
-    repository = maven.MavenRepository(BASE, fake, LOG)
+    repository = maven.MavenRepository(BASE, new_session(transport=fake), LOG)
     maven.rewrite_metadata(repository, f"{FOLDER}/maven-metadata.xml", lambda data: True, lambda data: data, LOG)
     data = fake.files[f"{FOLDER}/maven-metadata.xml"]
     assert fake.files[f"{FOLDER}/maven-metadata.xml.sha1"] == checksums_of_bytes(data).sha1.encode()

@@ -174,8 +174,8 @@ def test_a_release_published_with_other_content_stops_before_any_upload(tmp_path
 
     assert repository.puts == []
     assert error.value.message == (
-        "com.acme:lib:1.0.0 (lib-1.0.0.jar) is already published with different content: releases are immutable; "
-        "bump the version in the build, stage again and re-run. Nothing was uploaded."
+        "com.acme:lib:1.0.0 is already published with different content (lib-1.0.0.jar): releases are immutable; "
+        "bump the version in the POM and re-run. Nothing was uploaded."
     )
 
 
