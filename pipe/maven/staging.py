@@ -203,15 +203,16 @@ def write_metadata(repository: MavenRepository, plans: list[VersionPlan], stamp:
     """One artifact's metadata: each SNAPSHOT version's own first, then the artifact's list of versions."""
     for plan in plans:
         if plan.build is not None:
-            write_snapshot_metadata(repository, plan, stamp, log)
+            write_snapshot_metadata(repository, plan, plan.build, stamp, log)
     ordered = sorted((plan.staged.version for plan in plans), key=MavenVersion)
     write_artifact_metadata(repository, plans[0].staged, ordered, any(plan.uploads for plan in plans), stamp, log)
 
 
-def write_snapshot_metadata(repository: MavenRepository, plan: VersionPlan, stamp: str, log: logging.Logger) -> None:
-    """The version-level metadata naming the staged build. A re-run that uploaded nothing leaves it
-    as it is when it already names these files (a newer build deployed since stays the newest)."""
-    assert plan.build is not None
+def write_snapshot_metadata(
+    repository: MavenRepository, plan: VersionPlan, build: tuple[str, int], stamp: str, log: logging.Logger
+) -> None:
+    """The version-level metadata naming the staged `build`. A re-run that uploaded nothing leaves
+    it as it is when it already names these files (a newer build deployed since stays the newest)."""
     staged = plan.staged
     path = repository_path(staged.group_id, staged.artifact_id, staged.version, METADATA)
     current = repository.read_snapshot_metadata(staged.group_id, staged.artifact_id, staged.version)
@@ -221,12 +222,17 @@ def write_snapshot_metadata(repository: MavenRepository, plan: VersionPlan, stam
         log.info("%s already names %s; left as it is.", path, plan.coordinates)
         return
     files = [SnapshotFile(classifier, extension, value, stamp) for classifier, extension, value in plan.entries]
-    merged = merge_snapshot(current, plan.build[0], plan.build[1], files, stamp)
+    merged = merge_snapshot(current, build[0], build[1], files, stamp)
     repository.put_metadata(path, render_snapshot_metadata(merged))
 
 
 def write_artifact_metadata(
-    repository: MavenRepository, staged: StagedVersion, versions: list[str], changed: bool, stamp: str, log
+    repository: MavenRepository,
+    staged: StagedVersion,
+    versions: list[str],
+    changed: bool,
+    stamp: str,
+    log: logging.Logger,
 ) -> None:
     """Merge the staged versions into the repository's list, write, and check that the write held:
     another deploy writing at the same moment may have overwritten it (a lost update). After a short,
