@@ -19,36 +19,26 @@ from pipe.maven import publish as maven_publisher
 from pipe.maven.metadata import parse_artifact_metadata, parse_snapshot_metadata
 from pipe.outputs import Publication
 from tests.conftest import assert_no_secret, base_env, run_in_process
-from tests.fakehttp import FakeTransport, Sent
+from tests.unit.fake_maven import BASE, FakeMavenRepository
 
-BASE = "/maven/"
-URL = "http://127.0.0.1:9/maven/"
+URL = BASE
 LOG = logging.getLogger("test-maven-staging")
 ALGORITHMS = ("md5", "sha1", "sha256", "sha512")
 
 
-class FakeMavenRepository(FakeTransport):
-    """A Maven repository in memory: PUT stores, GET/HEAD answer what is stored, 404 otherwise."""
+def repository_with(files: dict[str, bytes] | None = None) -> FakeMavenRepository:
+    repository = FakeMavenRepository()
+    repository.files.update(files or {})
+    return repository
 
-    def __init__(self, files: dict[str, bytes] | None = None) -> None:
-        super().__init__()
-        self.files: dict[str, bytes] = dict(files or {})
 
-    def handle(self, sent: Sent) -> tuple[int, bytes, dict[str, str]]:
-        path = sent.path.removeprefix(BASE)
-        if sent.method == "PUT":
-            self.files[path] = sent.body
-            return 201, b"", {}
-        if path in self.files:
-            return 200, (self.files[path] if sent.method == "GET" else b""), {}
-        return 404, b"", {}
+def puts(repository: FakeMavenRepository) -> list[str]:
+    """Repository paths of every PUT, in order."""
+    return [path for method, path in repository.calls if method == "PUT"]
 
-    @property
-    def puts(self) -> list[str]:
-        return [sent.path.removeprefix(BASE) for sent in self.requests if sent.method == "PUT"]
 
-    def text(self, path: str) -> str:
-        return self.files[path].decode()
+def text(repository: FakeMavenRepository, path: str) -> str:
+    return repository.files[path].decode()
 
 
 def digest(data: bytes, algorithm: str) -> str:
@@ -115,7 +105,7 @@ def test_release_goes_up_as_staged_with_every_checksum_and_merged_metadata(tmp_p
         b"<metadata><versioning><release>0.9.0</release><versions><version>0.9.0</version></versions>"
         b"</versioning></metadata>"
     )
-    repository = FakeMavenRepository({"com/acme/lib/maven-metadata.xml": earlier})
+    repository = repository_with({"com/acme/lib/maven-metadata.xml": earlier})
 
     result = deploy(clone, repository)
 
@@ -123,7 +113,7 @@ def test_release_goes_up_as_staged_with_every_checksum_and_merged_metadata(tmp_p
         data = (staging / "com/acme/lib/1.0.0" / name).read_bytes()
         assert repository.files[f"com/acme/lib/1.0.0/{name}"] == data
         for algorithm in ALGORITHMS:  # md5/sha1 as staged, sha256/sha512 added
-            assert repository.text(f"com/acme/lib/1.0.0/{name}.{algorithm}") == digest(data, algorithm)
+            assert text(repository, f"com/acme/lib/1.0.0/{name}.{algorithm}") == digest(data, algorithm)
     merged = parse_artifact_metadata(repository.files["com/acme/lib/maven-metadata.xml"], "", "com.acme", "lib")
     assert (merged.versions, merged.release, merged.latest) == (["0.9.0", "1.0.0"], "1.0.0", "1.0.0")
     assert result.summary == f"published 1 version (com.acme:lib:1.0.0; 3 files) to {URL}"
@@ -139,7 +129,7 @@ def test_poms_and_artifacts_go_up_before_any_metadata(tmp_path):
 
     deploy(clone, repository)
 
-    files = [path for path in repository.puts if path.rsplit(".", 1)[-1] not in ALGORITHMS]
+    files = [path for path in puts(repository) if path.rsplit(".", 1)[-1] not in ALGORITHMS]
     first_metadata = min(index for index, path in enumerate(files) if path.endswith("maven-metadata.xml"))
     assert len(files[:first_metadata]) == 5 and not any("maven-metadata" in path for path in files[:first_metadata])
     assert all(path.endswith(".pom") for path in files[:2]), files
@@ -150,11 +140,11 @@ def test_a_rerun_uploads_nothing_and_leaves_the_metadata(tmp_path):
     stage_maven_release(staging)
     repository = FakeMavenRepository()
     deploy(clone, repository)
-    uploaded = len(repository.puts)
+    uploaded = len(puts(repository))
 
     result = deploy(clone, repository)
 
-    assert len(repository.puts) == uploaded
+    assert len(puts(repository)) == uploaded
     assert result.summary == f"1 version (com.acme:lib:1.0.0) is already published at {URL} with the same content"
 
 
@@ -162,7 +152,7 @@ def test_a_release_published_with_other_content_stops_before_any_upload(tmp_path
     clone, staging = workdir_with_staging(tmp_path)
     stage_maven_release(staging)
     other = b"other jar"
-    repository = FakeMavenRepository(
+    repository = repository_with(
         {
             "com/acme/lib/1.0.0/lib-1.0.0.jar": other,
             "com/acme/lib/1.0.0/lib-1.0.0.jar.sha1": digest(other, "sha1").encode(),
@@ -172,7 +162,7 @@ def test_a_release_published_with_other_content_stops_before_any_upload(tmp_path
     with pytest.raises(PipeError) as error:
         deploy(clone, repository)
 
-    assert repository.puts == []
+    assert puts(repository) == []
     assert error.value.message == (
         "com.acme:lib:1.0.0 is already published with different content (lib-1.0.0.jar): releases are immutable; "
         "bump the version in the POM and re-run. Nothing was uploaded."
@@ -214,7 +204,7 @@ def test_snapshot_files_staged_without_timestamp_become_the_next_build(tmp_path)
         b"<metadata><versioning><snapshot><timestamp>20200101.000000</timestamp><buildNumber>6</buildNumber>"
         b"</snapshot></versioning></metadata>"
     )
-    repository = FakeMavenRepository({"com/acme/lib/2.0-SNAPSHOT/maven-metadata.xml": earlier})
+    repository = repository_with({"com/acme/lib/2.0-SNAPSHOT/maven-metadata.xml": earlier})
 
     result = deploy(clone, repository)
 
@@ -249,8 +239,8 @@ def test_gradle_folder_with_module_files_and_signatures(tmp_path):
 
     for name, data in files.items():
         assert repository.files[f"{folder}/{name}"] == data
-        assert repository.text(f"{folder}/{name}.sha512") == digest(data, "sha512")
-    assert not any(path.endswith(".asc.asc") or path.endswith(".sha1.md5") for path in repository.puts)
+        assert text(repository, f"{folder}/{name}.sha512") == digest(data, "sha512")
+    assert not any(path.endswith(".asc.asc") or path.endswith(".sha1.md5") for path in puts(repository))
 
 
 def test_dry_run_lists_what_would_go_up_and_writes_nothing(tmp_path, caplog):
@@ -261,7 +251,7 @@ def test_dry_run_lists_what_would_go_up_and_writes_nothing(tmp_path, caplog):
     with caplog.at_level(logging.INFO):
         result = deploy(clone, repository, DRY_RUN="true")
 
-    assert repository.puts == []
+    assert puts(repository) == []
     assert "  upload com/acme/lib/1.0.0/lib-1.0.0-sources.jar (sources jar, 13 bytes" in caplog.text
     assert result.summary == (
         f"dry run: would publish 1 version (com.acme:lib:1.0.0; 3 files with checksums, then metadata) to {URL}; "
@@ -416,14 +406,14 @@ def test_a_run_broken_off_mid_upload_is_completed_by_the_next(tmp_path):
     assert "com/acme/lib/1.0.0/lib-1.0.0.pom" in repository.files
     assert not any(path.endswith("maven-metadata.xml") for path in repository.files)
 
-    puts_before = len(repository.puts)
+    puts_before = len(puts(repository))
     result = deploy(clone, repository)
 
     # (the sources jar may or may not have gone up beside the refused jar)
     assert re.fullmatch(
         r"published 1 version \(com\.acme:lib:1\.0\.0; [12] files?, [12] already there\) to .*", result.summary
     )
-    assert "com/acme/lib/1.0.0/lib-1.0.0.pom" not in repository.puts[puts_before:]
+    assert "com/acme/lib/1.0.0/lib-1.0.0.pom" not in puts(repository)[puts_before:]
     assert {"com/acme/lib/1.0.0/lib-1.0.0.jar", "com/acme/lib/1.0.0/lib-1.0.0-sources.jar"} <= set(repository.files)
     merged = parse_artifact_metadata(repository.files["com/acme/lib/maven-metadata.xml"], "", "com.acme", "lib")
     assert merged.versions == ["1.0.0"]
