@@ -88,11 +88,15 @@ class Problems:
     mixed: list[str] = field(default_factory=list)
     orphans: list[str] = field(default_factory=list)
     unsafe: list[str] = field(default_factory=list)
+    special: list[str] = field(default_factory=list)
+    unreadable: list[str] = field(default_factory=list)
 
     def sentences(self) -> list[str]:
         said = [
             (self.escaping, "symbolic links that point outside the folder"),
             (self.unsafe, "names no Maven coordinates or file in a repository can have"),
+            (self.special, "entries that are not regular files (broken links, pipes, sockets, devices)"),
+            (self.unreadable, "files or folders the pipe may not read"),
             (self.stray, "files outside a <group>/<artifactId>/<version>/ folder"),
             (self.misnamed, "files not named <artifactId>-<version>[-<classifier>].<ext> after their folder"),
             (self.without_pom, "version folders without their POM"),
@@ -144,7 +148,11 @@ def files_by_folder(root: Path, problems: Problems) -> list[tuple[tuple[str, ...
     real_root = os.path.realpath(root)
     seen: set[str] = set()
     found = []
-    for directory, subdirectories, names in os.walk(root, followlinks=True):
+
+    def unreadable(error: OSError) -> None:  # a folder os.walk cannot list would be left out silently
+        problems.unreadable.append(f"{Path(str(error.filename)).relative_to(root).as_posix()}/")
+
+    for directory, subdirectories, names in os.walk(root, onerror=unreadable, followlinks=True):
         relative = Path(directory).relative_to(root).parts
         seen.add(os.path.realpath(directory))
         for name in list(subdirectories):
@@ -154,16 +162,25 @@ def files_by_folder(root: Path, problems: Problems) -> list[tuple[tuple[str, ...
             if not inside(target, real_root) or target in seen:
                 subdirectories.remove(name)  # outside, or a loop back into the tree
         subdirectories.sort()
-        kept = []
-        for name in sorted(names):
-            path = Path(directory, name)
-            if path.is_symlink() and not (inside(os.path.realpath(path), real_root) and path.is_file()):
-                problems.escaping.append("/".join((*relative, name)))
-            elif not is_metadata(name):
-                kept.append(name)
+        kept = [name for name in sorted(names) if is_deployable(Path(directory, name), relative, real_root, problems)]
         if kept:
             found.append((relative, kept))
     return found
+
+
+def is_deployable(path: Path, relative: tuple[str, ...], real_root: str, problems: Problems) -> bool:
+    """Whether a file found in the folder is one to deploy: a readable regular file (or a link to
+    one inside the folder) that is not metadata; anything else is noted in `problems`."""
+    shown_path = "/".join((*relative, path.name))
+    if path.is_symlink() and not inside(os.path.realpath(path), real_root):
+        problems.escaping.append(shown_path)
+    elif not path.is_file():
+        problems.special.append(shown_path)  # a FIFO, socket or device would hang or lie when read
+    elif not os.access(path, os.R_OK):
+        problems.unreadable.append(shown_path)
+    else:
+        return not is_metadata(path.name)
+    return False
 
 
 def inside(path: str, real_root: str) -> bool:

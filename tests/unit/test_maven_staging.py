@@ -432,3 +432,39 @@ def test_names_that_would_change_the_url_or_the_group_are_refused(tmp_path):
         "MAVEN_STAGING_DIR build/staging-deploy has names no Maven coordinates or file in a repository can have "
         "(com.acme/tool/1.0/, com/acme/lib/1.0.0/lib-1.0.0-a#b.jar, com/acme/lib/2.0 beta/)" + LAYOUT_FIX
     )
+
+
+def test_special_files_are_named(tmp_path):
+    """A FIFO named like a jar would hang the run when read; a broken link has nothing to deploy."""
+    clone, staging = workdir_with_staging(tmp_path)
+    stage_maven_release(staging)
+    os.mkfifo(staging / "com/acme/lib/1.0.0/lib-1.0.0-pipe.jar")
+    os.symlink("nowhere.jar", staging / "com/acme/lib/1.0.0/lib-1.0.0-broken.jar")
+
+    assert refused(clone, repository_with()) == (
+        "MAVEN_STAGING_DIR build/staging-deploy has entries that are not regular files (broken links, pipes, "
+        "sockets, devices) (com/acme/lib/1.0.0/lib-1.0.0-broken.jar, com/acme/lib/1.0.0/lib-1.0.0-pipe.jar)"
+        + LAYOUT_FIX
+    )
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads every file")
+def test_unreadable_files_and_folders_are_named(tmp_path):
+    """A folder the walk cannot list would otherwise be left out of the deploy without a word."""
+    clone, staging = workdir_with_staging(tmp_path)
+    stage_maven_release(staging)
+    secret = staging / "com/acme/lib/1.0.0/lib-1.0.0-secret.jar"
+    secret.write_bytes(b"x")
+    secret.chmod(0)
+    locked = staging / "com/acme/locked/1.0.0"
+    locked.mkdir(parents=True)
+    locked.parent.chmod(0)
+    try:
+        message = refused(clone, repository_with())
+    finally:
+        locked.parent.chmod(0o755)
+
+    assert message == (
+        "MAVEN_STAGING_DIR build/staging-deploy has files or folders the pipe may not read "
+        "(com/acme/lib/1.0.0/lib-1.0.0-secret.jar, com/acme/locked/)" + LAYOUT_FIX
+    )
