@@ -21,6 +21,8 @@ from pipe.maven.repository import in_parallel
 SNAPSHOT_SUFFIX = "-SNAPSHOT"
 # `<base>-<yyyyMMdd.HHmmss>-<buildNumber>`: the version in a deployed SNAPSHOT build's file names.
 _BUILD = re.compile(r"(?P<timestamp>\d{8}\.\d{6})-(?P<number>[1-9]\d*)")
+# How much of a staged checksum file is read: its digest and then some.
+_CHECKSUM_READ_BYTES = 1024
 # Names a problem list shows before "and N more": the first few say what is wrong.
 _SHOWN_NAMES = 8
 
@@ -298,6 +300,8 @@ def verify_checksums(versions: list[StagedVersion], shown_root: str) -> dict[Pat
 
 
 def staged_digest(path: Path) -> str:
-    """The digest a checksum file holds: its first word, as Maven reads it (`<hex>  <file name>` too)."""
-    words = path.read_bytes().split()
+    """The digest a checksum file holds: its first word, as Maven reads it (`<hex>  <file name>` too).
+    Only the start is read: a digest is at most 128 hex digits, whatever else the file holds."""
+    with path.open("rb") as handle:
+        words = handle.read(_CHECKSUM_READ_BYTES).split()
     return words[0].decode("ascii", errors="replace").lower() if words else ""
