@@ -24,6 +24,8 @@ _TIMESTAMPED = re.compile(r"-\d{8}\.\d{6}-\d+")
 # Reproducible jars: Maven's jar plugin stamps entries with this time, so that two packagings of the
 # same classes (one deployed by Maven, one staged) have the same bytes.
 OUTPUT_TIMESTAMP = "-Dproject.build.outputTimestamp=2024-01-02T03:04:05Z"
+# The jar plugin's test-jar goal attaches a `tests` classifier jar to every module (the parent too).
+TEST_JAR = "org.apache.maven.plugins:maven-jar-plugin:3.3.0:test-jar"
 ALGORITHMS = ("md5", "sha1", "sha256", "sha512")
 
 
@@ -61,7 +63,10 @@ def test_a_folder_staged_by_maven_goes_up_as_maven_deploys_it(sandbox, tmp_path,
     maven_side = f"{sandbox.maven_registry}{unique('mvn-side')}/"
     staging = project / "target" / "staging-deploy"
     for url in (maven_side, f"file:{staging}"):
-        run_maven([*reactor_deploy_command(project, settings, tmp_path / "m2", url), OUTPUT_TIMESTAMP], tmp_path)
+        command = reactor_deploy_command(project, settings, tmp_path / "m2", url)
+        deploy_goal = next(index for index, word in enumerate(command) if word.endswith(":deploy"))
+        command[deploy_goal:deploy_goal] = [TEST_JAR]  # packaged before the deploy, as the lifecycle does
+        run_maven([*command, OUTPUT_TIMESTAMP], tmp_path)
     assert (staging / group.replace(".", "/") / names["lib"] / version / "maven-metadata.xml").exists() == (
         version.endswith("-SNAPSHOT")
     )
@@ -72,12 +77,13 @@ def test_a_folder_staged_by_maven_goes_up_as_maven_deploys_it(sandbox, tmp_path,
     folder = group.replace(".", "/")
     by_maven = remote_tree(sandbox, maven_side, folder)
     by_pipe = remote_tree(sandbox, sandbox.maven_registry, folder)
-    assert len(by_maven) == 3 * 3 + 2 * 3  # two POMs + one per module, each with .md5 and .sha1
+    # Three POMs, two jars and three `tests` jars, each with .md5 and .sha1.
+    assert len(by_maven) == (3 + 2 + 3) * 3
     # The same files with the same bytes; the pipe adds .sha256/.sha512 next to each, as it always does.
     assert {path: data for path, data in by_pipe.items() if path.rsplit(".", 1)[-1] in ALGORITHMS[2:]} != {}
     assert {path: data for path, data in by_pipe.items() if path.rsplit(".", 1)[-1] not in ALGORITHMS[2:]} == by_maven
     assert {path.rsplit(".", 1)[-1] for path in set(by_pipe) - set(by_maven)} == {"sha256", "sha512"}
-    for artifact, packaging in ((names["app"], "jar"), (names["lib"], "jar"), (names["parent"], "pom")):
+    for artifact, packaging in ((names["app"], "jar"), (names["lib"], "jar:tests"), (names["parent"], "pom")):
         consumer = mvn_get(sandbox, f"{group}:{artifact}:{version}:{packaging}", tmp_path / "got")
         assert consumer.returncode == 0, consumer.stdout + consumer.stderr
 
