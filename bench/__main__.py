@@ -6,7 +6,7 @@ import importlib.util
 import subprocess
 import sys
 
-BENCHMARKS = ("npm_publish", "maven_deploy", "maven_staging", "oci_push", "oci_release", "image")
+BENCHMARKS = ("npm_publish", "maven_deploy", "maven_staging", "oci_push", "oci_release", "build_cache", "image")
 
 
 def main() -> int:

@@ -37,6 +37,9 @@ KIND_VARIABLES = {
 DEFAULT_CONTAINER_REGISTRY = "crg.apkg.io"
 DEFAULT_NPM_REGISTRY = "https://npm.apkg.io/{workspace}/"
 PUSH_METHODS = ("auto", "native", "engine")
+BUILDERS = ("auto", "buildkit", "classic")
+# `docker build --network`: the engine's modes, or the name of one of its networks.
+_NETWORK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 ACTIONS = ("publish", "cleanup")
 
 STRING_VARIABLES = (
@@ -52,6 +55,8 @@ STRING_VARIABLES = (
     "LOCAL_IMAGE",
     "IMAGE_ARCHIVE",
     "PUSH_METHOD",
+    "BUILDER",
+    "BUILD_NETWORK",
     "DOCKERFILE",
     "BUILD_CONTEXT",
     "BUILD_TARGET",
@@ -74,6 +79,7 @@ LIST_VARIABLES = (
     "MAVEN_MODULES",
     "DELETE_MATCHING",
     "INDEX_FROM_TAGS",
+    "CACHE_FROM",
 )
 BOOLEAN_VARIABLES = ("DRY_RUN", "ALLOW_INSECURE_HTTP", "DEBUG")
 CREDENTIAL_VARIABLES = ("BITBUCKET_PACKAGES_USERNAME", "BITBUCKET_PACKAGES_TOKEN")
@@ -123,6 +129,13 @@ class DockerSettings:
     push_method: str = "auto"
     # Tags of single-platform images in the repository to tie into one image index (no engine).
     index_from_tags: tuple[str, ...] = ()
+    # Which builder builds the Dockerfile: "auto" (BuildKit when the engine has it), "buildkit", "classic".
+    builder: str = "auto"
+    # CACHE_FROM as written (tags of IMAGE_NAME with TAGS placeholders, or full references).
+    # None: the default (the tags this run moves that already exist); (): `none`, no cache sources.
+    cache_from: tuple[str, ...] | None = None
+    # The network of RUN steps (`docker build --network`); None: the engine's default.
+    build_network: str | None = None
 
 
 @dataclass(frozen=True)
@@ -455,6 +468,31 @@ def read_staging_dir(variables: Mapping[str, object]) -> str | None:
     return staging_dir
 
 
+def read_build_settings(variables: Mapping[str, object]) -> tuple[str, tuple[str, ...] | None, str | None]:
+    """BUILDER, CACHE_FROM ('none' alone turns the cache sources off) and BUILD_NETWORK."""
+    builder = str(_text(variables, "BUILDER", "auto")).lower()
+    if builder not in BUILDERS:
+        raise ConfigError(f"BUILDER '{_text(variables, 'BUILDER')}' is not supported: use auto, buildkit or classic.")
+    entries = tuple(variables["CACHE_FROM"])
+    cache_from: tuple[str, ...] | None = entries or None
+    if any(entry.lower() == "none" for entry in entries):
+        if len(entries) > 1:
+            raise ConfigError(
+                "CACHE_FROM names 'none' and other sources: set CACHE_FROM: 'none' alone to build without "
+                "cache sources, or list only the sources."
+            )
+        cache_from = ()
+    network = _text(variables, "BUILD_NETWORK")
+    if network is not None and not _NETWORK_NAME.match(network):
+        raise ConfigError(
+            f"BUILD_NETWORK '{network[:60]}' is not a network mode: use default, host, none or the name "
+            "of a network of the Docker engine (as docker build --network)."
+        )
+    if network is not None and network.lower() in ("default", "host", "none"):
+        network = network.lower()
+    return builder, cache_from, network
+
+
 def load_config(env: Mapping[str, str], working_dir: Path) -> Config:
     """Build the one validated configuration from an injected environment."""
     variables = read_variables(env)
@@ -469,6 +507,7 @@ def load_config(env: Mapping[str, str], working_dir: Path) -> Config:
         check_image_name(image_name, workspace)
     image_archive, push_method = read_image_source(variables)
     action, rules = read_action(variables)
+    builder, cache_from, build_network = read_build_settings(variables)
     return Config(
         credentials=credentials,
         package_type=package_type,
@@ -491,6 +530,9 @@ def load_config(env: Mapping[str, str], working_dir: Path) -> Config:
             image_archive=image_archive,
             push_method=push_method,
             index_from_tags=variables["INDEX_FROM_TAGS"],
+            builder=builder,
+            cache_from=cache_from,
+            build_network=build_network,
         ),
         npm=NpmSettings(
             package=str(_text(variables, "NPM_PACKAGE", ".")),

@@ -41,6 +41,22 @@ class BuildRequest:
     build_args: Mapping[str, str]
     labels: Mapping[str, str]
     target: str | None
+    # Images in the engine to use as build cache (`build_cache` pulls them first).
+    cache_from: tuple[str, ...] = ()
+    # `docker build --network`; None: the engine's default.
+    network: str | None = None
+
+
+class NeedsBuildKit(EngineError):
+    """The classic builder met syntax only BuildKit knows (`RUN --mount`, `COPY --chmod`, …)."""
+
+
+def engine_errors() -> tuple[type[BaseException], ...]:
+    """What a failed engine call raises: the engine's refusal or the connection to it failing.
+    Modules that drive the engine catch these without importing docker or requests themselves."""
+    from docker.errors import APIError
+
+    return (APIError, requests.RequestException)
 
 
 def connect(environment: Mapping[str, str]) -> docker.APIClient:
@@ -115,6 +131,8 @@ def build(api: docker.APIClient, request: BuildRequest, log: logging.Logger) -> 
             buildargs=dict(request.build_args),
             labels=dict(request.labels),
             target=request.target,
+            cache_from=list(request.cache_from) or None,
+            network_mode=request.network,
             rm=True,
             forcerm=True,
             decode=True,
@@ -137,6 +155,9 @@ def follow_build(stream: Iterable[Mapping], log: logging.Logger) -> str:
         if "error" in chunk or "errorDetail" in chunk:
             message = (chunk.get("errorDetail") or {}).get("message") or chunk.get("error") or "unknown error"
             where = f" at {step.strip()}" if step else ""
+            if "requires buildkit" in message.lower():
+                # "the --mount option requires BuildKit. Refer to <docs> to learn how to …": the first sentence.
+                raise NeedsBuildKit(f"the Dockerfile needs BuildKit ({message.split('. ')[0].strip()})")
             raise EngineError(
                 f"the image build failed{where}: {' '.join(message.split())}: fix the Dockerfile and re-run."
             )

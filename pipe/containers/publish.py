@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from pipe.config import Config
-from pipe.containers import bases, engine, index, native
+from pipe.containers import bases, build, build_cache, engine, index, native
 from pipe.containers.archive import ArchivedImage, open_archive
 from pipe.containers.mediatypes import OCI_INDEX
 from pipe.containers.oci_push import PushResult, PushStats, point_tags, verify_tags
@@ -63,6 +63,9 @@ def publish_image(
     settings = config.docker
     target = Target.from_config(config)
     build_request = None if settings.local_image or archive else prepare_build(config)
+    configured_cache = None
+    if build_request is not None:
+        configured_cache = build_cache.configured_sources(settings.cache_from, config.context, target.reference)
 
     reader = RegistryReader(config.registry, target.name, config.credentials, masker)
     existing = reader.list_tags()
@@ -82,7 +85,12 @@ def publish_image(
         image_id = local.id
     else:
         local = None
-        image_id = build_image(api, config, replace(build_request, labels=image_labels(config, plan)), log)
+        sources = []
+        if settings.cache_from != ():
+            sources = build_cache.cache_sources(configured_cache, plan.tags, existing, before, target.reference)
+        bases_here = build_cache.registry_bases(dockerfile_bases(build_request), config.registry.host)
+        request = replace(build_request, labels=image_labels(config, plan))
+        image_id = build.build_image(api, config, request, sources, bases_here, log)
     engine.tag_image(api, image_id, target.reference, plan.tags)
     if push_method(config) == "native":
         image = local or engine.describe_image(api, image_id)
@@ -190,15 +198,6 @@ def use_local_image(api, config: Config, log: logging.Logger) -> engine.EngineIm
     return image
 
 
-def build_image(api, config: Config, request: engine.BuildRequest, log: logging.Logger) -> str:
-    log.info(
-        "Building %s (context %s) with the classic builder.", config.docker.dockerfile, config.docker.build_context
-    )
-    image_id = engine.build(api, request, log)
-    log.info("Built image %s.", short_id(image_id))
-    return image_id
-
-
 # --- inputs ----------------------------------------------------------------------------------
 
 
@@ -247,6 +246,9 @@ def warn_ignored_build_settings(config: Config, log: logging.Logger, source: str
             ("BUILD_ARGS", settings.build_args),
             ("BUILD_TARGET", settings.build_target),
             ("LABELS", settings.labels),
+            ("BUILDER", settings.builder != "auto"),
+            ("CACHE_FROM", settings.cache_from is not None),
+            ("BUILD_NETWORK", settings.build_network),
         )
         if value
     ]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from pipe.config import Config
 from pipe.errors import InputError
-from pipe.npm import packlist, tarball
+from pipe.npm import packlist, pnpm_pack, tarball
 from pipe.npm.manifest import (
     Dist,
     PackageJson,
@@ -21,6 +21,7 @@ from pipe.npm.manifest import (
     read_tarball_package,
     tarball_manifest_bytes,
 )
+from pipe.npm.pnpm_workspace import WORKSPACE_FILE as PNPM_WORKSPACE_FILE
 from pipe.npm.tarball import compute_dist
 from pipe.progress import format_size
 
@@ -41,6 +42,8 @@ class Source:
     readme: Readme
     # Ignore files of the folders above a workspace package, which npm applies to it too.
     outer_rules: tuple[str, ...] = ()
+    # The workspace root of a pnpm workspace's package, which is then packed as `pnpm pack` packs it.
+    pnpm_root: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,10 @@ def read_source(config: Config) -> Source:
             "(the one with package.json) or at a .tgz made by `npm pack`."
         )
     if path.is_dir():
+        if not (path / "package.json").exists() and (path / PNPM_WORKSPACE_FILE).is_file():
+            # pnpm needs no package.json at a workspace root: a root without one publishes nothing itself.
+            package = PackageJson({}, b"{}", f"{shown.rstrip('/')}/package.json")
+            return Source(path, shown, False, package, read_folder_readme(path))
         return Source(path, shown, False, read_folder_package_json(path, shown), read_folder_readme(path))
     package, readme = read_tarball_package(path, shown)
     return Source(path, shown, True, package, readme)
@@ -90,7 +97,11 @@ def leave_out(files: list[packlist.PackFile], folder: Path, excluded: list[Path]
 def pack_folder(
     source: Source, version: str, target: Path, log: logging.Logger, excluded: list[Path] | None = None
 ) -> list[packlist.PackFile]:
-    listed = packlist.list_package_files(source.path, dict(source.package.data, version=version), source.outer_rules)
+    manifest = dict(source.package.data, version=version)
+    if source.pnpm_root is not None:
+        listed = pnpm_pack.package_files(source.path, manifest, source.pnpm_root)
+    else:
+        listed = packlist.list_package_files(source.path, manifest, source.outer_rules)
     files = leave_out(listed, source.path, excluded or [])
     if len(files) < len(listed):
         log.info("Left out %d file(s) of Pipelines' pipe storage (not part of the package).", len(listed) - len(files))

@@ -90,17 +90,24 @@ class PackFile:
     path: str  # posix path relative to the package folder, e.g. "lib/index.js"
     mode: int  # the mode npm writes in the tarball: (stat mode | 0o600) & ~0o022, permission bits only
     size: int
+    # Where the contents come from when not `<package folder>/<path>` (pnpm packs the workspace
+    # root's LICENSE into a package that has none).
+    origin: Path | None = None
 
 
-def list_package_files(folder: Path, manifest: dict, outer_rules: tuple[str, ...] = ()) -> list[PackFile]:
+def list_package_files(
+    folder: Path, manifest: dict, outer_rules: tuple[str, ...] = (), strict_rules: tuple[str, ...] | None = None
+) -> list[PackFile]:
     """Exactly npm pack's selection for `folder` (whose parsed package.json is `manifest`),
     in the order npm writes the tarball. `outer_rules`: the texts of the ignore files npm also
     reads for a workspace package, outside its folder (see `workspace_files.outer_ignore_texts`);
-    they join the package root's default rules, so everything evaluated later still wins."""
+    they join the package root's default rules, so everything evaluated later still wins.
+    `strict_rules` replaces ROOT_STRICT_RULES (pnpm's older packlist keeps `bun.lockb`)."""
     folder = Path(folder).resolve()
     _refuse_bundled_dependencies(manifest)
     bins = normalized_bins(manifest, folder)
     root = _Walker(folder, parent=None, rule_sets=ROOT_RULE_SETS, is_package=True, manifest=manifest, bins=bins)
+    root.strict_rules = tuple(ROOT_STRICT_RULES) if strict_rules is None else strict_rules
     root.rules[DEFAULTS] += [rule for text in outer_rules for rule in _rules(text)]
     paths = root.walk()
     warn_about_empty_entries(root.files_entries, paths)
@@ -177,7 +184,7 @@ def _refuse_bundled_dependencies(manifest: dict) -> None:
         )
 
 
-def _posix_clean(value: str) -> str:
+def posix_clean(value: str) -> str:
     """npm's `path.join('/', value).slice(1)`: normalise and keep the path inside the package."""
     return posixpath.normpath("/" + value.replace("\\", "/")).lstrip("/") if value else ""
 
@@ -187,7 +194,7 @@ def normalized_bins(manifest: dict, folder: Path) -> dict[str, str]:
     bin_field = manifest.get("bin")
     bin_dir = (manifest.get("directories") or {}).get("bin") if isinstance(manifest.get("directories"), dict) else None
     if bin_dir and isinstance(bin_dir, str) and not bin_field:
-        return _bins_from_directory(folder, _posix_clean(bin_dir))
+        return _bins_from_directory(folder, posix_clean(bin_dir))
     if isinstance(bin_field, str):
         name = manifest.get("name")
         bin_field = {name: bin_field} if name else {}
@@ -197,8 +204,8 @@ def normalized_bins(manifest: dict, folder: Path) -> dict[str, str]:
         return {}
     clean = {}
     for key, target in bin_field.items():
-        name = _posix_clean(posixpath.basename(str(key).replace("\\", "/").replace(":", "/")))
-        if isinstance(target, str) and name and (cleaned := _posix_clean(target)) and cleaned != ".":
+        name = posix_clean(posixpath.basename(str(key).replace("\\", "/").replace(":", "/")))
+        if isinstance(target, str) and name and (cleaned := posix_clean(target)) and cleaned != ".":
             clean[name] = cleaned
     return clean
 
@@ -279,6 +286,7 @@ class _Walker:
     rules: dict[str, list[Rule] | None] = field(default_factory=dict)
     # package.json's `files` entries that include something, with their rules.
     files_entries: list[tuple[str, list[Rule]]] = field(default_factory=list)
+    strict_rules: tuple[str, ...] = tuple(ROOT_STRICT_RULES)
 
     def __post_init__(self) -> None:
         self.root: _Walker = self.parent.root if self.parent else self
@@ -330,7 +338,7 @@ class _Walker:
         """The `files` field becomes "exclude everything, then include these"; files that exist
         as plain files are also strictly required (no ignore file can drop them)."""
         manifest = self.manifest or {}
-        strict = list(ROOT_STRICT_RULES)
+        strict = list(self.strict_rules)
         files = manifest.get("files")
         if isinstance(files, list):
             includes = []

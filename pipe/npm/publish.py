@@ -2,29 +2,34 @@
 registry already has, and publish with one streamed PUT — no Node.js, no .npmrc.
 
 Everything that can be refused before the upload is checked before it: the manifest, the
-version against the tag pipeline, the registry's copy of the version, the dist-tag plan. A root
-with `workspaces` goes to `npm/workspaces.py`; the steps for one package live in
-`npm/package.py` (source, packing) and `npm/upload.py` (registry checks, the PUT)."""
+version against the tag pipeline, the registry's copy of the version, the dist-tag plan. A
+workspace root (pnpm-workspace.yaml, or `workspaces` in package.json) goes to `npm/workspaces.py`;
+a package inside a workspace has its ranges resolved from it (`npm/enclosing_workspace.py`); the
+steps for one package live in `npm/package.py` (source, packing) and `npm/upload.py` (registry
+checks, the PUT)."""
 
 from __future__ import annotations
 
 import logging
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 from pipe.config import Config
 from pipe.errors import ConfigError, InputError
 from pipe.masking import SecretMasker
-from pipe.npm import workspaces
+from pipe.npm import enclosing_workspace, workspaces
 from pipe.npm.manifest import (
     check_not_private,
     check_tag_matches,
     choose_dist_tag,
+    read_folder_readme,
     validate_name,
     version_manifest,
 )
 from pipe.npm.manifest import publish_version as choose_version
 from pipe.npm.package import Source, pack_source, read_source
+from pipe.npm.pnpm_workspace import workspace_at
 from pipe.npm.registry import NpmRegistry
 from pipe.npm.upload import (
     already_published,
@@ -40,9 +45,12 @@ from pipe.outputs import Publication
 
 def publish(config: Config, log: logging.Logger, masker: SecretMasker) -> Publication:
     source = read_source(config)
+    if not source.is_tarball:
+        workspace = workspace_at(source.path, source.shown, source.package)
+        if workspace is not None:
+            return workspaces.publish(config, log, masker, source, workspace)
+        source = placed_in_workspace(source, config, log)
     data = source.package.data
-    if not source.is_tarball and "workspaces" in data and workspaces.declared(data, source.package.source):
-        return workspaces.publish(config, log, masker, source)
     check_no_workspace_selection(config, source)
     name = validate_name(data.get("name"), source.package.source)
     check_not_private(data, source.package.source)
@@ -79,6 +87,23 @@ def publish(config: Config, log: logging.Logger, masker: SecretMasker) -> Public
             results(plan, packed.dist),
             details(plan, packed.dist, config, "published", len(packed.files)),
         )
+
+
+def placed_in_workspace(source: Source, config: Config, log: logging.Logger) -> Source:
+    """A package folder inside a workspace, with its ranges resolved from the workspace (and packed
+    as pnpm packs, in a pnpm workspace)."""
+    placement = enclosing_workspace.place(source.path, source.shown, source.package, config.working_dir, log)
+    if placement is None:
+        return source
+    readme = read_folder_readme(placement.folder)
+    return replace(
+        source,
+        path=placement.folder,
+        package=placement.package,
+        readme=readme,
+        pnpm_root=placement.pnpm_root,
+        outer_rules=placement.outer_rules,
+    )
 
 
 def check_no_workspace_selection(config: Config, source: Source) -> None:

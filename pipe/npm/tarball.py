@@ -97,7 +97,7 @@ def write_tarball(
 
 
 def _add_from_disk(archive: tarfile.TarFile, folder: Path, packed: PackFile) -> None:
-    path = folder / packed.path
+    path = packed.origin or folder / packed.path
     try:
         size = path.stat().st_size
         source = _SizeChecked(path, packed.path, size)

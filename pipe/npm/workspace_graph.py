@@ -1,6 +1,6 @@
 """An npm workspace as data: which folders its `workspaces` globs name, which packages they hold,
-which of them a run publishes, in which order, and the `workspace:` ranges rewritten to the
-versions being published.
+which of them a run publishes and in which order (the `workspace:` ranges are rewritten by
+`workspace_ranges.py`).
 
 Globs follow npm's map-workspaces: a pattern names folders (each with a package.json) relative to
 the root, `*`/`?`/`[…]` stay within one path segment and do not match a leading dot, `**` spans
@@ -10,7 +10,6 @@ add it back), and nothing under `node_modules` is ever a workspace.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections.abc import Mapping
@@ -19,6 +18,8 @@ from pathlib import Path
 
 from pipe.errors import ConfigError, InputError
 from pipe.npm.manifest import PackageJson, parse_package_json
+from pipe.npm.semver_range import RangeError, satisfies
+from pipe.versioning import SemVer
 
 DEPENDENCY_FIELDS = ("dependencies", "devDependencies", "peerDependencies", "optionalDependencies")
 # What a consumer's install resolves (devDependencies stay with the package's own developers).
@@ -171,6 +172,7 @@ def matched_folders(root: Path, patterns: list[str]) -> list[str]:
 
 
 def discover(root: Path, patterns: list[str], source: str) -> list[Member]:
+    """The packages the globs name; `source` says where the globs come from, for messages."""
     members = []
     for relative in matched_folders(root, patterns):
         manifest = root / relative / "package.json"
@@ -180,8 +182,8 @@ def discover(root: Path, patterns: list[str], source: str) -> list[Member]:
             )
     if not members:
         raise InputError(
-            f'{source} "workspaces" ({", ".join(patterns) or "empty"}) names no folder with a package.json: '
-            "fix the globs (they are relative to the workspace root), or remove the field to publish the root package."
+            f"{source} ({', '.join(patterns) or 'empty'}) names no folder with a package.json: "
+            "fix the globs (they are relative to the workspace root)."
         )
     by_name: dict[str, list[str]] = {}
     for member in members:
@@ -225,82 +227,39 @@ def _find(members: list[Member], entry: str, root: Path) -> Member | None:
 
 
 # ---------------------------------------------------------------------------------------------
-# workspace: ranges
-# ---------------------------------------------------------------------------------------------
-
-
-def published_range(spec: str, sibling_version: str) -> str:
-    """What pnpm publishes for a `workspace:` range: `*` the exact version, `^`/`~` that operator on
-    it, any other range as written."""
-    body = spec[len(WORKSPACE_PROTOCOL) :]
-    if body in ("*", ""):
-        return sibling_version
-    if body in ("^", "~"):
-        return body + sibling_version
-    return body
-
-
-def rewrite_workspace_ranges(member: Member, members: list[Member], versions: Mapping[str, str]) -> PackageJson:
-    """`member`'s package.json with its `workspace:` ranges made publishable; unchanged when it has none."""
-    data = json.loads(json.dumps(member.package.data))
-    changed = False
-    for field_name in DEPENDENCY_FIELDS:
-        ranges = data.get(field_name)
-        if not isinstance(ranges, dict):
-            continue
-        for dependency, spec in ranges.items():
-            if isinstance(spec, str) and spec.startswith(WORKSPACE_PROTOCOL):
-                ranges[dependency] = _resolve(member, dependency, spec, members, versions)
-                changed = True
-    if not changed:
-        return member.package
-    raw = (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
-    return PackageJson(data=data, raw=raw, source=member.package.source)
-
-
-def _resolve(member: Member, dependency: str, spec: str, members: list[Member], versions: Mapping[str, str]) -> str:
-    body = spec[len(WORKSPACE_PROTOCOL) :]
-    if body.startswith((".", "/")):
-        folder = (member.folder / body).resolve()
-        target = next((m for m in members if m.folder.resolve() == folder), None)
-        return _version_of(member, dependency, spec, target, versions)
-    aliased = _ALIASED.match(body)
-    if aliased and not body.startswith(("^", "~")):
-        target = next((m for m in members if m.name == aliased.group(1)), None)
-        version = _version_of(member, dependency, spec, target, versions)
-        return f"npm:{target.name}@{published_range(WORKSPACE_PROTOCOL + aliased.group(2), version)}"
-    target = next((m for m in members if m.name == dependency), None)
-    return published_range(spec, _version_of(member, dependency, spec, target, versions))
-
-
-def _version_of(member: Member, dependency: str, spec: str, target: Member | None, versions: Mapping[str, str]) -> str:
-    if target is None:
-        raise InputError(
-            f'{member.package.source} depends on "{dependency}": "{spec}", but the workspace has no such package: '
-            "fix the range, or add the package to the workspace."
-        )
-    version = versions.get(target.name)
-    if not version:
-        raise InputError(
-            f'{member.package.source} depends on "{dependency}": "{spec}", but {target.relative}/package.json has no '
-            'version to publish it with: add "version" there, or set VERSION.'
-        )
-    return version
-
-
-# ---------------------------------------------------------------------------------------------
 # Order
 # ---------------------------------------------------------------------------------------------
 
 
-def sibling_dependencies(member: Member, names: set[str]) -> set[str]:
-    """The siblings (among `names`) that `member` depends on, in any dependency field."""
+def sibling_dependencies(
+    member: Member, versions: Mapping[str, str], fields: tuple[str, ...] = DEPENDENCY_FIELDS
+) -> set[str]:
+    """The siblings (names of `versions`, each with its package.json version) that `member`
+    depends on, in `fields`, as pnpm links them: a `workspace:` range always, any other range
+    only when the sibling's version satisfies it (a dependency on an older published release of
+    a sibling is no edge)."""
     found = set()
-    for field_name in DEPENDENCY_FIELDS:
+    for field_name in fields:
         ranges = member.package.data.get(field_name)
-        if isinstance(ranges, dict):
-            found |= {_target_name(dep, spec) for dep, spec in ranges.items()} & names
+        if not isinstance(ranges, dict):
+            continue
+        for dependency, spec in ranges.items():
+            target = _target_name(dependency, spec)
+            if target in versions and _links(spec, versions[target]):
+                found.add(target)
     return found - {member.name}
+
+
+def _links(spec: object, version: str) -> bool:
+    if not isinstance(spec, str):
+        return False
+    if spec.startswith(WORKSPACE_PROTOCOL):
+        return True
+    parsed = SemVer.parse(version)
+    try:
+        return parsed is not None and satisfies(parsed, spec)
+    except RangeError:
+        return False  # a git URL, a file: path, an npm: alias — not the sibling in the workspace
 
 
 def private_runtime_dependencies(member: Member, members: list[Member]) -> list[str]:
@@ -322,20 +281,81 @@ def _target_name(dependency: str, spec: object) -> str:
     return dependency
 
 
-def dependency_order(members: list[Member]) -> tuple[list[Member], list[str]]:
-    """`members` with each after the siblings it depends on (otherwise in workspace order), and the
-    names whose dependencies form a cycle (published in workspace order among themselves)."""
-    names = {member.name for member in members}
-    waiting = {member.name: sibling_dependencies(member, names) for member in members}
+def dependency_order(
+    members: list[Member], fields: tuple[str, ...] = DEPENDENCY_FIELDS
+) -> tuple[list[Member], list[list[str]]]:
+    """`members` with each after the siblings it depends on, and the cycles found.
+
+    The packages that depend on each other in a cycle (a strongly connected component of the
+    dependency graph, often through devDependencies) go out together; among themselves they
+    follow their runtime dependencies where those alone form no cycle, else workspace order.
+    Every package outside a cycle still follows its dependencies, and a cycle follows what its
+    packages depend on outside it. Among packages free to go, workspace order decides."""
+    versions = {member.name: str(member.package.data.get("version") or "") for member in members}
+    edges = {member.name: sibling_dependencies(member, versions, fields) for member in members}
+    position = {member.name: index for index, member in enumerate(members)}
+    components = strongly_connected(list(position), edges)
+    component_of = {name: index for index, component in enumerate(components) for name in component}
+    waiting = {
+        index: {component_of[dep] for name in component for dep in edges[name]} - {index}
+        for index, component in enumerate(components)
+    }
+    done: set[int] = set()
     ordered: list[Member] = []
-    cycle: list[str] = []
-    while len(ordered) < len(members):
-        done = {m.name for m in ordered}
-        ready = [m for m in members if m.name not in done and waiting[m.name] <= done]
-        if not ready:
-            # A cycle (often through devDependencies): no order satisfies it, so keep the workspace order.
-            left = [m for m in members if m.name not in done]
-            cycle = cycle or [m.name for m in left]
-            ready = left
-        ordered.append(ready[0])
-    return ordered, cycle
+    while len(done) < len(components):
+        ready = [index for index in range(len(components)) if index not in done and waiting[index] <= done]
+        chosen = min(ready, key=lambda index: min(position[name] for name in components[index]))
+        done.add(chosen)
+        ordered += _within_cycle([m for m in members if m.name in components[chosen]], fields)
+    cycles = [sorted(c, key=position.__getitem__) for c in components if len(c) > 1]
+    return ordered, sorted(cycles, key=lambda cycle: position[cycle[0]])
+
+
+def _within_cycle(cycle: list[Member], fields: tuple[str, ...]) -> list[Member]:
+    """The packages of one cycle (in workspace order): by their runtime dependencies alone when
+    the cycle goes through devDependencies, so that no package precedes what it needs at run time."""
+    if len(cycle) < 2 or fields == RUNTIME_FIELDS:
+        return cycle
+    return dependency_order(cycle, RUNTIME_FIELDS)[0]
+
+
+def strongly_connected(nodes: list[str], edges: dict[str, set[str]]) -> list[list[str]]:
+    """Tarjan's strongly connected components, iteratively (a deep dependency chain must not
+    exhaust Python's recursion limit)."""
+    index_of: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    components: list[list[str]] = []
+    for start in nodes:
+        if start in index_of:
+            continue
+        work = [(start, iter(sorted(edges[start])))]
+        index_of[start] = low[start] = len(index_of)
+        stack.append(start)
+        on_stack.add(start)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index_of:
+                    index_of[child] = low[child] = len(index_of)
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(edges[child]))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index_of[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index_of[node]:
+                component = []
+                while True:
+                    top = stack.pop()
+                    on_stack.discard(top)
+                    component.append(top)
+                    if top == node:
+                        break
+                components.append(component)
+    return components

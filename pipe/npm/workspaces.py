@@ -1,6 +1,7 @@
-"""Publisher for an npm workspace: every public workspace package of the root package.json's
-`workspaces` (or those NPM_WORKSPACES names), in dependency order, each packed as
-`npm pack --workspace <name>` packs it. The root itself is never published.
+"""Publisher for a workspace: every public package of a pnpm workspace (pnpm-workspace.yaml) or
+of the root package.json's `workspaces` (or those NPM_WORKSPACES names), in dependency order, and
+the root too when it is a public package itself (as `pnpm -r publish` does). Packages of a pnpm
+workspace are packed as `pnpm pack` packs them, the others as `npm pack --workspace <name>` does.
 
 Everything is validated before the first PUT: each package is packed and its packument read, and
 one version already published with other contents stops the run with nothing published. Versions
@@ -11,13 +12,13 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from pipe.config import Config
 from pipe.errors import ConflictError, InputError, PipeError
 from pipe.masking import SecretMasker
+from pipe.npm import pnpm_pack
 from pipe.npm.manifest import (
     check_tag_matches,
     choose_dist_tag,
@@ -27,6 +28,7 @@ from pipe.npm.manifest import (
 )
 from pipe.npm.manifest import publish_version as choose_version
 from pipe.npm.package import Packed, Source, pack_source
+from pipe.npm.pnpm_workspace import WorkspaceRoot, check_every_glob_matches
 from pipe.npm.registry import NpmRegistry, Packument
 from pipe.npm.upload import (
     Plan,
@@ -45,17 +47,11 @@ from pipe.npm.workspace_graph import (
     describe,
     discover,
     private_runtime_dependencies,
-    rewrite_workspace_ranges,
     select,
-    workspace_patterns,
 )
+from pipe.npm.workspace_ranges import Resolution, rewrite_package
 from pipe.outputs import Publication
 from pipe.versioning import SemVer
-
-
-def declared(data: Mapping, source: str) -> bool:
-    """Does this package.json make its folder a workspace root? An empty `workspaces` does not."""
-    return bool(workspace_patterns(data, source))
 
 
 @dataclass(frozen=True)
@@ -93,41 +89,69 @@ def lockstep_versions(members: list[Member], config: Config) -> dict[str, str]:
     return {m.name: str(m.package.data.get("version") or "") for m in members}
 
 
-def prepare(member: Member, members: list[Member], versions: Mapping[str, str], root: Path, config: Config) -> Release:
+def prepare(member: Member, resolution: Resolution, workspace: WorkspaceRoot, config: Config) -> Release:
     source = member.package.source
     validate_name(member.package.data.get("name"), source)
     version = choose_version(member.package.data, config.npm.version, source)
     check_tag_matches(config.context, version, from_variable=bool(config.npm.version))
-    package = rewrite_workspace_ranges(member, members, versions)
+    folder, package = member.folder, member.package
+    if workspace.pnpm:
+        folder, package = pnpm_pack.publish_folder(folder, package, member.relative)
+        package = pnpm_pack.exportable_package(package, folder, resolution)
+        outer, pnpm_root = (), workspace.folder
+    else:
+        package = rewrite_package(package, folder, resolution)
+        outer = () if member.relative == "." else outer_ignore_texts(workspace.folder, folder)
+        pnpm_root = None
     shown = member.relative
-    folder = Source(
-        member.folder, shown, False, package, read_folder_readme(member.folder), outer_ignore_texts(root, member.folder)
-    )
-    return Release(member, folder, version, choose_dist_tag(config.npm.dist_tag, package.data, version))
+    release_source = Source(folder, shown, False, package, read_folder_readme(folder), outer, pnpm_root)
+    return Release(member, release_source, version, choose_dist_tag(config.npm.dist_tag, package.data, version))
 
 
-def warn_about_private_needs(chosen: list[Member], members: list[Member], log: logging.Logger) -> None:
-    for member in chosen:
-        private = private_runtime_dependencies(member, members)
-        if private:
-            log.warning(
-                '%s depends on %s, marked "private": true and so never published: installs of %s will fail.',
-                member.name,
-                ", ".join(private),
-                member.name,
-            )
+def refuse_private_needs(chosen: list[Member], members: list[Member]) -> None:
+    """A published package whose consumers need a private sibling could never be installed."""
+    needs = [(member.name, private_runtime_dependencies(member, members)) for member in chosen]
+    needs = [(name, private) for name, private in needs if private]
+    if needs:
+        listed = "; ".join(f"{name} needs {', '.join(private)}" for name, private in needs)
+        raise InputError(
+            f'workspace packages depend at run time on packages marked "private": true, which are never published '
+            f'({listed}), so their installs would fail: remove "private" from those packages, or move the '
+            "dependency to devDependencies."
+        )
 
 
-def releases_in_order(root_source: Source, config: Config, log: logging.Logger) -> list[Release]:
-    root = root_source.path.resolve()
-    members = discover(
-        root, workspace_patterns(root_source.package.data, root_source.package.source), root_source.shown
-    )
+def workspace_members(root_source: Source, workspace: WorkspaceRoot, log: logging.Logger) -> list[Member]:
+    """The workspace's packages; the root first when it is a package to publish itself."""
+    check_every_glob_matches(workspace)
+    members = discover(workspace.folder, list(workspace.patterns), workspace.source)
+    root = root_source.package
+    # As `pnpm -r publish`: a root with a name and a version and not private is a package too.
+    if root.data.get("private") is not True and root.data.get("name") and root.data.get("version"):
+        members = [Member(workspace.folder, ".", root), *members]
+        log.info("The workspace root %s is a public package: it is published too.", root_source.shown)
     log.info("Workspace packages (%d): %s.", len(members), describe(members))
-    if root_source.package.data.get("private") is not True:
-        log.info("The workspace root %s is not published: only its workspace packages are.", root_source.shown)
-    chosen = select(members, config.npm.workspaces, root)
-    skipped = [m.name for m in members if m not in chosen]
+    return members
+
+
+def publishable(members: list[Member], workspace: WorkspaceRoot, log: logging.Logger) -> list[Member]:
+    """In a pnpm workspace, packages without a name or a version are not for publishing (an app, a
+    test fixture), as `pnpm -r publish` skips them."""
+    if not workspace.pnpm:
+        return members
+    unversioned = [m for m in members if not m.package.data.get("name") or not m.package.data.get("version")]
+    if unversioned:
+        log.info("Not published (no name or version): %s.", ", ".join(m.relative for m in unversioned))
+    return [m for m in members if m not in unversioned]
+
+
+def releases_in_order(
+    root_source: Source, workspace: WorkspaceRoot, config: Config, log: logging.Logger
+) -> list[Release]:
+    root = workspace.folder.resolve()
+    members = workspace_members(root_source, workspace, log)
+    chosen = select(publishable(members, workspace, log), config.npm.workspaces, root)
+    skipped = [m.name for m in members if m not in chosen and m.package.data.get("version")]
     if skipped:
         reason = "not in NPM_WORKSPACES or private" if config.npm.workspaces else "private"
         log.info("Not published (%s): %s.", reason, ", ".join(skipped))
@@ -136,14 +160,17 @@ def releases_in_order(root_source: Source, config: Config, log: logging.Logger) 
             'every workspace package has "private": true, so there is nothing to publish: remove "private" from the '
             "packages to publish."
         )
-    warn_about_private_needs(chosen, members, log)
-    ordered, cycle = dependency_order(chosen)
-    if cycle:
+    refuse_private_needs(chosen, members)
+    ordered, cycles = dependency_order(chosen)
+    for cycle in cycles:
         log.warning(
-            "These packages depend on each other in a cycle, so they go in workspace order: %s.", ", ".join(cycle)
+            "These packages depend on each other in a cycle, so among themselves only their runtime dependencies "
+            "order them (else workspace order): %s.",
+            ", ".join(cycle),
         )
-    versions = lockstep_versions(members, config)
-    return [prepare(member, members, versions, root, config) for member in ordered]
+    where = workspace.source if workspace.pnpm else "the workspace"
+    resolution = Resolution(tuple(members), lockstep_versions(members, config), workspace.catalogs, where)
+    return [prepare(member, resolution, workspace, config) for member in ordered]
 
 
 def stage(release: Release, work: Path, registry: NpmRegistry, config: Config, log: logging.Logger) -> Staged:
@@ -234,8 +261,10 @@ def dry_run_result(staged: list[Staged], config: Config) -> Publication:
     return Publication(f"Dry run: {text}; nothing was written.", {}, {"packages": packages})
 
 
-def publish(config: Config, log: logging.Logger, masker: SecretMasker, root_source: Source) -> Publication:
-    releases = releases_in_order(root_source, config, log)
+def publish(
+    config: Config, log: logging.Logger, masker: SecretMasker, root_source: Source, workspace: WorkspaceRoot
+) -> Publication:
+    releases = releases_in_order(root_source, workspace, config, log)
     with tempfile.TemporaryDirectory(prefix="bbpp-npm-") as work_dir:
         registry = NpmRegistry.from_config(config, log, masker)
         staged = stage_all(releases, Path(work_dir), registry, config, log)

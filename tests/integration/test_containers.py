@@ -340,16 +340,25 @@ def test_engine_that_refuses_connections(sandbox, image, project, tmp_path):
     )
 
 
-def test_build_error_names_the_instruction(sandbox, image, project, tmp_path):
+@pytest.mark.parametrize(
+    ("builder", "line"),
+    [
+        (
+            "classic",
+            "✖ the image build failed at Step 2/7 : COPY missing.txt /: COPY failed: file not found in build context "
+            "or excluded by .dockerignore: stat missing.txt: file does not exist: fix the Dockerfile and re-run.",
+        ),
+        (
+            "auto",
+            '✖ the image build failed at [1/1] COPY missing.txt /: failed to compute cache key: "/missing.txt" not '
+            "found: not found: fix the Dockerfile and re-run.",
+        ),
+    ],
+)
+def test_build_error_names_the_instruction(sandbox, image, project, tmp_path, builder, line):
     (project / "Dockerfile").write_text("FROM scratch\nCOPY missing.txt /\n", encoding="utf-8")
-    env = pipe_env(sandbox, image, tmp_path, BITBUCKET_TAG="v1.0.0")
-    fails_with(
-        sandbox,
-        env,
-        project,
-        "✖ the image build failed at Step 2/7 : COPY missing.txt /: COPY failed: file not found in build context "
-        "or excluded by .dockerignore: stat missing.txt: file does not exist: fix the Dockerfile and re-run.",
-    )
+    env = pipe_env(sandbox, image, tmp_path, BITBUCKET_TAG="v1.0.0", BUILDER=builder)
+    fails_with(sandbox, env, project, line)
     assert registry_tags_or_none(sandbox, image) is None
 
 

@@ -333,7 +333,7 @@ def docker_cases() -> dict[str, Case]:
             "DOCKERFILE '../../../etc/passwd' does not exist",
             {"DOCKERFILE": "../../../etc/passwd"},
         ),
-        "docker-dockerfile-empty": Case("docker", dockerfile(""), "the Dockerfile (Dockerfile) cannot be empty"),
+        "docker-dockerfile-empty": Case("docker", dockerfile(""), "the Dockerfile cannot be empty"),
         "docker-build-args-malformed": Case(
             "docker", dockerfile(), "BUILD_ARGS entry 'NOEQUALS' is not KEY=VALUE", {"BUILD_ARGS": "NOEQUALS"}
         ),

@@ -363,3 +363,39 @@ def test_a_kind_of_its_own_variables_needs_no_marker_file(workdir: Path, overrid
 def test_variables_of_two_kinds_fall_back_to_the_files(workdir: Path) -> None:
     (workdir / "package.json").write_text("{}")
     assert config_for(workdir, LOCAL_IMAGE="app:ci", MAVEN_POM="pom.xml").package_type == "npm"
+
+
+# --- BUILDER, CACHE_FROM, BUILD_NETWORK ---------------------------------------------------
+
+
+def test_build_settings_and_their_defaults(workdir: Path) -> None:
+    defaults = config_for(workdir, PACKAGE_TYPE="docker").docker
+    assert (defaults.builder, defaults.cache_from, defaults.build_network) == ("auto", None, None)
+    config = config_for(
+        workdir, PACKAGE_TYPE="docker", BUILDER="BuildKit", CACHE_FROM="latest, {branch}", BUILD_NETWORK="Host"
+    ).docker
+    assert (config.builder, config.cache_from, config.build_network) == ("buildkit", ("latest", "{branch}"), "host")
+    assert config_for(workdir, PACKAGE_TYPE="docker", CACHE_FROM="None").docker.cache_from == ()
+    assert config_for(workdir, PACKAGE_TYPE="docker", BUILD_NETWORK="ci_net").docker.build_network == "ci_net"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"BUILDER": "kaniko"}, "BUILDER 'kaniko' is not supported: use auto, buildkit or classic."),
+        (
+            {"CACHE_FROM": "none latest"},
+            "CACHE_FROM names 'none' and other sources: set CACHE_FROM: 'none' alone to build without cache "
+            "sources, or list only the sources.",
+        ),
+        (
+            {"BUILD_NETWORK": "host;rm"},
+            "BUILD_NETWORK 'host;rm' is not a network mode: use default, host, none or the name of a network of "
+            "the Docker engine (as docker build --network).",
+        ),
+    ],
+)
+def test_bad_build_settings(workdir: Path, overrides: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        config_for(workdir, PACKAGE_TYPE="docker", **overrides)
+    assert caught.value.message == message
