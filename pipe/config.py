@@ -452,12 +452,18 @@ def check_index_sources(variables: Mapping[str, object]) -> None:
         )
 
 
-def read_staging_dir(variables: Mapping[str, object]) -> str | None:
+def read_staging_dir(variables: Mapping[str, object], action: str) -> str | None:
     """MAVEN_STAGING_DIR names every file to deploy: the variables that pick a POM and its files
-    would be ignored next to it, so setting both is refused rather than half obeyed."""
+    would be ignored next to it, so setting both is refused rather than half obeyed; so is a
+    cleanup, which selects its artifact by MAVEN_POM."""
     staging_dir = _text(variables, "MAVEN_STAGING_DIR")
     if staging_dir is None:
         return None
+    if action == "cleanup":
+        raise ConfigError(
+            "MAVEN_STAGING_DIR is set for ACTION cleanup, which selects the artifact to clean up by its POM "
+            "(MAVEN_POM): remove MAVEN_STAGING_DIR from the cleanup step and set MAVEN_POM to the artifact's POM."
+        )
     mixed = [name for name in ("MAVEN_POM", "MAVEN_ARTIFACTS", "MAVEN_MODULES") if _text(variables, name)]
     if mixed:
         raise ConfigError(
@@ -544,7 +550,7 @@ def load_config(env: Mapping[str, str], working_dir: Path) -> Config:
             pom=str(_text(variables, "MAVEN_POM", "pom.xml")),
             artifacts=variables["MAVEN_ARTIFACTS"],
             modules=variables["MAVEN_MODULES"],
-            staging_dir=read_staging_dir(variables),
+            staging_dir=read_staging_dir(variables, action),
         ),
         action=action,
         cleanup=rules,

@@ -468,3 +468,14 @@ def test_unreadable_files_and_folders_are_named(tmp_path):
         "MAVEN_STAGING_DIR build/staging-deploy has files or folders the pipe may not read "
         "(com/acme/lib/1.0.0/lib-1.0.0-secret.jar, com/acme/locked/)" + LAYOUT_FIX
     )
+
+
+def test_cleanup_with_a_staging_folder_is_refused(workdir):
+    """Cleanup picks its artifact by MAVEN_POM: MAVEN_STAGING_DIR would be silently ignored."""
+    env = base_env(REGISTRY_URL=URL, MAVEN_STAGING_DIR="staging", ACTION="cleanup", KEEP_RELEASES="3")
+    run = run_in_process(env, workdir)
+    assert run.code == 1
+    assert run.last_line == (
+        "✖ MAVEN_STAGING_DIR is set for ACTION cleanup, which selects the artifact to clean up by its POM "
+        "(MAVEN_POM): remove MAVEN_STAGING_DIR from the cleanup step and set MAVEN_POM to the artifact's POM."
+    )
