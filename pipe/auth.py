@@ -1,7 +1,9 @@
 """Credentials: the Pipelines-provided pair or an Atlassian account email + API token.
 
 Both are plain user + secret on the wire (HTTP Basic, or Basic to a token endpoint), so one
-type serves every registry. The secret never appears in `repr` or `str`.
+type serves every registry. The secret never appears in `repr` or `str`. Basic is encoded as
+UTF-8 everywhere: a token with characters outside latin-1 reaches the registry (which refuses
+it: one ✖ about the credentials) instead of failing inside the HTTP library.
 """
 
 from __future__ import annotations
@@ -29,5 +31,27 @@ class Credentials:
     def basic_header(self) -> str:
         return f"Basic {self.basic_token}"
 
-    def as_requests_auth(self) -> tuple[str, str]:
-        return (self.username, self.token)
+    def as_requests_auth(self) -> BasicAuth:
+        """The credentials as a session's `auth`: Basic, encoded as UTF-8 (RFC 7617), where
+        requests' own `(user, token)` pair encodes as latin-1 and fails on any other character."""
+        return BasicAuth(self)
+
+
+class BasicAuth:
+    """A requests auth hook (any callable taking the prepared request) that sets the Basic header."""
+
+    def __init__(self, credentials: Credentials):
+        self.credentials = credentials
+
+    def __call__(self, request):
+        request.headers["Authorization"] = self.credentials.basic_header
+        return request
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, BasicAuth) and other.credentials == self.credentials
+
+    def __hash__(self) -> int:
+        return hash(self.credentials)
+
+    def __repr__(self) -> str:
+        return f"BasicAuth({self.credentials!r})"

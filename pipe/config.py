@@ -18,6 +18,7 @@ from bitbucket_pipes_toolkit import ArrayVariable, Pipe
 from pipe.auth import Credentials
 from pipe.context import PipelinesRun
 from pipe.errors import ConfigError
+from pipe.versioning import strip_v
 
 if TYPE_CHECKING:
     from requests.adapters import BaseAdapter as HTTPTransport
@@ -31,7 +32,7 @@ MARKER_FILES = {"docker": "Dockerfile", "npm": "package.json", "maven": "pom.xml
 KIND_VARIABLES = {
     "docker": ("LOCAL_IMAGE", "IMAGE_ARCHIVE", "INDEX_FROM_TAGS"),
     "npm": ("NPM_PACKAGE", "NPM_WORKSPACES"),
-    "maven": ("MAVEN_POM", "MAVEN_ARTIFACTS", "MAVEN_MODULES", "MAVEN_STAGING_DIR"),
+    "maven": ("MAVEN_POM", "MAVEN_ARTIFACTS", "MAVEN_MODULES", "MAVEN_PROPERTIES", "MAVEN_STAGING_DIR"),
 }
 
 DEFAULT_CONTAINER_REGISTRY = "crg.apkg.io"
@@ -77,6 +78,7 @@ LIST_VARIABLES = (
     "MAVEN_ARTIFACTS",
     "NPM_WORKSPACES",
     "MAVEN_MODULES",
+    "MAVEN_PROPERTIES",
     "DELETE_MATCHING",
     "INDEX_FROM_TAGS",
     "CACHE_FROM",
@@ -153,6 +155,10 @@ class MavenSettings:
     artifacts: tuple[str, ...]
     # artifactIds of the reactor modules to deploy (empty: every module).
     modules: tuple[str, ...] = ()
+    # MAVEN_PROPERTIES: the `-D` values the build ran with (profile activation, ${…} in the POMs).
+    properties: tuple[tuple[str, str], ...] = ()
+    # VERSION without a leading v: the value of ${revision}.
+    version: str | None = None
     # A folder in Maven repository layout written by the build (mvn deploy to a file: repository,
     # Gradle's maven-publish, sbt, Bazel): deployed as staged instead of the POM and target/.
     staging_dir: str | None = None
@@ -215,10 +221,32 @@ def read_variables(env: Mapping[str, str]) -> dict[str, object]:
     for name in LIST_VARIABLES:
         if f"{name}_COUNT" in env:
             items = list(ArrayVariable(name, env))
+            if name in EXACT_LISTS:
+                check_exact_list(name, items)
         else:
             items = _LIST_SEPARATORS.split(str(variables.get(name) or ""))
         variables[name] = tuple(item.strip() for item in items if item and item.strip())
+    if variables.get("INDEX_FROM_TAGS"):
+        check_exact_list("INDEX_FROM_TAGS", list(variables["INDEX_FROM_TAGS"]))
     return variables
+
+
+# Lists whose every entry is meant: an empty entry or one named twice is a mistake (a platform
+# image left out of the index), not something to drop silently.
+EXACT_LISTS = ("INDEX_FROM_TAGS",)
+
+
+def check_exact_list(name: str, items: list[str]) -> None:
+    blank = [position + 1 for position, item in enumerate(items) if not (item or "").strip()]
+    if blank:
+        raise ConfigError(
+            f"{name} has an empty entry (entry {blank[0]} of {len(items)}): remove it or fill in the tag it was "
+            "meant to name."
+        )
+    stripped = [item.strip() for item in items]
+    twice = sorted({item for item in stripped if stripped.count(item) > 1})
+    if twice:
+        raise ConfigError(f"{name} names {', '.join(twice)} more than once: list each platform's tag once.")
 
 
 def _text(variables: Mapping[str, object], name: str, default: str | None = None) -> str | None:
@@ -321,6 +349,13 @@ def parse_registry(raw: str, package_type: str, allow_insecure_http: bool) -> Re
     """Normalise a registry address. Container registries are often written as a bare host
     (`crg.apkg.io`, `127.0.0.1:5000`): like Docker, assume https, except on loopback."""
     text = raw.strip()
+    # Credentials in the URL are refused before anything else is said about it, and the URL is not
+    # repeated: every other message would quote (or drop) the user-info and contradict this one.
+    if "@" in urlsplit(text if "://" in text else f"//{text}").netloc:
+        raise ConfigError(
+            "REGISTRY_URL must not contain credentials: remove the user-info and pass "
+            "BITBUCKET_PACKAGES_USERNAME / BITBUCKET_PACKAGES_TOKEN instead."
+        )
     if "://" not in text:
         if package_type != "docker":
             raise ConfigError(f"REGISTRY_URL '{text}' has no scheme: write it as https://{text}")
@@ -329,11 +364,6 @@ def parse_registry(raw: str, package_type: str, allow_insecure_http: bool) -> Re
     parts = urlsplit(text)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(f"REGISTRY_URL '{raw}' is not an http(s) URL: write it as https://host/path/")
-    if parts.username or parts.password:
-        raise ConfigError(
-            "REGISTRY_URL must not contain credentials: remove the user-info and pass "
-            "BITBUCKET_PACKAGES_USERNAME / BITBUCKET_PACKAGES_TOKEN instead."
-        )
     insecure = parts.scheme == "http"
     if insecure and not is_loopback(parts.hostname) and not allow_insecure_http:
         raise ConfigError(
@@ -464,7 +494,9 @@ def read_staging_dir(variables: Mapping[str, object], action: str) -> str | None
             "MAVEN_STAGING_DIR is set for ACTION cleanup, which selects the artifact to clean up by its POM "
             "(MAVEN_POM): remove MAVEN_STAGING_DIR from the cleanup step and set MAVEN_POM to the artifact's POM."
         )
-    mixed = [name for name in ("MAVEN_POM", "MAVEN_ARTIFACTS", "MAVEN_MODULES") if _text(variables, name)]
+    mixed = [
+        name for name in ("MAVEN_POM", "MAVEN_ARTIFACTS", "MAVEN_MODULES", "MAVEN_PROPERTIES") if _text(variables, name)
+    ]
     if mixed:
         raise ConfigError(
             f"MAVEN_STAGING_DIR and {' and '.join(mixed)} are both set: MAVEN_STAGING_DIR deploys every version "
@@ -472,6 +504,27 @@ def read_staging_dir(variables: Mapping[str, object], action: str) -> str | None
             "to deploy a POM and its target/."
         )
     return staging_dir
+
+
+def read_maven_settings(variables: Mapping[str, object], action: str) -> MavenSettings:
+    """MAVEN_* and VERSION; VERSION sets ${revision}, so MAVEN_PROPERTIES may not say otherwise."""
+    properties = parse_key_values("MAVEN_PROPERTIES", variables["MAVEN_PROPERTIES"])
+    version = _text(variables, "VERSION")
+    version = strip_v(version) if version else None
+    given = dict(properties).get("revision")
+    if version is not None and given is not None and given != version:
+        raise ConfigError(
+            f"VERSION ({version}) and MAVEN_PROPERTIES revision={given} disagree: VERSION sets ${{revision}}; "
+            "set only one of them."
+        )
+    return MavenSettings(
+        pom=str(_text(variables, "MAVEN_POM", "pom.xml")),
+        artifacts=variables["MAVEN_ARTIFACTS"],
+        modules=variables["MAVEN_MODULES"],
+        properties=properties,
+        version=version,
+        staging_dir=read_staging_dir(variables, action),
+    )
 
 
 def read_build_settings(variables: Mapping[str, object]) -> tuple[str, tuple[str, ...] | None, str | None]:
@@ -546,12 +599,7 @@ def load_config(env: Mapping[str, str], working_dir: Path) -> Config:
             version=_text(variables, "VERSION"),
             workspaces=variables["NPM_WORKSPACES"],
         ),
-        maven=MavenSettings(
-            pom=str(_text(variables, "MAVEN_POM", "pom.xml")),
-            artifacts=variables["MAVEN_ARTIFACTS"],
-            modules=variables["MAVEN_MODULES"],
-            staging_dir=read_staging_dir(variables, action),
-        ),
+        maven=read_maven_settings(variables, action),
         action=action,
         cleanup=rules,
         environment=MappingProxyType(dict(env)),

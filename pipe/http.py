@@ -235,7 +235,7 @@ def session_budget(session: requests.Session) -> RetryBudget:
 
 
 def new_session(
-    auth: tuple[str, str] | None = None,
+    auth: tuple[str, str] | Callable | None = None,
     retries: int | None = None,
     backoff: float | None = None,
     timeout: tuple[float, float] = (CONNECT_TIMEOUT, READ_TIMEOUT),

@@ -7,12 +7,14 @@ import re
 from dataclasses import dataclass
 from functools import total_ordering
 
-# semver.org 2.0.0, with an optional leading "v" because git tags are written "v1.2.3".
+# semver.org 2.0.0, with an optional leading "v" because git tags are written "v1.2.3". ASCII
+# digits only (`\d` alone would take "١٣" as 13), and `\Z`, since `$` also matches before a newline.
 _SEMVER = re.compile(
     r"^v?(?P<major>0|[1-9]\d*)\.(?P<minor>0|[1-9]\d*)\.(?P<patch>0|[1-9]\d*)"
     r"(?:-(?P<pre>(?:0|[1-9]\d*|\d*[A-Za-z-][0-9A-Za-z-]*)"
     r"(?:\.(?:0|[1-9]\d*|\d*[A-Za-z-][0-9A-Za-z-]*))*))?"
-    r"(?:\+(?P<build>[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?$"
+    r"(?:\+(?P<build>[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?\Z",
+    re.ASCII,
 )
 
 
@@ -32,13 +34,11 @@ class SemVer:
         if not match:
             return None
         pre, build = match.group("pre"), match.group("build")
-        return cls(
-            int(match.group("major")),
-            int(match.group("minor")),
-            int(match.group("patch")),
-            tuple(pre.split(".")) if pre else (),
-            tuple(build.split(".")) if build else (),
-        )
+        try:
+            numbers = [int(match.group(part)) for part in ("major", "minor", "patch")]
+        except ValueError:  # thousands of digits: past Python's int-from-text limit, and no real version
+            return None
+        return cls(*numbers, tuple(pre.split(".")) if pre else (), tuple(build.split(".")) if build else ())
 
     @property
     def is_prerelease(self) -> bool:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import io
 import json
 import shutil
 import tarfile
@@ -22,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
+from pipe.containers.blobs import READ_BLOCK, BlobCheck, BlobSource, hasher, is_digest, shown
 from pipe.containers.mediatypes import (
     INDEX_TYPES,
     MANIFEST_TYPES,
@@ -33,80 +33,6 @@ from pipe.containers.mediatypes import (
     UNCOMPRESSED_LAYERS,
 )
 from pipe.errors import InputError
-
-READ_BLOCK = 1 << 20
-
-
-@dataclass(frozen=True)
-class BlobSource:
-    """`size` bytes of `path` from `offset` on: a blob inside an archive or a file of a folder."""
-
-    path: Path
-    offset: int
-    size: int
-
-    def open(self) -> BlobReader:
-        return BlobReader(self)
-
-    def open_with(self, on_read) -> BlobReader:
-        """A reader that reports every block it reads to `on_read(count)` (progress)."""
-        return BlobReader(self, on_read)
-
-    def read_all(self) -> bytes:
-        with self.open() as reader:
-            return reader.read()
-
-
-class BlobReader(io.RawIOBase):
-    """A read-only file over a `BlobSource`, with a length (so requests sends Content-Length and
-    streams it) and an optional callback for every block read (progress)."""
-
-    def __init__(self, source: BlobSource, on_read=None):
-        super().__init__()
-        self.source = source
-        self.file = open(source.path, "rb")  # closed with the reader
-        self.file.seek(source.offset)
-        self.position = 0
-        self.on_read = on_read
-
-    def __len__(self) -> int:
-        return self.source.size - self.position
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self.position
-
-    def seek(self, position: int, whence: int = io.SEEK_SET) -> int:
-        if whence == io.SEEK_END:
-            position = self.source.size + position
-        elif whence == io.SEEK_CUR:
-            position = self.position + position
-        self.position = max(0, min(position, self.source.size))
-        self.file.seek(self.source.offset + self.position)
-        return self.position
-
-    def read(self, size: int = -1) -> bytes:
-        left = self.source.size - self.position
-        size = left if size is None or size < 0 else min(size, left)
-        data = self.file.read(size) if size else b""
-        self.position += len(data)
-        if data and self.on_read:
-            self.on_read(len(data))
-        return data
-
-    def readinto(self, buffer) -> int:
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
-
-    def close(self) -> None:
-        self.file.close()
-        super().close()
 
 
 @dataclass
@@ -120,10 +46,29 @@ class Layer:
     digest: str | None
     diff_id: str | None
     descriptor: dict = field(default_factory=dict)  # the original descriptor (annotations …)
+    origin: str = "IMAGE_ARCHIVE"  # where it was read, for messages
+    # Its digest was computed from its bytes as they were read (an engine export): no check left.
+    verified: bool = False
 
     @property
     def uncompressed(self) -> bool:
         return self.media_type in UNCOMPRESSED_LAYERS
+
+    @property
+    def check(self) -> BlobCheck | None:
+        """What the layer's bytes must hash to, checked while they are read for the push."""
+        if self.digest is None or self.verified:
+            return None
+        name = f"layer {self.digest[:19]}… of {self.origin}"
+        return BlobCheck(self.digest, self.diff_id, layer_compression(self.media_type), name)
+
+
+def layer_compression(media_type: str) -> str | None:
+    """How a layer's bytes unpack to its diff: "" stored as they are, "gzip", or None for a
+    compression the pipe does not read (zstd), whose diff id is then left to the registry."""
+    if media_type.endswith(("+gzip", ".gzip")):
+        return "gzip"
+    return None if "zstd" in media_type else ""
 
 
 @dataclass
@@ -149,15 +94,20 @@ class ImageManifest:
 
     @property
     def diff_ids(self) -> list[str]:
-        return list(json.loads(self.config).get("rootfs", {}).get("diff_ids", []))
+        return list(config_diff_ids(json.loads(self.config), "", "") or [])
 
     @property
     def base_hints(self) -> tuple[dict, dict]:
         """The config's labels and the manifest's annotations: where a builder may have named the
         base image."""
-        labels = (json.loads(self.config).get("config") or {}).get("Labels") or {}
-        annotations = (json.loads(self.raw).get("annotations") or {}) if self.raw else {}
-        return labels, annotations
+        labels = mapping(mapping(json.loads(self.config)).get("config")).get("Labels")
+        annotations = mapping(json.loads(self.raw)).get("annotations") if self.raw else {}
+        return mapping(labels), mapping(annotations)
+
+
+def mapping(value: object) -> dict:
+    """`value` when it is a JSON object, else an empty one (a field a hostile archive mistyped)."""
+    return value if isinstance(value, dict) else {}
 
 
 @dataclass
@@ -169,6 +119,8 @@ class ArchivedImage:
     index: dict | None = None  # the archived index (annotations), when multi-platform
     index_media_type: str = OCI_INDEX
     index_raw: bytes | None = None  # its bytes, pushed as they are when no manifest changed
+    # The tags the layout names the image by (`org.opencontainers.image.ref.name`), for the log.
+    ref_names: tuple[str, ...] = ()
 
     @property
     def multi_platform(self) -> bool:
@@ -185,10 +137,15 @@ def open_archive(path: Path, label: str = "IMAGE_ARCHIVE") -> Iterator[ArchivedI
     if path.is_dir():
         yield read_layout(FolderFiles(path), label)
         return
-    if not path.is_file():
+    if not path.exists():
         raise InputError(
             f"{label} '{path}' does not exist: set {label} to a `docker save` tarball or an OCI image "
             "layout (folder or tar), relative to the repository."
+        )
+    if not path.is_file():
+        raise InputError(
+            f"{label} '{path}' is not a regular file or a folder (a device, a pipe or a socket): set {label} to a "
+            "`docker save` tarball or an OCI image layout (folder or tar)."
         )
     with tempfile.TemporaryDirectory(prefix="bbpp-archive-") as scratch:
         tar_path = gunzip_if_needed(path, Path(scratch))
@@ -402,45 +359,93 @@ def read_layout(files, label: str) -> ArchivedImage:
     )
 
 
-def read_json(files, name: str, label: str) -> object:
-    source = files.source(name)
-    if source is None:
-        raise InputError(f"{label} is incomplete: {name} is missing: re-create the archive.")
+def damaged(label: str, what: str) -> InputError:
+    return InputError(f"{label} is damaged: {what}: re-create the archive.")
+
+
+def parse_object(data: bytes, what: str, label: str) -> dict:
+    """`data` as a JSON object; anything else (not JSON, nested beyond reason, not an object)
+    is the archive's damage, named."""
     try:
-        return json.loads(source.read_all())
-    except ValueError as error:
-        raise InputError(f"{label} is damaged: {name} is not JSON ({error}): re-create the archive.") from None
+        document = json.loads(data)
+    except (ValueError, RecursionError) as error:
+        reason = "nested too deeply" if isinstance(error, RecursionError) else f"{error}"
+        raise damaged(label, f"{what} is not JSON ({shown(reason)})") from None
+    if not isinstance(document, dict):
+        raise damaged(label, f"{what} is not a JSON object")
+    return document
+
+
+def read_json(files, name: str, label: str) -> object:
+    try:
+        return json.loads(read_json_bytes(files, name, label))
+    except (ValueError, RecursionError) as error:
+        reason = "nested too deeply" if isinstance(error, RecursionError) else f"{error}"
+        raise damaged(label, f"{name} is not JSON ({shown(reason)})") from None
+
+
+def checked_digest(value: object, what: str, label: str) -> str:
+    """A digest from the archive, in the form the OCI spec allows, before it is used as a path
+    (`sha256:../../x` would read outside the layout) or in a URL."""
+    if not is_digest(value):
+        raise damaged(
+            label, f"{what} names the digest '{shown(value)}', which is not sha256:<64 hex digits> or sha512:<128>"
+        )
+    return str(value)
+
+
+def config_diff_ids(config: dict, what: str, label: str) -> list[str] | None:
+    """The config's `rootfs.diff_ids`, each checked; None when it lists none (not an image)."""
+    diff_ids = mapping(config.get("rootfs")).get("diff_ids")
+    if diff_ids is None:
+        return None
+    if not isinstance(diff_ids, list):
+        raise damaged(label, f"{what}'s rootfs.diff_ids is not a list")
+    return [checked_digest(diff_id, f"{what}'s rootfs.diff_ids", label) for diff_id in diff_ids]
 
 
 # --- legacy `docker save` ----------------------------------------------------------------------
 
 
 def read_docker_save(files, label: str) -> ArchivedImage:
-    entries = read_json(files, "manifest.json", label)
-    if not isinstance(entries, list) or not entries:
-        raise InputError(f"{label}'s manifest.json lists no image: re-create it with `docker save <image>`.")
-    if len(entries) > 1:
-        names = ", ".join(" ".join(entry.get("RepoTags") or ["<untagged>"]) for entry in entries)
-        raise InputError(
-            f"{label} holds {len(entries)} images ({names}): save exactly one image, "
-            "e.g. docker save my-image:tag -o image.tar."
-        )
-    entry = entries[0]
+    entry = docker_save_entry(read_json(files, "manifest.json", label), label)
     config_source = files.source(entry["Config"])
     if config_source is None:
-        raise InputError(f"{label} is incomplete: {entry['Config']} is missing: re-create the archive.")
+        raise InputError(f"{label} is incomplete: {shown(entry['Config'])} is missing: re-create the archive.")
     config = config_source.read_all()
-    diff_ids = json.loads(config).get("rootfs", {}).get("diff_ids", [])
+    what = f"the image config {shown(entry['Config'])}"
+    diff_ids = config_diff_ids(parse_object(config, what, label), what, label) or []
     if len(diff_ids) != len(entry["Layers"]):
         raise InputError(f"{label} is damaged: the config lists a different number of layers than manifest.json.")
     layers = []
     for name, diff_id in zip(entry["Layers"], diff_ids, strict=True):
         source = files.source(name)
         if source is None:
-            raise InputError(f"{label} is incomplete: layer {name} is missing: re-create the archive.")
+            raise InputError(f"{label} is incomplete: layer {shown(name)} is missing: re-create the archive.")
         # A legacy save stores layers uncompressed: their digest is the diff id.
-        layers.append(Layer(source, OCI_LAYER, diff_id, diff_id))
+        layers.append(Layer(source, OCI_LAYER, diff_id, diff_id, origin=label))
     return ArchivedImage([ImageManifest(config, OCI_CONFIG, layers)], kind="docker save")
+
+
+def docker_save_entry(entries: object, label: str) -> dict:
+    """The one image of a `docker save` manifest.json, its fields checked."""
+    if not isinstance(entries, list) or not entries:
+        raise InputError(f"{label}'s manifest.json lists no image: re-create it with `docker save <image>`.")
+    if len(entries) > 1:
+        names = ", ".join(" ".join(map(shown, mapping(entry).get("RepoTags") or ["<untagged>"])) for entry in entries)
+        raise InputError(
+            f"{label} holds {len(entries)} images ({names}): save exactly one image, "
+            "e.g. docker save my-image:tag -o image.tar."
+        )
+    entry = mapping(entries[0])
+    layers = entry.get("Layers")
+    if (
+        not isinstance(entry.get("Config"), str)
+        or not isinstance(layers, list)
+        or not all(isinstance(name, str) for name in layers)
+    ):
+        raise damaged(label, "manifest.json names no Config file and Layers list for its image")
+    return entry
 
 
 # --- OCI image layout --------------------------------------------------------------------------
@@ -451,55 +456,108 @@ def blob_path(digest: str) -> str:
     return f"blobs/{algorithm}/{hexdigest}"
 
 
-def read_blob(files, digest: str, label: str) -> tuple[bytes, BlobSource]:
+def blob_source(files, descriptor: object, what: str, label: str) -> tuple[str, BlobSource]:
+    """The digest and the bytes' place of the blob a descriptor names (nothing read yet); its
+    digest checked for form and its size, when given, against the file's."""
+    descriptor = mapping(descriptor)
+    digest = checked_digest(descriptor.get("digest"), what, label)
     source = files.source(blob_path(digest))
     if source is None:
         raise InputError(f"{label} is incomplete: blob {digest} is missing: re-create the archive.")
-    return source.read_all(), source
+    size = descriptor.get("size")
+    if isinstance(size, int) and size != source.size:
+        raise damaged(label, f"blob {digest} holds {source.size} bytes where {what} says {size}")
+    return digest, source
+
+
+def read_blob(files, descriptor: object, what: str, label: str) -> bytes:
+    """A small blob (an index, a manifest, a config) read whole and checked against its digest."""
+    digest, source = blob_source(files, descriptor, what, label)
+    data = source.read_all()
+    found = hasher(digest)
+    found.update(data)
+    actual = f"{digest.partition(':')[0]}:{found.hexdigest()}"
+    if actual != digest:
+        raise damaged(label, f"blob {digest} ({what}) hashes to {actual}")
+    return data
+
+
+REF_NAME = "org.opencontainers.image.ref.name"
+
+
+def image_descriptors(index: dict, label: str) -> list[dict]:
+    """The images index.json lists, each once: a layout that names one image by several tags
+    (`skopeo copy … oci:L:1.0.0`, then `oci:L:latest`) lists it once per tag."""
+    listed = index.get("manifests") or []
+    if not isinstance(listed, list):
+        raise damaged(label, "index.json's manifests is not a list")
+    unique: dict[str, dict] = {}
+    for descriptor in map(mapping, listed):
+        if descriptor.get("mediaType") in INDEX_TYPES + MANIFEST_TYPES:
+            digest = checked_digest(descriptor.get("digest"), "index.json", label)
+            unique.setdefault(digest, descriptor)
+    return list(unique.values())
+
+
+def ref_names(index: dict) -> tuple[str, ...]:
+    names = (mapping(mapping(d).get("annotations")).get(REF_NAME) for d in index.get("manifests") or [])
+    return tuple(dict.fromkeys(name for name in names if isinstance(name, str) and name))
 
 
 def read_oci_layout(files, label: str) -> ArchivedImage:
-    index = read_json(files, "index.json", label)
-    descriptors = [d for d in index.get("manifests") or [] if d.get("mediaType") in INDEX_TYPES + MANIFEST_TYPES]
+    index = parse_object(read_json_bytes(files, "index.json", label), "index.json", label)
+    descriptors = image_descriptors(index, label)
+    names = ref_names(index)
     if not descriptors:
         raise InputError(f"{label}'s index.json lists no image manifest: re-create the archive.")
     if len(descriptors) == 1 and descriptors[0]["mediaType"] in INDEX_TYPES:
-        raw, _ = read_blob(files, descriptors[0]["digest"], label)
-        inner = json.loads(raw)
-        children = [d for d in inner.get("manifests") or [] if d.get("mediaType") in MANIFEST_TYPES]
+        raw = read_blob(files, descriptors[0], "index.json", label)
+        inner = parse_object(raw, f"the image index {descriptors[0]['digest']}", label)
+        children = [d for d in map(mapping, inner.get("manifests") or []) if d.get("mediaType") in MANIFEST_TYPES]
         manifests = [read_oci_manifest(files, d, label) for d in children]
         return ArchivedImage(
-            manifests, "OCI layout", index=inner, index_media_type=descriptors[0]["mediaType"], index_raw=raw
+            manifests, "OCI layout", inner, descriptors[0]["mediaType"], index_raw=raw, ref_names=names
         )
     if len(descriptors) == 1:
-        return ArchivedImage([read_oci_manifest(files, descriptors[0], label)], "OCI layout")
+        return ArchivedImage([read_oci_manifest(files, descriptors[0], label)], "OCI layout", ref_names=names)
     if all(d.get("platform") for d in descriptors):
         manifests = [read_oci_manifest(files, d, label) for d in descriptors]
-        return ArchivedImage(manifests, "OCI layout", index={"schemaVersion": 2, "mediaType": OCI_INDEX})
-    names = ", ".join(
-        (d.get("annotations") or {}).get("org.opencontainers.image.ref.name", d["digest"][:19]) for d in descriptors
-    )
+        index = {"schemaVersion": 2, "mediaType": OCI_INDEX}
+        return ArchivedImage(manifests, "OCI layout", index=index, ref_names=names)
+    listed = ", ".join(shown(mapping(d.get("annotations")).get(REF_NAME, d["digest"][:19])) for d in descriptors)
     raise InputError(
-        f"{label} holds {len(descriptors)} images ({names}): save exactly one image (or one multi-platform index)."
+        f"{label} holds {len(descriptors)} images ({listed}): save exactly one image (or one multi-platform index)."
     )
+
+
+def read_json_bytes(files, name: str, label: str) -> bytes:
+    source = files.source(name)
+    if source is None:
+        raise InputError(f"{label} is incomplete: {name} is missing: re-create the archive.")
+    return source.read_all()
 
 
 def read_oci_manifest(files, descriptor: dict, label: str) -> ImageManifest:
-    raw, _ = read_blob(files, descriptor["digest"], label)
-    manifest = json.loads(raw)
-    config, _ = read_blob(files, manifest["config"]["digest"], label)
-    diff_ids = json.loads(config).get("rootfs", {}).get("diff_ids", [])
+    raw = read_blob(files, descriptor, "index.json", label)
+    what = f"the manifest {descriptor['digest']}"
+    manifest = parse_object(raw, what, label)
+    config_descriptor = mapping(manifest.get("config"))
+    config = read_blob(files, config_descriptor, f"{what}'s config", label)
+    diff_ids = config_diff_ids(parse_object(config, f"{what}'s config", label), f"{what}'s config", label)
+    listed = manifest.get("layers") or []
+    if not isinstance(listed, list) or (diff_ids is not None and len(diff_ids) != len(listed)):
+        raise damaged(label, f"{what} lists {len(listed)} layers where its config lists {len(diff_ids or [])}")
     layers = []
-    for position, layer in enumerate(manifest.get("layers") or []):
-        _, source = read_blob(files, layer["digest"], label)
-        media_type = layer.get("mediaType", OCI_LAYER)
-        diff_id = diff_ids[position] if position < len(diff_ids) else None
-        layers.append(Layer(source, media_type, layer["digest"], diff_id, dict(layer)))
+    for position, layer in enumerate(map(mapping, listed)):
+        digest, source = blob_source(files, layer, f"{what}'s layer {position + 1}", label)
+        media_type = str(layer.get("mediaType") or OCI_LAYER)
+        diff_id = diff_ids[position] if diff_ids is not None else None
+        layers.append(Layer(source, media_type, digest, diff_id, dict(layer), origin=label))
     return ImageManifest(
         config=config,
-        config_media_type=manifest["config"].get("mediaType", OCI_CONFIG),
+        config_media_type=str(config_descriptor.get("mediaType") or OCI_CONFIG),
         layers=layers,
-        media_type=manifest.get("mediaType") or descriptor.get("mediaType") or OCI_MANIFEST,
+        media_type=str(manifest.get("mediaType") or descriptor.get("mediaType") or OCI_MANIFEST),
         raw=raw,
         platform=descriptor.get("platform"),
         annotations=descriptor.get("annotations"),

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+from pipe.auth import Credentials
 from pipe.config import Config, DockerSettings
 from pipe.containers import build_cache, buildkit, engine
 from pipe.containers.build_cache import CacheSource
@@ -72,17 +73,18 @@ def build_image(
     request: engine.BuildRequest,
     sources: Sequence[CacheSource],
     bases: Sequence[str],
+    credentials: Credentials,
     log: logging.Logger,
 ) -> str:
     """Build the image with the chosen builder from the cache sources (pulled for it and removed
-    again after it); the image id."""
+    again after it, with the registry client's `credentials`); the image id."""
     choice = choose_builder(api, config.docker)
     log_building(config.docker, choice, log)
     if not sources:
         off = config.docker.cache_from == ()
         log.info("CACHE_FROM is none: building without cache sources." if off else
                  "No earlier image of these tags in the registry: this build starts cold.")  # fmt: skip
-    images = build_cache.prepare(api, sources, bases, config.registry.host, config.credentials, log)
+    images = build_cache.prepare(api, sources, bases, config.registry.host, credentials, log)
     built = None
     try:
         request = replace(request, cache_from=tuple(images.cache_from), network=choice.network)

@@ -29,10 +29,10 @@ from pipe.cleanup import (
     semver_release,
 )
 from pipe.config import Config
+from pipe.containers.blobs import shown
 from pipe.containers.mediatypes import INDEX_TYPES
 from pipe.containers.publish import Target
-from pipe.containers.registry import RegistryDeleter, sha256_digest
-from pipe.http import new_session
+from pipe.containers.registry import RegistryDeleter, is_reference, sha256_digest
 from pipe.masking import SecretMasker
 from pipe.outputs import Publication
 
@@ -74,7 +74,9 @@ class Catalog:
         return self.manifests[digest]
 
     def read_index(self, digest: str, document: dict) -> Manifest:
-        children = tuple(str(entry.get("digest")) for entry in document.get("manifests") or [])
+        # A child that is not a digest cannot be read or deleted by URL: it is left alone.
+        listed = (entry.get("digest") for entry in document.get("manifests") or [] if isinstance(entry, dict))
+        children = tuple(child for child in listed if is_reference(child, tags=False))
         created = parse_time((document.get("annotations") or {}).get(CREATED_ANNOTATION))
         if created is None:
             times = [self.child(child).created for child in children]
@@ -139,6 +141,9 @@ def read_tags(catalog: Catalog, log: logging.Logger) -> dict[str, str]:
     """Tag → digest for every tag (paged tag list, one manifest read per tag)."""
     digests = {}
     for tag in catalog.registry.list_tags():
+        if not is_reference(tag):
+            log.warning("The registry lists a tag '%s' that is not a valid tag: it is skipped.", shown(tag))
+            continue
         digest = catalog.resolve(tag)
         if digest is not None:  # deleted by someone else since the list was read
             digests[tag] = digest
@@ -174,10 +179,7 @@ def delete_tags(catalog: Catalog, decisions: list[Decision], digests: dict[str, 
 
 def cleanup(config: Config, log: logging.Logger, masker: SecretMasker) -> Publication:
     target = Target.from_config(config)
-    session = new_session()
-    # A DELETE by digest is idempotent (a second one answers 404, read as "already gone").
-    session.retry_methods = session.retry_methods | {"DELETE"}
-    catalog = Catalog(RegistryDeleter(config.registry, target.name, config.credentials, masker, session))
+    catalog = Catalog(RegistryDeleter.from_config(config, log, masker))
     log.info("Reading the tags of %s.", target.reference)
     digests = read_tags(catalog, log)
     now = datetime.now(UTC)

@@ -1,8 +1,9 @@
 """Layer compression for native pushes: deterministic, only where it pays, never twice.
 
 - Deterministic: gzip with a fixed header (mtime 0, no file name, OS "unknown") around zlib's raw
-  deflate at a fixed level, so the same layer always gives the same bytes and digest, and a
-  re-push finds its blobs already in the registry.
+  deflate at a given level (chosen for the link by `containers.link`), so the same layer at the
+  same level always gives the same bytes and digest, and a re-push finds its blobs already in
+  the registry.
 - Never twice: layers stored compressed (gzip, zstd) are pushed as they are.
 - Only where it pays: a few samples of the layer are deflated first. Layers that barely shrink
   (random data, media, archives, already-compressed files) are pushed uncompressed, which the
@@ -17,15 +18,16 @@ from __future__ import annotations
 import hashlib
 import struct
 import zlib
-from dataclasses import dataclass
 from pathlib import Path
 
-from pipe.containers.archive import READ_BLOCK, BlobSource, Layer
+from pipe.containers.archive import Layer
+from pipe.containers.blobs import READ_BLOCK, Blob, BlobSource
+from pipe.containers.link import DEFAULT_LEVEL
 from pipe.containers.mediatypes import DOCKER_LAYER, OCI_LAYER
 
-# zlib level 1: ~3x faster than the default 6 on text for ~10-15% larger output; on a pipeline's
-# uplink the bytes saved by level 6 cost more CPU time than they save in transfer.
-LEVEL = 1
+# The samples that decide whether a layer is worth compressing are deflated at level 1: the
+# quickest look. The level of the layer itself is chosen for the link (`containers.link`).
+SAMPLE_LEVEL = 1
 # Compress a layer only if its samples shrink to at most this fraction of their size.
 WORTHWHILE_RATIO = 0.85
 SAMPLE_SIZE = 1 << 20
@@ -34,16 +36,6 @@ GZIP_MEDIA_TYPES = {OCI_LAYER: OCI_LAYER + "+gzip", DOCKER_LAYER: DOCKER_LAYER +
 # Magic numbers of compressed streams, for layers whose media type says "uncompressed".
 COMPRESSED_MAGIC = (b"\x1f\x8b", b"\x28\xb5\x2f\xfd")
 GZIP_HEADER = b"\x1f\x8b\x08\x00" + b"\x00\x00\x00\x00" + b"\x00\xff"
-
-
-@dataclass(frozen=True)
-class Blob:
-    """Bytes ready to upload: where they are, their digest and size, their media type."""
-
-    source: BlobSource
-    digest: str
-    size: int
-    media_type: str
 
 
 def sample_ratio(source: BlobSource) -> float:
@@ -61,7 +53,7 @@ def sample_ratio(source: BlobSource) -> float:
             reader.seek(offset)
             data = reader.read(length)
             raw += len(data)
-            packed += len(zlib.compress(data, LEVEL))
+            packed += len(zlib.compress(data, SAMPLE_LEVEL))
     return packed / raw if raw else 1.0
 
 
@@ -77,10 +69,15 @@ def compression_pays(layer: Layer) -> bool:
     return sample_ratio(layer.source) <= WORTHWHILE_RATIO
 
 
-def gzip_layer(source: BlobSource, target: Path, on_read=None) -> tuple[str, int]:
-    """Deterministic gzip of `source` into `target`: its digest and size."""
+def gzip_layer(
+    source: BlobSource, target: Path, on_read=None, algorithm: str = "sha256", level: int = DEFAULT_LEVEL
+) -> tuple[str, int, str]:
+    """Deterministic gzip of `source` into `target` at `level` (the same bytes for the same layer
+    and level): its digest and size, and the digest of what was read (`algorithm`), which the
+    layer is checked against on the way."""
     digest = hashlib.sha256()
-    deflate = zlib.compressobj(LEVEL, zlib.DEFLATED, -zlib.MAX_WBITS)
+    read = hashlib.new(algorithm)
+    deflate = zlib.compressobj(level, zlib.DEFLATED, -zlib.MAX_WBITS)
     crc = 0
     size = 0
 
@@ -95,12 +92,13 @@ def gzip_layer(source: BlobSource, target: Path, on_read=None) -> tuple[str, int
         write(out, GZIP_HEADER)
         while block := reader.read(READ_BLOCK):
             crc = zlib.crc32(block, crc)
+            read.update(block)
             write(out, deflate.compress(block))
             if on_read:
                 on_read(len(block))
         write(out, deflate.flush())
         write(out, struct.pack("<II", crc & 0xFFFFFFFF, source.size & 0xFFFFFFFF))
-    return "sha256:" + digest.hexdigest(), size
+    return "sha256:" + digest.hexdigest(), size, f"{algorithm}:{read.hexdigest()}"
 
 
 def sha256_of(source: BlobSource) -> str:
@@ -111,11 +109,18 @@ def sha256_of(source: BlobSource) -> str:
     return "sha256:" + digest.hexdigest()
 
 
-def prepare_layer(layer: Layer, scratch: Path, on_read=None) -> Blob:
-    """The blob to push for `layer`: gzip'd when that pays, else the stored bytes as they are."""
+def prepare_layer(layer: Layer, scratch: Path, on_read=None, level: int = DEFAULT_LEVEL) -> Blob:
+    """The blob to push for `layer`: gzip'd when that pays, else the stored bytes as they are.
+    Either way the layer's bytes are checked against its digest and diff id as they are read (a
+    damaged layer is an `InputError`): here while they are compressed, else while they upload."""
+    check = layer.check
     if compression_pays(layer):
         target = scratch / f"{layer.diff_id or id(layer)}.gz".replace(":", "-")
-        digest, size = gzip_layer(layer.source, target, on_read)
+        algorithm = (check.digest if check else "sha256:").partition(":")[0]
+        digest, size, read = gzip_layer(layer.source, target, on_read, algorithm, level)
+        error = check.failure(read, read) if check else None
+        if error is not None:
+            raise error
         return Blob(BlobSource(target, 0, size), digest, size, GZIP_MEDIA_TYPES[layer.media_type])
     digest = layer.digest or sha256_of(layer.source)
-    return Blob(layer.source, digest, layer.source.size, layer.media_type)
+    return Blob(layer.source, digest, layer.source.size, layer.media_type, check)

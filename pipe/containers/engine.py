@@ -8,7 +8,7 @@ exceptions, so every streamed line is checked here. Credentials are passed per p
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -190,6 +190,27 @@ def builder_line_level(line: str) -> int:
     if text.startswith("--->") or text.startswith("Removing intermediate container"):
         return logging.DEBUG
     return logging.INFO
+
+
+# --- export ----------------------------------------------------------------------------------
+
+
+def export_chunks(api: docker.APIClient, image_id: str, chunk_size: int) -> Iterator[bytes]:
+    """The engine's `docker save` of one image as a stream of chunks; the engine failing on the
+    way is the user's error about the export."""
+    from docker.errors import APIError
+
+    try:
+        yield from api.get_image(image_id, chunk_size=chunk_size)
+    except (APIError, requests.RequestException) as error:
+        raise export_error(image_id, error) from None
+
+
+def export_error(image_id: str, error: Exception) -> EngineError:
+    return EngineError(
+        f"the Docker engine could not export image {image_id[:19]} ({short_reason(error)}): "
+        "re-run the step, or set PUSH_METHOD: engine to push through the engine."
+    )
 
 
 # --- tag and push ----------------------------------------------------------------------------

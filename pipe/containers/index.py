@@ -107,7 +107,14 @@ def expand_sources(templates: Iterable[str], context: PipelinesRun) -> tuple[str
     """INDEX_FROM_TAGS with the TAGS placeholders filled in: `{version}-arm64` names the tag the
     ARM64 step pushed with `TAGS: ['{version}-arm64']`."""
     values = placeholder_values(context)
-    return tuple(expand_template(template, values, context, "INDEX_FROM_TAGS") for template in templates)
+    sources = tuple(expand_template(template, values, context, "INDEX_FROM_TAGS") for template in templates)
+    twice = sorted({source for source in sources if sources.count(source) > 1})
+    if twice:
+        raise ConfigError(
+            f"INDEX_FROM_TAGS names {', '.join(twice)} more than once (after its placeholders are filled in): "
+            "list each platform's tag once."
+        )
+    return sources
 
 
 def source_tag(source: str, repository: str, reference: str) -> str:

@@ -3,7 +3,6 @@ the engine exported with `docker save`) pushed over the distribution API by `oci
 
 from __future__ import annotations
 
-import json
 import logging
 import tarfile
 import tempfile
@@ -11,23 +10,24 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import requests
-
 from pipe.config import Config
 from pipe.containers import engine
-from pipe.containers.archive import ArchivedImage, ArchiveFiles, BlobSource, Layer, read_layout, read_tar_stream
+from pipe.containers.archive import ArchivedImage, ArchiveFiles, Layer, mapping, read_layout, read_tar_stream
+from pipe.containers.blobs import BlobSource
 from pipe.containers.mediatypes import OCI_LAYER
 from pipe.containers.oci_push import (
     ImagePusher,
     KnownLayer,
     PushResult,
     PushStats,
+    in_parallel,
+    json_object,
     known_layers,
     point_tags,
     verify_tags,
 )
 from pipe.containers.registry import RegistryReader, RegistryWriter, sha256_digest
-from pipe.errors import EngineError, RegistryError
+from pipe.errors import RegistryError
 from pipe.masking import SecretMasker
 from pipe.progress import ExportProgress, format_size
 
@@ -38,11 +38,12 @@ EXPORT_CHUNK = 1 << 20
 
 
 def writer_for(
-    config: Config, repository: str, masker: SecretMasker, bases: Sequence[tuple[str, str]] = ()
+    config: Config, log: logging.Logger, masker: SecretMasker, bases: Sequence[tuple[str, str]] = ()
 ) -> RegistryWriter:
-    writer = RegistryWriter(config.registry, repository, config.credentials, masker)
-    # A mount reads from the base image's repository: the token has to allow that too.
-    writer.extra_scopes = tuple(dict.fromkeys(f"repository:{base}:pull" for base, _ in bases))
+    """The run's writer for the configured image, allowed to mount from the base images'
+    repositories: its first token covers reading them, no second challenge for the mounts."""
+    writer = RegistryWriter.from_config(config, log, masker)
+    writer.mount_from(base for base, _ in bases)
     return writer
 
 
@@ -52,7 +53,7 @@ def base_layers(writer: RegistryWriter, bases: Sequence[tuple[str, str]], log: l
     shortcut: its layers are then pushed like the others."""
     known: dict[str, KnownLayer] = {}
     for repository, reference in bases:
-        reader = RegistryReader(writer.registry, repository, writer.credentials, writer.masker)
+        reader = RegistryReader(writer.auth, repository)
         try:
             known.update(known_layers(reader, [reference], source=repository))
         except RegistryError as error:
@@ -71,6 +72,37 @@ def reference_tags(tags: Sequence[str], before: Mapping[str, str | None], existi
     return chosen
 
 
+class CurrentTags(dict):
+    """Tag → the digest it points at now, for the planned tags that exist; and the manifests read
+    to learn it (`latest` too), by tag, which the push reuses instead of reading them again."""
+
+    def __init__(self, digests: Mapping[str, str | None], manifests: Mapping[str, tuple[bytes, str] | None]):
+        super().__init__(digests)
+        self.manifests = dict(manifests)
+
+
+def current_tags(reader: RegistryReader, tags: Sequence[str], existing: Sequence[str]) -> CurrentTags:
+    """What the planned tags point at now, read all at once (one round trip, not one per tag),
+    with `latest`'s manifest, whose layers a new image often shares."""
+    wanted = reference_tags(tags, dict.fromkeys((tag for tag in tags if tag in existing), "?"), existing)
+    manifests = read_manifests(reader, wanted, {})
+    digests = {tag: sha256_digest(found[0]) if found else None for tag, found in manifests.items() if tag in tags}
+    return CurrentTags(digests, manifests)
+
+
+def read_manifests(
+    reader: RegistryReader, references: Sequence[str], fetched: Mapping[str, tuple[bytes, str] | None]
+) -> dict[str, tuple[bytes, str] | None]:
+    """The manifests of `references`, those not in `fetched` read in parallel."""
+    missing = [reference for reference in references if reference not in fetched]
+    read = dict(zip(missing, in_parallel(reader.get_manifest, missing), strict=True))
+    return {reference: fetched[reference] if reference in fetched else read[reference] for reference in references}
+
+
+def manifests_known(before: Mapping[str, str | None]) -> Mapping[str, tuple[bytes, str] | None]:
+    return before.manifests if isinstance(before, CurrentTags) else {}
+
+
 def push_archive(
     writer: RegistryWriter,
     image: ArchivedImage,
@@ -81,8 +113,16 @@ def push_archive(
     bases: Sequence[tuple[str, str]] = (),
 ) -> tuple[PushResult, list[str]]:
     """Push the image's blobs and manifests once, point every tag at it, read the tags back.
-    `bases`: base images in other repositories (repository, tag) to mount layers from."""
-    known = base_layers(writer, bases, log) | known_layers(writer, reference_tags(tags, before, existing))
+    `bases`: base images in other repositories (repository, tag) to mount layers from. An image
+    a tag already holds (the same config) is not pushed again: only tags are updated."""
+    references = reference_tags(tags, before, existing)
+    manifests = read_manifests(writer, references, manifests_known(before))
+    if image.ref_names:
+        log.info("The image layout names this image %s; it is pushed once.", ", ".join(image.ref_names))
+    shortcut = None if image.multi_platform else already_pushed(image.manifests[0].config_digest, manifests)
+    if shortcut is not None:
+        return retag(writer, shortcut, tags, before, log)
+    known = base_layers(writer, bases, log) | known_layers(writer, references, fetched=manifests)
     layers = sum(len(manifest.layers) for manifest in image.manifests)
     attestations = sum(manifest.is_attestation for manifest in image.manifests)
     platforms = f", {len(image.manifests) - attestations} platforms" if image.multi_platform else ""
@@ -106,8 +146,23 @@ def finish_push(
         stats.mounted,
         stats.compressed,
     )
+    return point_and_verify(writer, result, tags, before, log)
+
+
+def retag(
+    writer: RegistryWriter, shortcut: PushResult, tags: Sequence[str], before: Mapping[str, str | None], log
+) -> tuple[PushResult, list[str]]:
+    log.info("The registry already holds this image (%s): only tags are updated.", shortcut.digest)
+    return point_and_verify(writer, shortcut, tags, before, log)
+
+
+def point_and_verify(
+    writer: RegistryWriter, result: PushResult, tags: Sequence[str], before: Mapping[str, str | None], log
+) -> tuple[PushResult, list[str]]:
+    """Point the tags at the pushed manifest and read back those that were written (a tag left
+    alone was read just before: reading it again would tell nothing new)."""
     unchanged = point_tags(writer, result, tags, before, log)
-    verify_tags(writer, tags, result.digest)
+    verify_tags(writer, [tag for tag in tags if tag not in unchanged], result.digest)
     return result, unchanged
 
 
@@ -118,14 +173,13 @@ def image_id_of(image: ArchivedImage, result: PushResult) -> str:
 
 
 def already_pushed(image_id: str, manifests: Mapping[str, tuple[bytes, str] | None]) -> PushResult | None:
-    """The manifest of an existing tag whose config is this engine image (same id = same config
-    bytes, hence the same layers): a re-push then needs no export at all."""
+    """The manifest of an existing tag whose config is this image's (same id = same config
+    bytes, hence the same layers): a re-push then needs no upload (and no export) at all."""
     for found in manifests.values():
         if found is None:
             continue
         body, media_type = found
-        document = json.loads(body)
-        if document.get("config", {}).get("digest") == image_id:
+        if mapping(json_object(body).get("config")).get("digest") == image_id:
             return PushResult(sha256_digest(body), media_type, body, PushStats())
     return None
 
@@ -144,13 +198,10 @@ def push_engine_image(
     layer is pushed as soon as it has passed, while the engine is still sending the next, and
     memory stays flat. An image the registry already holds is not exported at all."""
     references = reference_tags(tags, before, existing)
-    manifests = {reference: writer.get_manifest(reference) for reference in references}  # read once, used twice
+    manifests = read_manifests(writer, references, manifests_known(before))  # read once, used twice
     shortcut = already_pushed(image.id, manifests)
     if shortcut is not None:
-        log.info("The registry already holds this image (%s): only tags are updated.", shortcut.digest)
-        unchanged = point_tags(writer, shortcut, tags, before, log)
-        verify_tags(writer, tags, shortcut.digest)
-        return shortcut, unchanged
+        return retag(writer, shortcut, tags, before, log)
     known = base_layers(writer, bases, log) | known_layers(writer, references, fetched=manifests)
     log.info("Exporting the image from the engine; its %d layer(s) go up as they arrive.", len(image.diff_ids))
     with tempfile.TemporaryDirectory(prefix="bbpp-export-") as scratch:
@@ -171,22 +222,18 @@ def start_layers(pusher: ImagePusher, diff_ids: set[str]) -> Callable[[str, Blob
     def on_file(name: str, source: BlobSource, digest: str) -> None:
         pusher.raise_if_failed()
         if digest in diff_ids:
-            pusher.start_layer(Layer(source, OCI_LAYER, digest, digest))
+            # Hashed as it was copied out of the stream: its digest is its bytes'.
+            pusher.start_layer(Layer(source, OCI_LAYER, digest, digest, origin="the exported image", verified=True))
 
     return on_file
 
 
 def export(api: docker.APIClient, image_id: str, scratch: Path, on_file, on_read=None) -> ArchiveFiles:
-    from docker.errors import APIError
-
     try:
-        chunks = api.get_image(image_id, chunk_size=EXPORT_CHUNK)
+        chunks = engine.export_chunks(api, image_id, EXPORT_CHUNK)
         return read_tar_stream(ChunkStream(chunks, on_read), scratch, on_file)
-    except (APIError, requests.RequestException, tarfile.TarError) as error:
-        raise EngineError(
-            f"the Docker engine could not export image {image_id[:19]} ({engine.short_reason(error)}): "
-            "re-run the step, or set PUSH_METHOD: engine to push through the engine."
-        ) from None
+    except tarfile.TarError as error:
+        raise engine.export_error(image_id, error) from None
 
 
 class ChunkStream:

@@ -17,19 +17,26 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
-from pipe.containers.archive import ArchivedImage, BlobSource, ImageManifest, Layer
-from pipe.containers.compress import Blob, prepare_layer
+from pipe.containers.archive import ArchivedImage, ImageManifest, Layer, mapping
+from pipe.containers.blobs import Blob, BlobSource, is_digest
+from pipe.containers.compress import prepare_layer
+from pipe.containers.link import LinkMeter
 from pipe.containers.mediatypes import DOCKER_LAYER, DOCKER_MANIFEST, OCI_LAYER, OCI_MANIFEST, REFERENCE_DIGEST
 from pipe.containers.registry import RegistryReader, RegistryWriter, sha256_digest
 from pipe.errors import RegistryError
 from pipe.progress import PushProgress, format_size
 
 UPLOAD_WORKERS = 4
+# Reads (manifests of tags, tags read back) sent at once: they only wait on the network.
+READ_WORKERS = 8
+T = TypeVar("T")
+R = TypeVar("R")
 # --- what the registry already has -----------------------------------------------------------
 
 
@@ -65,20 +72,44 @@ def known_layers(
             continue
         seen.add(reference)
         found = fetched[reference] if reference in fetched else reader.get_manifest(reference)
-        if found is None:
+        # Two tags on one manifest (1.0.0 and latest): its config is read once.
+        if found is None or sha256_digest(found[0]) in seen:
             continue
-        manifest = json.loads(found[0])
+        seen.add(sha256_digest(found[0]))
+        manifest = json_object(found[0])
         if "manifests" in manifest:
-            queue.extend(d["digest"] for d in manifest["manifests"] if "digest" in d)
+            queue.extend(d["digest"] for d in listed(manifest, "manifests") if is_digest(d.get("digest")))
             continue
-        config = reader.get_blob(manifest.get("config", {}).get("digest", "")) if manifest.get("config") else None
-        if not config:
-            continue
-        diff_ids = json.loads(config).get("rootfs", {}).get("diff_ids", [])
-        for diff_id, layer in zip(diff_ids, manifest.get("layers") or [], strict=False):
-            media_type = layer.get("mediaType", OCI_LAYER + "+gzip")
+        config_digest = mapping(manifest.get("config")).get("digest")
+        config = reader.get_blob(config_digest) if is_digest(config_digest) else None
+        if config:
+            known.update(layers_by_diff_id(json_object(config), listed(manifest, "layers"), source))
+    return known
+
+
+def layers_by_diff_id(config: dict, layers: list[dict], source: str | None) -> dict[str, KnownLayer]:
+    """Layer i of a manifest is the compressed form of diff id i of its config; entries that are
+    not what they should be (another tool's image, a damaged one) teach nothing and are left out."""
+    diff_ids = mapping(config.get("rootfs")).get("diff_ids")
+    known = {}
+    for diff_id, layer in zip(diff_ids if isinstance(diff_ids, list) else [], layers, strict=False):
+        if is_digest(diff_id) and is_digest(layer.get("digest")) and isinstance(layer.get("size"), int):
+            media_type = str(layer.get("mediaType") or OCI_LAYER + "+gzip")
             known[diff_id] = KnownLayer(layer["digest"], layer["size"], media_type, source)
     return known
+
+
+def json_object(data: bytes) -> dict:
+    """A document the registry holds, as a JSON object (an empty one when it is not)."""
+    try:
+        return mapping(json.loads(data))
+    except (ValueError, RecursionError):
+        return {}
+
+
+def listed(document: dict, key: str) -> list[dict]:
+    value = document.get(key)
+    return [entry for entry in value if isinstance(entry, dict)] if isinstance(value, list) else []
 
 
 def layer_type_for(manifest_type: str, media_type: str) -> str:
@@ -140,6 +171,8 @@ class ImagePusher:
         self.stats = PushStats()
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="blob")
         self.progress = PushProgress(log, expected_layers) if expected_layers is not None else None
+        # The link as this push measures it: each layer's gzip level is chosen from it.
+        self.link = LinkMeter(writer.auth.fastest_answer)
         self._blobs: dict[str, Future] = {}
         self._blobs_lock = threading.Lock()
         # Layers started ahead of `push`, by digest: pushed as uncompressed OCI layers, the only
@@ -219,13 +252,16 @@ class ImagePusher:
             return {"mediaType": layer_type_for(manifest_type, known.media_type), "digest": known.digest,
                     "size": known.size}  # fmt: skip
         meter = progress.layer(name, layer.source.size, "compressed")
-        blob = prepare_layer(layer, self.scratch, meter)
+        level = self.link.level()
+        blob = prepare_layer(layer, self.scratch, meter, level)
         if blob.digest != layer.digest:
             self.stats.add(compressed=1)
-            self.log.debug("Layer %s compressed to %s: %s", name, format_size(blob.size), meter.rate())
+            self.log.debug(
+                "Layer %s compressed at level %d to %s: %s", name, level, format_size(blob.size), meter.rate()
+            )
         outcome, meter = self.push_blob(blob, lambda: progress.layer(name, blob.size, "uploaded"))
         text = {"present": "already in the registry"}.get(outcome)
-        kind = "gzip" if blob.media_type.endswith("gzip") else "uncompressed"
+        kind = f"gzip level {level}" if blob.digest != layer.digest else "uncompressed"
         done = f"{text} ({format_size(blob.size)} {kind})" if text else f"pushed, {kind}: {meter.rate()}"
         progress.finished(name, done)
         return {"mediaType": blob.media_type, "digest": blob.digest, "size": blob.size}
@@ -272,7 +308,11 @@ class ImagePusher:
             return "present"
         if meter is not None:
             meter.moved = 0
-        self.writer.upload(blob, None, meter)
+        self.link.started()
+        try:
+            self.writer.upload(blob, None, self.link.counting(meter))
+        finally:
+            self.link.finished()
         self.stats.add(uploaded=1, uploaded_bytes=blob.size)
         return "uploaded"
 
@@ -337,27 +377,36 @@ def canonical(document: dict) -> bytes:
     return json.dumps(document, separators=(",", ":"), sort_keys=False).encode()
 
 
+def in_parallel(call: Callable[[T], R], items: Sequence[T], workers: int = READ_WORKERS) -> list[R]:
+    """`call` on every item at once (requests that wait on the network, not on each other); the
+    results in order, the first failure raised."""
+    if len(items) <= 1:
+        return [call(item) for item in items]
+    with ThreadPoolExecutor(max_workers=min(workers, len(items)), thread_name_prefix="read") as pool:
+        return list(pool.map(call, items))
+
+
 def point_tags(
     writer: RegistryWriter, result: PushResult, tags: Iterable[str], current: Mapping[str, str | None], log
 ) -> list[str]:
-    """PUT the manifest at each tag that does not already point at it; the tags left alone."""
-    unchanged = []
-    for tag in tags:
-        if current.get(tag) == result.digest:
-            unchanged.append(tag)
-            log.info("Tag %s already points at %s.", tag, result.digest)
-            continue
-        writer.with_retries(
-            lambda tag=tag: writer.put_manifest(tag, result.manifest, result.media_type), f"pushing tag {tag}"
-        )
+    """PUT the manifest at each tag that does not already point at it (all at once); the tags left alone."""
+    unchanged = [tag for tag in tags if current.get(tag) == result.digest]
+    for tag in unchanged:
+        log.info("Tag %s already points at %s.", tag, result.digest)
+    moving = [tag for tag in tags if tag not in unchanged]
+
+    def put(tag: str) -> None:
+        writer.with_retries(lambda: writer.put_manifest(tag, result.manifest, result.media_type), f"pushing tag {tag}")
+
+    in_parallel(put, moving)
+    for tag in moving:
         log.info("Tagged %s:%s.", writer.repository, tag)
     return unchanged
 
 
-def verify_tags(writer: RegistryWriter, tags: Iterable[str], digest: str) -> None:
-    """Read every tag back: each must name the pushed digest."""
-    for tag in tags:
-        found = writer.tag_digest(tag)
+def verify_tags(writer: RegistryWriter, tags: Sequence[str], digest: str) -> None:
+    """Read every tag back (all at once): each must name the pushed digest."""
+    for tag, found in zip(tags, in_parallel(writer.tag_digest, list(tags)), strict=True):
         if found != digest:
             raise RegistryError(
                 f"after the push, {writer.repository}:{tag} points at {found or 'nothing'} instead of {digest}: "

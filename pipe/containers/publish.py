@@ -15,12 +15,13 @@ from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
+from pipe.auth import Credentials
 from pipe.config import Config
 from pipe.containers import bases, build, build_cache, engine, index, native
 from pipe.containers.archive import ArchivedImage, open_archive
 from pipe.containers.mediatypes import OCI_INDEX
-from pipe.containers.oci_push import PushResult, PushStats, point_tags, verify_tags
-from pipe.containers.registry import RegistryReader, RegistryWriter, sha256_digest
+from pipe.containers.oci_push import PushResult, PushStats, in_parallel, point_tags, verify_tags
+from pipe.containers.registry import RegistryReader, RegistryWriter, image_repository, sha256_digest
 from pipe.containers.tags import TagPlan, plan_tags
 from pipe.errors import ConfigError, InputError
 from pipe.masking import SecretMasker
@@ -42,9 +43,8 @@ class Target:
 
     @classmethod
     def from_config(cls, config: Config) -> Target:
-        image = str(config.docker.image_name)
-        name = "/".join(part for part in (config.registry.path, config.workspace, image) if part)
-        return cls(reference=f"{config.registry.host}/{name}", name=name, image=image)
+        name = image_repository(config)
+        return cls(reference=f"{config.registry.host}/{name}", name=name, image=str(config.docker.image_name))
 
 
 def publish(config: Config, log: logging.Logger, masker: SecretMasker) -> Publication:
@@ -67,7 +67,7 @@ def publish_image(
     if build_request is not None:
         configured_cache = build_cache.configured_sources(settings.cache_from, config.context, target.reference)
 
-    reader = RegistryReader(config.registry, target.name, config.credentials, masker)
+    reader = RegistryReader.from_config(config, log, masker)
     existing = reader.list_tags()
     log.info("%s has %d tag(s) in the registry.", target.reference, len(existing))
     plan = plan_tags(settings.tags, config.context, existing)
@@ -76,7 +76,7 @@ def publish_image(
         return dry_run(config, target, plan, log)
 
     # What the tags point at now, to tell a re-run from a move once the digest is known.
-    before = {tag: reader.tag_digest(tag) for tag in plan.tags if tag in existing}
+    before = native.current_tags(reader, plan.tags, existing)
     if archive is not None:
         return push_image_archive(config, target, plan, archive, before, existing, log, masker)
     api = engine.connect(config.environment)
@@ -90,16 +90,16 @@ def publish_image(
             sources = build_cache.cache_sources(configured_cache, plan.tags, existing, before, target.reference)
         bases_here = build_cache.registry_bases(dockerfile_bases(build_request), config.registry.host)
         request = replace(build_request, labels=image_labels(config, plan))
-        image_id = build.build_image(api, config, request, sources, bases_here, log)
+        image_id = build.build_image(api, config, request, sources, bases_here, reader.auth.credentials, log)
     engine.tag_image(api, image_id, target.reference, plan.tags)
     if push_method(config) == "native":
         image = local or engine.describe_image(api, image_id)
         images = dockerfile_bases(build_request) + bases.declared_bases(image.labels)
-        writer, sources = native_writer(config, target, masker, images)
+        writer, sources = native_writer(config, target, log, masker, images)
         result, _ = native.push_engine_image(api, writer, image, plan.tags, before, existing, log, sources)
         digest = result.digest
     else:
-        digest = push_all(api, config, target, plan, log)
+        digest = push_all(api, reader.auth.credentials, target, plan, log)
     return publication(target, plan, digest, before, image_id)
 
 
@@ -112,12 +112,12 @@ def dockerfile_bases(build_request: engine.BuildRequest | None) -> list[str]:
 
 
 def native_writer(
-    config: Config, target: Target, masker: SecretMasker, base_images: list[str]
+    config: Config, target: Target, log: logging.Logger, masker: SecretMasker, base_images: list[str]
 ) -> tuple[RegistryWriter, list[tuple[str, str]]]:
     """The registry writer, and those base images that live in this workspace of the registry:
     their layers are mounted from there instead of uploaded."""
     sources = bases.mount_sources(base_images, config.registry.host, target.name)
-    return native.writer_for(config, target.name, masker, sources), sources
+    return native.writer_for(config, log, masker, sources), sources
 
 
 def push_method(config: Config) -> str:
@@ -132,7 +132,7 @@ def push_image_archive(
     warn_ignored_build_settings(config, log, "IMAGE_ARCHIVE")
     log.info("Pushing IMAGE_ARCHIVE %s (%s) with no Docker engine.", config.docker.image_archive, archive.kind)
     declared = [name for manifest in archive.manifests for name in bases.declared_bases(*manifest.base_hints)]
-    writer, sources = native_writer(config, target, masker, declared)
+    writer, sources = native_writer(config, target, log, masker, declared)
     result, _ = native.push_archive(writer, archive, plan.tags, before, existing, log, sources)
     return publication(target, plan, result.digest, before, native.image_id_of(archive, result))
 
@@ -143,7 +143,7 @@ def publish_index(config: Config, log: logging.Logger, masker: SecretMasker) -> 
     warn_ignored_build_settings(config, log, "INDEX_FROM_TAGS")
     target = Target.from_config(config)
     sources = index.expand_sources(config.docker.index_from_tags, config.context)
-    reader = RegistryReader(config.registry, target.name, config.credentials, masker)
+    reader = RegistryReader.from_config(config, log, masker)
     built = index.index_from_tags(reader, sources, target.name, target.reference)
     digest = sha256_digest(built.body)
     attestations = len(built.entries) - len(built.platforms)
@@ -161,11 +161,12 @@ def publish_index(config: Config, log: logging.Logger, masker: SecretMasker) -> 
             log.info("%s", line)
         summary = f"dry run: would push the index of {' '.join(built.platforms)} as {target.reference}:"
         return Publication(summary=summary + " ".join(plan.tags), details=plan_details(target, plan))
-    before = {tag: reader.tag_digest(tag) for tag in plan.tags if tag in existing}
+    present = [tag for tag in plan.tags if tag in existing]
+    before = dict(zip(present, in_parallel(reader.tag_digest, present), strict=True))
     if all(before.get(tag) == digest for tag in plan.tags):
         log.info("The index is already at every tag with the same digest: nothing to push.")
     else:
-        writer = native.writer_for(config, target.name, masker)
+        writer = native.writer_for(config, log, masker)
         # By digest first, so the index exists before any tag names it; then the same bytes per tag.
         writer.with_retries(lambda: writer.put_manifest(digest, built.body, OCI_INDEX), "pushing the index")
         log.info("Pushed the index %s (%d entries).", digest, len(built.entries))
@@ -288,11 +289,11 @@ def dry_run(config: Config, target: Target, plan: TagPlan, log: logging.Logger) 
     return Publication(summary=summary, details=plan_details(target, plan))
 
 
-def push_all(api, config: Config, target: Target, plan: TagPlan, log: logging.Logger) -> str:
+def push_all(api, credentials: Credentials, target: Target, plan: TagPlan, log: logging.Logger) -> str:
     digests: dict[str, str] = {}
     for tag in plan.tags:
         log.info("Pushing %s:%s", target.reference, tag)
-        digests[tag] = engine.push(api, target.reference, tag, config.credentials, target.image, log)
+        digests[tag] = engine.push(api, target.reference, tag, credentials, target.image, log)
     digest = digests[plan.tags[0]]
     if len(set(digests.values())) > 1:
         log.warning("The registry reported different digests per tag: %s", digests)

@@ -3,11 +3,10 @@ blobs, the digest a tag points at) in `RegistryReader`, writes (blob uploads, mo
 PUTs) in `RegistryWriter`, manifest deletes in `RegistryDeleter`. The push algorithm that drives
 the writer is `oci_push`; the cleanup that drives the deleter is `containers.cleanup`.
 
-The reader asks for `pull` scope; the writer extends it with `pull,push`. Auth follows the
-registry's challenge: `Basic` → the pipe's credentials as Basic auth; `Bearer realm=…,service=…`
-→ a token fetched from the realm with those credentials. A token that stops working during a
-long push (it expired) is fetched again once; a 401 right after a fresh token is reported, never
-retried in a loop.
+The clients keep only the endpoints. Authorization is `containers.auth.RegistryAuth`'s, one per
+registry per run, shared by every client of the run: each client says which actions it needs on
+its repository (the reader `pull`, the writer `pull,push`, the deleter `pull,delete`), and the
+run's token covers them all. Get a client with `from_config(config, log, masker)`.
 
 Writes are retried by the writer, not by the session (an upload is not idempotent): on a broken
 connection, 408, 429 (after `Retry-After`) and 5xx, bounded by the session's retry policy; the
@@ -18,18 +17,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
-import threading
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING
 from urllib.parse import urlencode, urljoin
 
 import requests
 
-from pipe.auth import Credentials
-from pipe.config import Registry
-from pipe.containers.archive import BlobSource
-from pipe.containers.compress import Blob
+from pipe.containers.auth import Permission, RegistryAuth
+from pipe.containers.blobs import Blob, BlobSource, is_digest, shown
 from pipe.containers.mediatypes import ACCEPT_MANIFESTS, OCI_MANIFEST
 from pipe.errors import RegistryError
 from pipe.http import (
@@ -37,142 +34,113 @@ from pipe.http import (
     CREDENTIALS_HINT,
     DELETE_HINTS,
     is_transient,
-    new_session,
     oci_error_code,
-    reaching,
     registry_error,
     retry,
     session_budget,
 )
 from pipe.masking import SecretMasker
 
-_CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')
+if TYPE_CHECKING:
+    from pipe.config import Config
+
 TAGS_PAGE_SIZE = 1000
-DEFAULT_TOKEN_LIFETIME = 60.0
-
-
-def token_lifetime(body: dict) -> float:
-    try:
-        return max(float(body.get("expires_in") or DEFAULT_TOKEN_LIFETIME), 1.0)
-    except (TypeError, ValueError):
-        return DEFAULT_TOKEN_LIFETIME
 
 
 def name_unknown_hint(image: str) -> str:
     return f"create the package '{image}' in Bitbucket Packages and link it to this repository, then re-run the step"
 
 
+def image_repository(config: Config) -> str:
+    """The name the distribution API uses under `/v2/` for the configured image:
+    `[registry path/]workspace/image`."""
+    parts = (config.registry.path, config.workspace, str(config.docker.image_name))
+    return "/".join(part for part in parts if part)
+
+
+# A tag, as the distribution spec allows it.
+TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
+
+
+def is_reference(value: object, tags: bool = True) -> bool:
+    """A manifest reference (a tag or a digest; only a digest with `tags=False`) that cannot
+    change the meaning of the URL it goes into."""
+    return is_digest(value) or (tags and isinstance(value, str) and TAG.fullmatch(value) is not None)
+
+
+def checked_reference(value: str, repository: str, tags: bool = True) -> str:
+    """`value`, when it is safe in a URL path; references come from archives, images and the
+    registry's own answers, any of which may be hostile."""
+    if not is_reference(value, tags):
+        kind = "tag or digest" if tags else "digest"
+        raise RegistryError(
+            f"'{shown(value)}' in {repository} is not a valid {kind} (a tag is up to 128 letters, digits, . _ -; a "
+            "digest is sha256:<64 hex digits>): it is not sent to the registry: check the image or the registry."
+        )
+    return value
+
+
+def run_actions(config: Config) -> tuple[str, ...]:
+    """The actions a run needs on its image's repository: a dry run only reads."""
+    if config.dry_run:
+        return ("pull",)
+    return ("pull", "delete") if config.action == "cleanup" else ("pull", "push")
+
+
 class RegistryReader:
     """Read-only access to one repository (`<workspace>/<image>`) of a registry."""
 
-    # The token scope's actions on the repository; the writer asks for push too.
-    actions = "pull"
+    # The actions on the repository the client's requests need; the writer adds push.
+    actions: tuple[str, ...] = ("pull",)
 
-    def __init__(
-        self,
-        registry: Registry,
-        repository: str,
-        credentials: Credentials,
-        masker: SecretMasker,
-        session: requests.Session | None = None,
-    ):
-        self.registry = registry
-        self.base = registry.url.rstrip("/")
+    def __init__(self, auth: RegistryAuth, repository: str):
+        self.auth = auth
+        self.base = auth.registry.url.rstrip("/")
         self.repository = repository
-        self.credentials = credentials
-        self.masker = masker
-        self.session = session or new_session()
-        self._authorization: str | None = None
-        # Parallel uploads share one token; only one of them fetches a fresh one.
-        self._auth_lock = threading.Lock()
-        # The token fetched because an earlier one was refused, and when it expires: refused
-        # before then, it lacks permission, and no thread fetches another.
-        self._refreshed: str | None = None
-        self._refreshed_until = 0.0
-        # Other repositories a token must cover (cross-repository mounts read from them).
-        self.extra_scopes: tuple[str, ...] = ()
+        self.needed = auth.require(repository, self.actions)
         self.hints = {
             401: CREDENTIALS_HINT,
             403: "the credentials may not read this image: check that the package is linked to this repository",
         }
 
-    # --- auth -----------------------------------------------------------------------------
+    @classmethod
+    def from_config(cls, config: Config, log: logging.Logger, masker: SecretMasker, repository: str | None = None):
+        """A client of the run's registry, for the configured image or another `repository`."""
+        auth = RegistryAuth.for_run(config, log, masker)
+        # What the run will do with its image, known before its first request: the first token
+        # covers the writer or deleter made later too, with no second token request.
+        auth.require(image_repository(config), run_actions(config))
+        return cls(auth, repository or image_repository(config))
+
+    @property
+    def session(self) -> requests.Session:
+        return self.auth.session
+
+    @property
+    def masker(self) -> SecretMasker:
+        return self.auth.masker
 
     def _request(
-        self, method: str, url: str, action: str, body: Callable[[], object] | None = None, **kwargs
+        self,
+        method: str,
+        url: str,
+        action: str,
+        body: Callable[[], object] | None = None,
+        needed: frozenset[Permission] | None = None,
+        **kwargs,
     ) -> requests.Response:
-        """A request answered after at most one auth challenge. `body` makes a fresh request body
-        for each send (an upload stream cannot be sent twice)."""
-        used = self._authorization
-        response = self._send(method, url, action, body, **kwargs)
-        if response.status_code == 401 and self._reauthorize(used, response, action):
-            response = self._send(method, url, action, body, **kwargs)
-        return response
-
-    def _reauthorize(self, used: str | None, response: requests.Response, action: str) -> bool:
-        """Whether a 401 is worth one more try: with the first answer to a challenge, or with a
-        fresh token when the one used was fetched earlier (it expired). Basic credentials that
-        were refused stay refused, and a 401 with a token fetched for this very request means
-        no permission: both are returned to the caller, never looped on."""
-        with self._auth_lock:
-            if self._authorization != used:
-                return True  # another request refreshed it meanwhile
-            if used is not None and not used.startswith("Bearer "):
-                return False
-            if used is not None and used == self._refreshed and time.monotonic() < self._refreshed_until:
-                return False  # a fresh token refused: a permission problem, whichever thread sees it
-            self._authorization = self._answer_challenge(response.headers.get("WWW-Authenticate", ""), action)
-            if used is not None:
-                self._refreshed = self._authorization
-            return True
-
-    def _send(
-        self, method: str, url: str, action: str, body: Callable[[], object] | None = None, **kwargs
-    ) -> requests.Response:
-        headers = dict(kwargs.pop("headers", {}))
-        if self._authorization:
-            headers["Authorization"] = self._authorization
-        if body is not None:
-            kwargs["data"] = body()
-        kwargs.setdefault("allow_redirects", True)
-        # A broken connection is worth another try where the caller may retry.
-        with reaching(url, action, transient=True):
-            return self.session.request(method, url, headers=headers, **kwargs)
-
-    def _answer_challenge(self, challenge: str, action: str) -> str:
-        scheme = challenge.split(" ", 1)[0].lower()
-        if scheme == "bearer":
-            return "Bearer " + self._fetch_token(dict(_CHALLENGE_PARAM.findall(challenge)), action)
-        # Basic (or no challenge at all): the pipe's credentials as they are.
-        return self.credentials.basic_header
-
-    def _fetch_token(self, params: dict[str, str], action: str) -> str:
-        realm = params.get("realm")
-        if not realm:
-            raise RegistryError(
-                f"{action} failed: the registry's Bearer challenge names no token realm: check REGISTRY_URL."
-            )
-        scopes = [f"repository:{self.repository}:{self.actions}", *self.extra_scopes]
-        query: dict[str, object] = {"scope": scopes[0] if len(scopes) == 1 else scopes}
-        if params.get("service"):
-            query["service"] = params["service"]
-        with reaching(realm, action):
-            response = self.session.get(realm, params=query, auth=self.credentials.as_requests_auth())
-        if response.status_code != 200:
-            raise registry_error(response, f"{action} (token request)", self.hints)
-        body = response.json()
-        token = body.get("token") or body.get("access_token")
-        if not token:
-            raise RegistryError(f"{action} failed: the token endpoint {realm} returned no token: check REGISTRY_URL.")
-        self.masker.add(token)
-        # Token lifetimes are the issuer's (60 s when it names none, per the token spec).
-        self._refreshed_until = time.monotonic() + token_lifetime(body)
-        return token
+        return self.auth.request(method, url, action, needed or self.needed, self.hints, body, **kwargs)
 
     # --- reads ----------------------------------------------------------------------------
 
     def url(self, path: str) -> str:
         return f"{self.base}/v2/{self.repository}/{path}"
+
+    def manifest_url(self, reference: str) -> str:
+        return self.url(f"manifests/{checked_reference(reference, self.repository)}")
+
+    def blob_url(self, digest: str) -> str:
+        return self.url(f"blobs/{checked_reference(digest, self.repository, tags=False)}")
 
     def fail(self, response: requests.Response, action: str) -> RegistryError:
         return registry_error(response, action, self.hints)
@@ -180,9 +148,7 @@ class RegistryReader:
     def get_manifest(self, reference: str) -> tuple[bytes, str] | None:
         """The manifest's bytes and media type, or None if there is none."""
         action = f"reading the manifest {self.repository}:{reference}"
-        response = self._request(
-            "GET", self.url(f"manifests/{reference}"), action, headers={"Accept": ACCEPT_MANIFESTS}
-        )
+        response = self._request("GET", self.manifest_url(reference), action, headers={"Accept": ACCEPT_MANIFESTS})
         if response.status_code == 404:
             return None
         if response.status_code != 200:
@@ -193,7 +159,7 @@ class RegistryReader:
 
     def get_blob(self, digest: str) -> bytes | None:
         action = f"reading blob {digest} of {self.repository}"
-        response = self._request("GET", self.url(f"blobs/{digest}"), action)
+        response = self._request("GET", self.blob_url(digest), action)
         if response.status_code == 404:
             return None
         if response.status_code != 200:
@@ -220,7 +186,7 @@ class RegistryReader:
     def tag_digest(self, tag: str) -> str | None:
         """The manifest digest `tag` points at, or None when the tag does not exist."""
         action = f"reading {self.repository}:{tag}"
-        url = f"{self.base}/v2/{self.repository}/manifests/{tag}"
+        url = self.manifest_url(tag)
         response = self._request("HEAD", url, action, headers={"Accept": ACCEPT_MANIFESTS})
         if response.status_code == 404:
             return None
@@ -254,12 +220,12 @@ def sha256_digest(data: bytes) -> str:
 
 
 class RegistryWriter(RegistryReader):
-    """Push access to one repository; auth, challenges and token refresh come from the reader."""
+    """Push access to one repository (and pull access to the repositories it mounts from)."""
 
-    actions = "pull,push"
+    actions = ("pull", "push")
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
+    def __init__(self, auth: RegistryAuth, repository: str):
+        super().__init__(auth, repository)
         self.hints = dict(self.hints) | {
             401: f"the registry refused these credentials for pushing to {self.repository}: {CHECK_CREDENTIALS}",
             403: CODE_HINTS["DENIED"],
@@ -271,7 +237,7 @@ class RegistryWriter(RegistryReader):
         """The refusal as one actionable error; marked transient when another try may succeed."""
         hints = dict(self.hints)
         status, code = response.status_code, oci_error_code(response)
-        if status == 401 and (self._authorization or "").startswith("Bearer "):
+        if status == 401 and self.auth.uses_tokens:
             # The token endpoint accepted the credentials and a fresh token did not help.
             hints[401] = (
                 f"the credentials were accepted but their token does not allow pushing to {self.repository}, even "
@@ -296,18 +262,31 @@ class RegistryWriter(RegistryReader):
 
     def blob_exists(self, digest: str) -> bool:
         action = f"checking blob {digest} in {self.repository}"
-        response = self._request("HEAD", self.url(f"blobs/{digest}"), action)
+        response = self._request("HEAD", self.blob_url(digest), action)
         if response.status_code == 200:
             return True
         if response.status_code == 404:
             return False
         raise self.fail(response, action)
 
+    def mount_from(self, repositories: Iterable[str]) -> None:
+        """Repositories whose blobs this writer may mount: its token must allow reading them too."""
+        for repository in repositories:
+            self.auth.require(repository, ("pull",))
+
     def start_upload(self, query: Mapping[str, str] | None = None) -> requests.Response:
         action = f"starting an upload to {self.repository}"
         suffix = "?" + urlencode(query) if query else ""
+        # A mount reads from the source repository: the authorization has to cover that too.
+        source = (query or {}).get("from")
+        needed = self.needed | self.auth.require(source, ("pull",)) if source else None
         response = self._request(
-            "POST", self.url(f"blobs/uploads/{suffix}"), action, headers={"Content-Length": "0"}, allow_redirects=False
+            "POST",
+            self.url(f"blobs/uploads/{suffix}"),
+            action,
+            needed=needed,
+            headers={"Content-Length": "0"},
+            allow_redirects=False,
         )
         if response.status_code not in (201, 202):
             raise self.fail(response, action)
@@ -339,7 +318,7 @@ class RegistryWriter(RegistryReader):
             "PUT",
             with_query(location, digest=blob.digest),
             action,
-            body=lambda: blob.source.open_with(on_read) if on_read else blob.source.open(),
+            body=lambda: blob.open(on_read),
             headers={"Content-Type": "application/octet-stream", "Content-Length": str(blob.size)},
             allow_redirects=False,
         )
@@ -353,6 +332,7 @@ class RegistryWriter(RegistryReader):
 
     def upload_chunked(self, blob: Blob, chunk: int, on_read=None) -> None:
         action = f"uploading blob {blob.digest} to {self.repository} in chunks"
+        blob.verify()  # the chunks are read apart: the blob is checked as a whole first
         opened = self.start_upload()
         location = self.location(opened)
         chunk = max(chunk, int(opened.headers.get("OCI-Chunk-Min-Length") or 0))
@@ -386,7 +366,7 @@ class RegistryWriter(RegistryReader):
         action = f"pushing the manifest {self.repository}:{reference}"
         response = self._request(
             "PUT",
-            self.url(f"manifests/{reference}"),
+            self.manifest_url(reference),
             action,
             data=body,
             headers={"Content-Type": media_type},
@@ -420,15 +400,17 @@ class RegistryDeleter(RegistryReader):
     DELETE (`repository:<name>:delete` or `*`), so the token asks for it. The API deletes
     manifests by digest, with every tag on them: it has no call that deletes a tag alone."""
 
-    actions = "pull,delete"
+    actions = ("pull", "delete")
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
+    def __init__(self, auth: RegistryAuth, repository: str):
+        super().__init__(auth, repository)
+        # A DELETE by digest is idempotent (a second one answers 404, read as "already gone").
+        auth.session.retry_methods = auth.session.retry_methods | {"DELETE"}
         self.hints = dict(self.hints) | DELETE_HINTS | {405: NO_API_DELETES}
 
     def fail(self, response: requests.Response, action: str) -> RegistryError:
         hints = dict(self.hints)
-        if response.status_code == 401 and (self._authorization or "").startswith("Bearer "):
+        if response.status_code == 401 and self.auth.uses_tokens:
             # The token endpoint accepted the credentials; the token it gave does not allow this.
             hints[401] = f"the credentials were accepted but may not delete in {self.repository}: {DELETE_HINTS[403]}"
         if oci_error_code(response) == "UNSUPPORTED":
@@ -439,7 +421,7 @@ class RegistryDeleter(RegistryReader):
         """Deletes one manifest; False when it was already gone (a re-run after an interruption,
         or a retry after a lost answer: a DELETE by digest is idempotent)."""
         action = f"deleting {self.repository}@{digest}"
-        response = self._request("DELETE", self.url(f"manifests/{digest}"), action)
+        response = self._request("DELETE", self.manifest_url(digest), action)
         if response.status_code in (200, 202):
             return True
         if response.status_code == 404:

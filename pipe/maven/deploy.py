@@ -20,6 +20,7 @@ from pathlib import Path
 from pipe.config import Config
 from pipe.context import PipelinesRun
 from pipe.errors import ConflictError, InputError, RegistryError
+from pipe.maven.flatten import pom_upload
 from pipe.maven.layout import (
     Artifact,
     checksums_of,
@@ -118,14 +119,7 @@ def planned_uploads(pom: Pom, version: str, main: Artifact | None, attached: lis
         name = file_name(pom.artifact_id, version, classifier, extension)
         return repository_path(pom.group_id, pom.artifact_id, pom.version, name)
 
-    uploads = [
-        Upload(
-            path=path("", "pom"),
-            label="POM",
-            checksums=checksums_of(pom.path),
-            source=pom.path,
-        )
-    ]
+    uploads = [pom_upload(path("", "pom"), pom.path, pom.deployed)]
     for artifact in ([main] if main else []) + attached:
         uploads.append(
             Upload(

@@ -15,15 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipe.errors import InputError
+from pipe.maven.interpolation import REFERENCE, Values
 from pipe.maven.paths import id_problem, printable, version_problem
 
 # A DTD is the only way to declare entities (external ones read files or URLs; nested ones
 # explode in memory). A POM never needs one, so any DOCTYPE or ENTITY is refused unparsed.
 _DTD_MARKERS = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
-_PROPERTY = re.compile(r"\$\{([^}]+)\}")
 # What Maven accepts as packaging (DefaultModelValidator's ID_REGEX).
 _ID = re.compile(r"^[A-Za-z0-9_\-.]+$")
-_MAX_RESOLUTION_DEPTH = 10
 
 
 @dataclass(frozen=True)
@@ -35,6 +34,8 @@ class Pom:
     packaging: str
     # The `<properties>` in effect (the POM's own over those inherited from a reactor parent).
     properties: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
+    # The bytes to deploy instead of the file, when CI-friendly versions were flattened (maven/flatten.py).
+    deployed: bytes | None = field(default=None, compare=False, repr=False)
 
     @property
     def gav(self) -> str:
@@ -115,20 +116,17 @@ def _properties(root: ET.Element, raw: dict[str, str | None], inherited: Mapping
 
 
 def _resolve(value: str, what: str, properties: dict[str, str], label: str) -> str:
-    for _ in range(_MAX_RESOLUTION_DEPTH):
-        names = _PROPERTY.findall(value)
-        if not names:
-            return value
-        missing = [name for name in names if name not in properties]
-        if missing:
-            name = missing[0]
-            raise InputError(
-                f"{label}'s {what} '{value}' uses the property ${{{name}}}, which the POM does not define: "
-                f"define it in <properties> (e.g. <{name}>1.2.3</{name}>) or write the {what} literally "
-                "(a -D value given to mvn does not reach the pipe)."
-            )
-        value = _PROPERTY.sub(lambda match: properties[match.group(1)], value)
-    raise InputError(f"{label}'s {what} '{value}' refers to properties in a loop: write the {what} literally.")
+    """`${…}` in `value` from `properties`, expanded within bounds (maven/interpolation.py)."""
+    result = Values((properties,), label).substitute(value)
+    missing = REFERENCE.search(result)
+    if missing:
+        name = missing.group(1)
+        raise InputError(
+            f"{label}'s {what} '{value}' uses the property ${{{name}}}, which the POM does not define: "
+            f"define it in <properties> (e.g. <{name}>1.2.3</{name}>) or write the {what} literally "
+            "(a -D value given to mvn does not reach the pipe)."
+        )
+    return result
 
 
 def parse_pom(path: Path, label: str = "MAVEN_POM") -> Pom:

@@ -25,7 +25,8 @@ from pipe.maven.deploy import (
     upload_in_order,
     write_metadata,
 )
-from pipe.maven.pom import module_paths, pom_from_root, read_root
+from pipe.maven.model import project_pom
+from pipe.maven.pom import module_paths, read_root
 from pipe.maven.reactor import publish_reactor
 from pipe.maven.repository import MavenRepository
 from pipe.maven.staging import deploy_staged
@@ -39,7 +40,7 @@ def publish(config: Config, log: logging.Logger, masker: SecretMasker) -> Public
     root = read_root(path, "MAVEN_POM")
     if module_paths(root):
         return publish_reactor(config, log, masker, path)
-    pom = pom_from_root(root, path, "MAVEN_POM")
+    pom = project_pom(config, path, log)
     log.info("Publishing %s (packaging %s) from %s.", pom.gav, pom.packaging, shown(pom.path, config))
     check_tag(config.context, pom)
     main, attached = select_artifacts(config, pom)

@@ -33,7 +33,8 @@ from pipe.maven.deploy import (
     write_metadata,
 )
 from pipe.maven.layout import Artifact
-from pipe.maven.modules import SKIP_PROPERTY, Module, read_reactor, select_modules
+from pipe.maven.model import SKIP_PROPERTY, build_context, check_versions
+from pipe.maven.modules import Module, read_reactor, select_modules
 from pipe.maven.repository import MavenRepository, in_parallel
 from pipe.outputs import Publication
 
@@ -49,11 +50,15 @@ def publish_reactor(config: Config, log: logging.Logger, masker: SecretMasker, r
             "MAVEN_ARTIFACTS out (each module's files are taken from its own target/), or set MAVEN_POM to one "
             "module's POM to deploy that module alone."
         )
-    modules = read_reactor(root_pom, lambda path: shown(path, config))
+    context = build_context(config.maven)
+    modules, warnings = read_reactor(root_pom, lambda path: shown(path, config), context)
     found = ", ".join(f"{module.pom.artifact_id} ({module.pom.packaging})" for module in modules)
     log.info("Project %s: %d modules, in reactor order: %s.", shown(root_pom, config), len(modules), found)
+    for warning in warnings:
+        log.warning("%s", warning)
     selected = select_modules(modules, config.maven.modules)
     deployed, skipped = deployable(selected, log)
+    check_versions([(m.pom, m.uses_revision) for m in deployed], context, config.context)
     for module in deployed:
         check_tag(config.context, module.pom, f"module {module.pom.artifact_id}'s")
     built = {module.key: built_artifacts(config, module.pom) for module in deployed}
@@ -71,15 +76,24 @@ def publish_reactor(config: Config, log: logging.Logger, masker: SecretMasker, r
 
 
 def deployable(modules: list[Module], log: logging.Logger) -> tuple[list[Module], list[Module]]:
-    """The modules to deploy, and those that opt out with maven.deploy.skip (said, not deployed)."""
+    """The modules to deploy, and those the deploy plugin skips (said, not deployed). A module whose
+    skip the pipe cannot decide is named in a ⚠ line and not deployed: a release cannot be taken back."""
     skipped = [module for module in modules if module.skipped]
     for module in skipped:
-        log.info("Skipping %s: %s is true in its properties.", module.pom.gav, SKIP_PROPERTY)
-    deployed = [module for module in modules if not module.skipped]
+        log.info("Skipping %s: %s.", module.pom.gav, module.skip_why)
+    for module in modules:
+        if module.skip is None:
+            log.warning(
+                "%s is not deployed: %s; set the value in MAVEN_PROPERTIES or in the POM so that it is decided.",
+                module.pom.gav,
+                module.skip_why,
+            )
+    deployed = [module for module in modules if module.skip is False]
     if not deployed:
+        states = ", ".join(f"{m.pom.artifact_id} {'skipped' if m.skipped else 'undecided'}" for m in modules)
         raise InputError(
-            f"every module to deploy sets {SKIP_PROPERTY} to true ({', '.join(m.pom.artifact_id for m in skipped)}): "
-            f"nothing to deploy; remove {SKIP_PROPERTY} from the modules to publish, or check MAVEN_MODULES."
+            f"no module is left to deploy ({states}): the deploy plugin skips them or the pipe cannot tell; remove "
+            f"<skip> / {SKIP_PROPERTY} from the modules to publish, give MAVEN_PROPERTIES, or check MAVEN_MODULES."
         )
     return deployed, skipped
 
@@ -131,7 +145,7 @@ def reactor_result(
     files = sum(len(plan.uploads) for plan in plans)
     present = sum(len(plan.skipped) for plan in plans)
     url = config.registry.url
-    opted_out = f"; skipped {', '.join(m.pom.gav for m in skipped)} ({SKIP_PROPERTY})" if skipped else ""
+    opted_out = f"; skipped {', '.join(m.pom.gav for m in skipped)} (deploy plugin skip)" if skipped else ""
     if not files:
         summary = f"{len(plans)} modules ({names}) are already published at {url} with the same content{opted_out}"
     elif repository is None:

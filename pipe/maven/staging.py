@@ -22,7 +22,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from pipe.config import Config
-from pipe.context import PipelinesRun
 from pipe.errors import InputError, RegistryError
 from pipe.masking import SecretMasker
 from pipe.maven.deploy import conflict_error, release_states, shown
@@ -78,7 +77,7 @@ def deploy_staged(config: Config, log: logging.Logger, masker: SecretMasker) -> 
     versions = read_staging_folder(root, shown_root)
     found = ", ".join(version.gav for version in versions)
     log.info("Staging folder %s: %s: %s.", shown_root, counted(len(versions)), found)
-    check_tag(config.context, versions)
+    check_versions(config, versions)
     checksums = verify_checksums(versions, shown_root)
     repository = MavenRepository.from_config(config, log, masker)
     now = datetime.now(UTC)
@@ -92,18 +91,23 @@ def deploy_staged(config: Config, log: logging.Logger, masker: SecretMasker) -> 
     return staged_result(plans, config, repository)
 
 
-def check_tag(context: PipelinesRun, versions: list[StagedVersion]) -> None:
-    """On a tag pipeline for a semantic version, every staged version must be that version:
-    publishing 1.2.2 from the tag v1.2.3 is almost always a forgotten version bump."""
-    if context.tag_version is None:
+def check_versions(config: Config, versions: list[StagedVersion]) -> None:
+    """VERSION, or on a tag pipeline for a semantic version the tag, must be every staged version:
+    the folder's files are built already, so a version that differs is a build that was not told
+    (or a forgotten version bump), never something the pipe could rename."""
+    if config.maven.version is not None:
+        wanted, said, other_fix = config.maven.version, f"VERSION is {config.maven.version}", "set VERSION to it"
+    elif config.context.tag_version is not None:
+        wanted = strip_v(config.context.tag or "")
+        said, other_fix = f"this pipeline runs for tag {config.context.tag}", "tag the commit with the staged version"
+    else:
         return
-    wanted = strip_v(context.tag or "")
     other = [version.gav for version in versions if version.version != wanted]
     if other:
         raise InputError(
-            f"this pipeline runs for tag {context.tag} but the staging folder holds {listed(other)}: set the "
-            f"build's version to {wanted} before it stages (e.g. version = '{wanted}' in Gradle, mvn versions:set "
-            f"-DnewVersion={wanted}), or tag the commit with the staged version. Nothing was uploaded."
+            f"{said} but the staging folder holds {listed(other)}: set the build's version to {wanted} before it "
+            f"stages (e.g. version = '{wanted}' in Gradle, mvn versions:set -DnewVersion={wanted} or "
+            f"-Drevision={wanted}), or {other_fix}. Nothing was uploaded."
         )
 
 

@@ -13,19 +13,25 @@ from urllib.parse import quote
 
 from pipe.context import PipelinesRun
 from pipe.errors import ConfigError, InputError
+from pipe.npm.normalize import publish_manifest
+from pipe.npm.package_tree import PackageTree, TarballTree
 from pipe.versioning import SemVer, default_dist_tag, strip_v
 
 MAX_NAME_LENGTH = 214
 # Real package.json files are a few KB; a huge one is a mistake (or an attack on the registry).
 MAX_PACKAGE_JSON_BYTES = 1024 * 1024
+# Objects and arrays nested deeper than this are refused: real manifests nest a few levels (the
+# deepest, `exports` conditions, rarely ten), and every later step may walk the document.
+MAX_JSON_NESTING = 100
 # Characters npm refuses in new package names (validate-npm-package-name).
 _SPECIAL_NAME_CHARS = re.compile(r"[~'!()*]")
 _SCOPED_NAME = re.compile(r"^@([^/]+)/([^/]+)$")
 _RESERVED_NAMES = ("node_modules", "favicon.ico")
-# npm picks a Markdown-looking README first (`README.md`, `README.markdown`, …), else a bare README.
-_MARKDOWN_README = re.compile(r"\.m?a?r?k?d?o?w?n?$", re.IGNORECASE)
 _DIST_TAG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-NO_README = "ERROR: No README data found!"
+# npm's semver refuses a version longer than this, or with a major/minor/patch above
+# Number.MAX_SAFE_INTEGER: npm cannot install such a version, so it must never be published.
+MAX_VERSION_LENGTH = 256
+MAX_SAFE_INTEGER = 2**53 - 1
 
 
 @dataclass(frozen=True)
@@ -38,18 +44,13 @@ class PackageJson:
     source: str  # where it was read from, for messages
 
 
-@dataclass(frozen=True)
-class Readme:
-    text: str
-    filename: str | None
-
-
 def parse_package_json(raw: bytes, source: str) -> PackageJson:
     if len(raw) > MAX_PACKAGE_JSON_BYTES:
         raise InputError(
             f"{source} is {len(raw) // 1024} KB, more than the {MAX_PACKAGE_JSON_BYTES // 1024} KB a package.json "
             "may hold here: keep only the package's metadata in it (registries refuse oversized documents)."
         )
+    too_deep = False
     try:
         data = json.loads(raw.decode("utf-8-sig"))
     except UnicodeDecodeError:
@@ -59,9 +60,31 @@ def parse_package_json(raw: bytes, source: str) -> PackageJson:
             f"{source} is not valid JSON ({error.msg} at line {error.lineno}, column {error.colno}): "
             "fix the syntax (`npm pkg get name` shows whether npm can read it)."
         ) from None
+    except RecursionError:  # the parser's own stack ran out: nested far beyond the limit below
+        data, too_deep = None, True
+    if too_deep or nested_deeper_than(data, MAX_JSON_NESTING):
+        raise InputError(
+            f"{source} nests objects or arrays more than {MAX_JSON_NESTING} levels deep: no package.json needs "
+            "that; keep its fields to the package's metadata."
+        )
     if not isinstance(data, dict):
         raise InputError(f"{source} must hold a JSON object ({{...}}): fix its content.")
     return PackageJson(data=data, raw=raw, source=source)
+
+
+def nested_deeper_than(value: object, limit: int) -> bool:
+    """Does `value` nest objects/arrays more than `limit` levels? Walked with a stack of its own,
+    so no depth can exhaust Python's."""
+    pending = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        if depth > limit:
+            return True
+        pending.extend((child, depth + 1) for child in children)
+    return False
 
 
 def read_folder_package_json(folder: Path, shown: str) -> PackageJson:
@@ -74,16 +97,6 @@ def read_folder_package_json(folder: Path, shown: str) -> PackageJson:
     return parse_package_json(path.read_bytes(), f"{shown}/package.json")
 
 
-def read_folder_readme(folder: Path) -> Readme:
-    candidates = sorted(p.name for p in folder.iterdir() if p.is_file() and p.name.lower().startswith("readme"))
-    candidates = [name for name in candidates if name.lower() == "readme" or name.lower().startswith("readme.")]
-    chosen = next((name for name in candidates if _MARKDOWN_README.search(name)), None)
-    chosen = chosen or next((name for name in candidates if name.lower() == "readme"), None)
-    if chosen is None:
-        return Readme(NO_README, None)
-    return Readme((folder / chosen).read_text(encoding="utf-8", errors="replace"), chosen)
-
-
 def _tarball_root_member(names: list[str], wanted: str) -> str | None:
     """`package/package.json` (or `<any root>/package.json`: some packers use another root)."""
     for name in names:
@@ -93,12 +106,13 @@ def _tarball_root_member(names: list[str], wanted: str) -> str | None:
     return None
 
 
-def read_tarball_package(tgz: Path, shown: str) -> tuple[PackageJson, Readme]:
-    """The manifest and README inside a `.tgz`, without unpacking it to disk."""
+def read_tarball_package(tgz: Path, shown: str) -> tuple[PackageJson, TarballTree]:
+    """The manifest inside a `.tgz`, and its files as npm's normalization looks at them, without
+    unpacking it to disk."""
     try:
         with tarfile.open(tgz, mode="r:gz") as archive:
-            members = [m for m in archive.getmembers() if m.isfile()]
-            names = [m.name for m in members]
+            members = archive.getmembers()
+            names = [m.name for m in members if m.isfile()]
             manifest_name = _tarball_root_member(names, "package.json")
             if manifest_name is None:
                 raise InputError(
@@ -106,18 +120,7 @@ def read_tarball_package(tgz: Path, shown: str) -> tuple[PackageJson, Readme]:
                     "make it with `npm pack` or point NPM_PACKAGE at the package folder."
                 )
             manifest = parse_package_json(archive.extractfile(manifest_name).read(), f"{shown}:package.json")
-            readme = Readme(NO_README, None)
-            readmes = sorted(
-                n
-                for n in names
-                if len(PurePosixPath(n).parts) == 2 and PurePosixPath(n).name.lower().startswith("readme")
-            )
-            chosen = next((n for n in readmes if _MARKDOWN_README.search(PurePosixPath(n).name)), None)
-            chosen = chosen or next((n for n in readmes if PurePosixPath(n).name.lower() == "readme"), None)
-            if chosen:
-                text = archive.extractfile(chosen).read().decode("utf-8", errors="replace")
-                readme = Readme(text, PurePosixPath(chosen).name)
-            return manifest, readme
+            return manifest, TarballTree(tgz, members)
     except (tarfile.TarError, OSError, EOFError) as error:
         raise InputError(
             f"{shown} is not a readable gzip tarball ({error}): make it with `npm pack` or point "
@@ -157,16 +160,44 @@ def name_problem(name: str) -> str | None:
     return None
 
 
+NOT_SEMVER = "not a semantic version"
+
+
+def read_npm_version(text: str) -> SemVer | str:
+    """`text` as a version npm's semver accepts (a leading `v` allowed), or why not: NOT_SEMVER,
+    or the limit it breaks. The length goes first: it keeps absurd digit runs from being parsed."""
+    if len(text) > MAX_VERSION_LENGTH:
+        return f"longer than {MAX_VERSION_LENGTH} characters, the most npm's semver accepts"
+    parsed = SemVer.parse(text)
+    if parsed is None:
+        return NOT_SEMVER
+    for part, number in (("major", parsed.major), ("minor", parsed.minor), ("patch", parsed.patch)):
+        if number > MAX_SAFE_INTEGER:
+            return f"its {part} number is above {MAX_SAFE_INTEGER}, the largest npm's semver accepts"
+    return parsed
+
+
 def validate_version(version: object, source: str) -> SemVer:
     if not isinstance(version, str) or not version.strip():
         raise InputError(f'{source} has no "version": add "version": "1.0.0", or set VERSION.')
-    parsed = SemVer.parse(version)
-    if parsed is None:
+    read = read_npm_version(version)
+    if read == NOT_SEMVER:
         raise InputError(
-            f'{source} "version" "{version}" is not a semantic version: use MAJOR.MINOR.PATCH '
+            f'{source} "version" "{_shorten(version)}" is not a semantic version: use MAJOR.MINOR.PATCH '
             '(for example "1.4.0" or "2.0.0-beta.1"), or set VERSION.'
         )
-    return parsed
+    if isinstance(read, str):
+        raise InputError(
+            f'{source} "version" "{_shorten(version)}" cannot be published ({read}, so npm could not install it): '
+            "use a smaller version, or set VERSION."
+        )
+    return read
+
+
+def _shorten(text: str, limit: int = 80) -> str:
+    """A user's value for a message: whole when short, else its start (a 300-character version
+    would bury the advice)."""
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def check_not_private(manifest: Mapping, source: str) -> None:
@@ -181,12 +212,18 @@ def publish_version(manifest: Mapping, override: str | None, source: str) -> Sem
     """The version to publish: VERSION (a leading `v` dropped) or package.json's. Build metadata
     is dropped, as npm's `semver.clean` does, so `1.2.3+build.4` publishes as 1.2.3."""
     if override:
-        parsed = SemVer.parse(strip_v(override))
-        if parsed is None:
+        read = read_npm_version(strip_v(override))
+        if read == NOT_SEMVER:
             raise ConfigError(
-                f"VERSION '{override}' is not a semantic version: use MAJOR.MINOR.PATCH such as 1.4.0 "
+                f"VERSION '{_shorten(override)}' is not a semantic version: use MAJOR.MINOR.PATCH such as 1.4.0 "
                 "(a leading v is fine, so VERSION: $BITBUCKET_TAG works on tag pipelines)."
             )
+        if isinstance(read, str):
+            raise ConfigError(
+                f"VERSION '{_shorten(override)}' cannot be published ({read}, so npm could not install it): "
+                "use a smaller version."
+            )
+        parsed = read
     else:
         parsed = validate_version(manifest.get("version"), source)
     return SemVer(parsed.major, parsed.minor, parsed.patch, parsed.prerelease)
@@ -254,36 +291,40 @@ class Dist:
     size: int
 
 
-def version_manifest(data: Mapping, version: str, readme: Readme, dist: Dist, registry_url: str) -> dict:
-    """The manifest as npm sends it under `versions[<version>]`: package.json without `_` keys,
-    plus `_id`, `readme`, a normalised `bin`, and `dist`."""
-    manifest = {key: value for key, value in data.items() if not key.startswith("_")}
+def version_manifest(
+    data: Mapping, version: str, tree: PackageTree, dist: Dist, registry_url: str, from_tarball: bool = False
+) -> dict:
+    """The manifest as npm sends it under `versions[<version>]`: package.json normalized as
+    `npm publish` normalizes it (`pipe/npm/normalize.py`), with `_id` and `dist`."""
+    manifest = publish_manifest(dict(data), version, tree, from_tarball)
     name = manifest["name"]
-    manifest["version"] = version
-    if isinstance(manifest.get("bin"), str):
-        # npm turns "bin": "cli.js" into {"<unscoped name>": "cli.js"}.
-        manifest["bin"] = {unscoped(name): manifest["bin"]}
-    if "readme" not in manifest:
-        manifest["readme"] = readme.text
-        if readme.filename:
-            manifest["readmeFilename"] = readme.filename
     manifest["_id"] = f"{name}@{version}"
+    given = manifest.get("dist")
     manifest["dist"] = {
+        **(given if isinstance(given, dict) else {}),
         "integrity": dist.integrity,
         "shasum": dist.shasum,
-        "tarball": tarball_url(registry_url, name, version),
+        "tarball": document_tarball_url(registry_url, name, version),
     }
     return manifest
+
+
+def document_tarball_url(registry_url: str, name: str, version: str) -> str:
+    """`dist.tarball` as npm publish writes it: the attachment's name (scope included) under the
+    package, and http:// even for an https registry — npm's choice, so that a mirror serving
+    plain http works; clients fetch from the registry's own scheme, and registries rewrite it."""
+    url = f"{registry_url}{name}/-/{attachment_name(name, version)}"
+    return "http://" + url[len("https://") :] if url.startswith("https://") else url
 
 
 def publish_document(manifest: Mapping, dist_tags: Mapping[str, str]) -> dict:
     """The PUT document without `_attachments` (the tarball is streamed after it)."""
     publish_config = manifest.get("publishConfig")
     access = publish_config.get("access") if isinstance(publish_config, Mapping) else None
-    return {
-        "_id": manifest["name"],
-        "name": manifest["name"],
-        "description": manifest.get("description"),
+    document = {"_id": manifest["name"], "name": manifest["name"]}
+    if "description" in manifest:  # npm leaves the key out when there is none
+        document["description"] = manifest["description"]
+    return document | {
         "dist-tags": dict(dist_tags),
         "versions": {manifest["version"]: dict(manifest)},
         "access": access if access in ("public", "restricted") else None,

@@ -15,12 +15,11 @@ from pipe.npm import packlist, pnpm_pack, tarball
 from pipe.npm.manifest import (
     Dist,
     PackageJson,
-    Readme,
     read_folder_package_json,
-    read_folder_readme,
     read_tarball_package,
     tarball_manifest_bytes,
 )
+from pipe.npm.package_tree import FolderTree, PackageTree
 from pipe.npm.pnpm_workspace import WORKSPACE_FILE as PNPM_WORKSPACE_FILE
 from pipe.npm.tarball import compute_dist
 from pipe.progress import format_size
@@ -39,7 +38,7 @@ class Source:
     shown: str  # as the user wrote it, for messages
     is_tarball: bool
     package: PackageJson
-    readme: Readme
+    tree: PackageTree  # its files, as npm's normalization of the manifest looks at them
     # Ignore files of the folders above a workspace package, which npm applies to it too.
     outer_rules: tuple[str, ...] = ()
     # The workspace root of a pnpm workspace's package, which is then packed as `pnpm pack` packs it.
@@ -67,10 +66,10 @@ def read_source(config: Config) -> Source:
         if not (path / "package.json").exists() and (path / PNPM_WORKSPACE_FILE).is_file():
             # pnpm needs no package.json at a workspace root: a root without one publishes nothing itself.
             package = PackageJson({}, b"{}", f"{shown.rstrip('/')}/package.json")
-            return Source(path, shown, False, package, read_folder_readme(path))
-        return Source(path, shown, False, read_folder_package_json(path, shown), read_folder_readme(path))
-    package, readme = read_tarball_package(path, shown)
-    return Source(path, shown, True, package, readme)
+            return Source(path, shown, False, package, FolderTree(path))
+        return Source(path, shown, False, read_folder_package_json(path, shown), FolderTree(path))
+    package, tree = read_tarball_package(path, shown)
+    return Source(path, shown, True, package, tree)
 
 
 def pipe_storage_dirs(config: Config) -> list[Path]:

@@ -23,12 +23,12 @@ from pipe.npm.manifest import (
     check_not_private,
     check_tag_matches,
     choose_dist_tag,
-    read_folder_readme,
     validate_name,
     version_manifest,
 )
 from pipe.npm.manifest import publish_version as choose_version
 from pipe.npm.package import Source, pack_source, read_source
+from pipe.npm.package_tree import FolderTree
 from pipe.npm.pnpm_workspace import workspace_at
 from pipe.npm.registry import NpmRegistry
 from pipe.npm.upload import (
@@ -77,7 +77,9 @@ def publish(config: Config, log: logging.Logger, masker: SecretMasker) -> Public
             summary = f"Dry run: would publish {target}; nothing was written."
             return Publication(summary, {}, details(plan, packed.dist, config, "dry-run", len(packed.files)))
 
-        manifest = version_manifest(data, plan.version, source.readme, packed.dist, config.registry.url)
+        manifest = version_manifest(
+            data, plan.version, source.tree, packed.dist, config.registry.url, from_tarball=source.is_tarball
+        )
         log.info("Publishing %s@%s to %s with %s.", name, version, config.registry.url, tag_text(plan))
         settled = upload_until_settled(registry, plan, packed.dist, manifest, packed.tgz, config, work, log)
         if settled is not None:
@@ -95,12 +97,11 @@ def placed_in_workspace(source: Source, config: Config, log: logging.Logger) -> 
     placement = enclosing_workspace.place(source.path, source.shown, source.package, config.working_dir, log)
     if placement is None:
         return source
-    readme = read_folder_readme(placement.folder)
     return replace(
         source,
         path=placement.folder,
         package=placement.package,
-        readme=readme,
+        tree=FolderTree(placement.folder),
         pnpm_root=placement.pnpm_root,
         outer_rules=placement.outer_rules,
     )

@@ -211,8 +211,13 @@ class NpmRegistry:
             ) from None
 
     def download(self, url: str, target: Path) -> None:
-        """A published tarball, streamed to `target`. Credentials go only to the registry's own host."""
-        same_host = urlsplit(url).netloc == urlsplit(self.base_url).netloc
+        """A published tarball, streamed to `target`. Credentials go only to the registry's own
+        host, and over its own scheme: npm publish writes `dist.tarball` as http:// even for an
+        https registry, so such a URL is fetched over https, as the npm client does."""
+        parts, base = urlsplit(url), urlsplit(self.base_url)
+        same_host = parts.netloc == base.netloc
+        if same_host and parts.scheme == "http" and base.scheme == "https":
+            url = parts._replace(scheme="https").geturl()
         action = "downloading the published tarball to compare contents"
         auth = None if same_host else _NoAuth()
         with reaching(url, action), self.session.get(url, stream=True, auth=auth) as response:

@@ -22,12 +22,12 @@ from pipe.npm import pnpm_pack
 from pipe.npm.manifest import (
     check_tag_matches,
     choose_dist_tag,
-    read_folder_readme,
     validate_name,
     version_manifest,
 )
 from pipe.npm.manifest import publish_version as choose_version
 from pipe.npm.package import Packed, Source, pack_source
+from pipe.npm.package_tree import FolderTree
 from pipe.npm.pnpm_workspace import WorkspaceRoot, check_every_glob_matches
 from pipe.npm.registry import NpmRegistry, Packument
 from pipe.npm.upload import (
@@ -104,7 +104,7 @@ def prepare(member: Member, resolution: Resolution, workspace: WorkspaceRoot, co
         outer = () if member.relative == "." else outer_ignore_texts(workspace.folder, folder)
         pnpm_root = None
     shown = member.relative
-    release_source = Source(folder, shown, False, package, read_folder_readme(folder), outer, pnpm_root)
+    release_source = Source(folder, shown, False, package, FolderTree(folder), outer, pnpm_root)
     return Release(member, release_source, version, choose_dist_tag(config.npm.dist_tag, package.data, version))
 
 
@@ -217,7 +217,7 @@ def publish_one(item: Staged, registry: NpmRegistry, config: Config, log: loggin
         log.info("%s is already published with identical contents: skipped.", item.spec)
         return "already-published"
     source = item.release.source
-    manifest = version_manifest(source.package.data, plan.version, source.readme, dist, config.registry.url)
+    manifest = version_manifest(source.package.data, plan.version, source.tree, dist, config.registry.url)
     log.info("Publishing %s to %s with %s.", item.spec, config.registry.url, tag_text(plan))
     settled = upload_until_settled(registry, plan, dist, manifest, item.packed.tgz, config, item.work, log)
     return "published" if settled is None else "already-published"

@@ -9,9 +9,11 @@ that would be valid are also looked up at the registry itself afterwards.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
 import json
 import os
+import subprocess
 import tarfile
 import uuid
 from collections.abc import Callable
@@ -24,6 +26,7 @@ import requests
 
 from tests.conftest import assert_no_secret, base_env, run_in_process
 from tests.faults.proxy import FaultProxy
+from tests.oci.images import layer_tar, write_tar
 
 TOKEN = uuid.uuid4().hex[:8]  # in every would-be-valid name, so a leftover is easy to find
 
@@ -119,6 +122,38 @@ def npm_cases() -> dict[str, Case]:
         "npm-version-variable-traversal": Case(
             "npm", package_json(ok), "VERSION '../1.0.0' is not a semantic version", {"VERSION": "../1.0.0"}
         ),
+        "npm-version-above-safe-integer": Case(
+            "npm",
+            package_json({"name": ok_name("bigver"), "version": "99999999999999999999.0.0"}),
+            "cannot be published (its major number is above 9007199254740991",
+            probe=ok_name("bigver"),
+        ),
+        "npm-version-variable-above-safe-integer": Case(
+            "npm", package_json(ok), "cannot be published (its minor number", {"VERSION": "1.9007199254740992.0"}
+        ),
+        "npm-version-longer-than-npm-allows": Case(
+            "npm",
+            package_json({"name": ok_name("longver"), "version": "1.0.0-" + "a" * 300}),
+            "cannot be published (longer than 256 characters",
+            probe=ok_name("longver"),
+        ),
+        "npm-version-non-ascii-digits": Case(
+            "npm",
+            package_json({"name": ok_name("digits"), "version": "1\u0663.0.0"}),
+            "is not a semantic version",
+            probe=ok_name("digits"),
+        ),
+        "npm-package-json-nested-100000": Case(
+            "npm",
+            package_json(raw=b'{"name": "x", "version": "1.0.0", "a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"),
+            "./package.json nests objects or arrays more than 100 levels deep",
+        ),
+        "npm-tgz-package-json-nested-100000": Case(
+            "npm",
+            tarball(tgz_bytes([("package/package.json", b'{"a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}")])),
+            "p.tgz:package.json nests objects or arrays more than 100 levels deep",
+            tgz,
+        ),
         "npm-dist-tag-traversal": Case(
             "npm", package_json(ok), "NPM_DIST_TAG '../latest' is not a usable dist-tag", {"NPM_DIST_TAG": "../latest"}
         ),
@@ -210,7 +245,18 @@ def maven_cases() -> dict[str, Case]:
         "<name>&d;</name></project>"
     )
     refused_dtd = "declares a DOCTYPE or ENTITY, which the pipe refuses to parse"
+    chain = "".join(f"<p{n}>{('${p' + str(n - 1) + '}') * 10}</p{n}>" for n in range(2, 10))
+    bomb = (
+        f"<project><groupId>org.bbpp.hostile</groupId><artifactId>{art}</artifactId><version>${{p9}}</version>"
+        f"<properties><p1>xxxxxxxxxx</p1>{chain}</properties></project>"
+    )
+    loop = (
+        f"<project><groupId>org.bbpp.hostile</groupId><artifactId>{art}</artifactId><version>${{a}}</version>"
+        "<properties><a>${b}</a><b>${a}</b></properties></project>"
+    )
     return {
+        "maven-property-expansion-bomb": Case("maven", pom(bomb, art), "expands to more than 65536 characters"),
+        "maven-property-loop": Case("maven", pom(loop, art), "properties refer to each other in a loop"),
         "maven-group-traversal": Case(
             "maven", pom(coordinates("../../evil", art), art), invalid_group.format("../../evil")
         ),
@@ -341,9 +387,40 @@ def docker_cases() -> dict[str, Case]:
     }
 
 
+# --- image archives and layouts ------------------------------------------------------------------
+
+
+def sha(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def docker_save(path: Path, stored: list[bytes], claimed: list[bytes] | None = None, config: bytes | None = None):
+    """A legacy `docker save` tarball storing `stored` layers; its config lists the diff ids of
+    `claimed` (a damaged archive when they differ), or is `config` as it is."""
+    diff_ids = [sha(layer) for layer in (claimed or stored)]
+    config = (
+        config
+        or json.dumps(
+            {"os": "linux", "architecture": "amd64", "rootfs": {"type": "layers", "diff_ids": diff_ids}}
+        ).encode()
+    )
+    files = {"config.json": config} | {f"l{i}/layer.tar": data for i, data in enumerate(stored)}
+    files["manifest.json"] = json.dumps(
+        [{"Config": "config.json", "Layers": [f"l{i}/layer.tar" for i in range(len(stored))]}]
+    ).encode()
+    return write_tar(path, files)
+
+
+def archive(stored: list[bytes] | None = None, **options) -> Callable[[Path], None]:
+    def setup(folder: Path) -> None:
+        docker_save(folder / "image.tar", stored or [layer_tar("a.txt", b"a")], **options)
+
+    return setup
+
+
 def staged(files: dict[str, bytes | str], links: dict[str, str] | None = None):
     """A staging folder (build/staging-deploy) holding `files` (and symbolic links `links`: name →
-    target) beside a good version of the hostile artifact, with its checksum files."""
+    target) beside a good version (its POM) of the hostile artifact."""
 
     def setup(folder: Path) -> None:
         root = folder / "build" / "staging-deploy"
@@ -356,6 +433,52 @@ def staged(files: dict[str, bytes | str], links: dict[str, str] | None = None):
             os.symlink(target, root / name)
 
     return setup
+
+
+def climbing_layout(folder: Path) -> None:
+    """An OCI layout whose index.json names a digest that climbs out of the layout to a file
+    that looks like a manifest."""
+    (folder / "layout").mkdir()
+    (folder / "layout" / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
+    descriptor = {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": "sha256:../../../outside.json"}
+    (folder / "layout" / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [descriptor]}))
+    (folder / "outside.json").write_text(json.dumps({"schemaVersion": 2, "config": {}, "layers": []}))
+
+
+def image_archive_cases() -> dict[str, Case]:
+    damaged = "is damaged"
+    return {
+        "docker-layout-digest-climbs-out": Case(
+            "docker", climbing_layout, "names the digest 'sha256:../../../outside.json'", {"IMAGE_ARCHIVE": "layout"}
+        ),
+        "docker-save-config-not-json": Case(
+            "docker", archive(config=b"{not json"), f"{damaged}: the image config config.json is not JSON",
+            {"IMAGE_ARCHIVE": "image.tar"},
+        ),
+        "docker-save-config-nested-deeply": Case(
+            "docker", archive(config=b"[" * 100_000 + b"]" * 100_000), "is not JSON (nested too deeply)",
+            {"IMAGE_ARCHIVE": "image.tar"},
+        ),
+        "docker-archive-is-a-device": Case(
+            "docker", dockerfile(), "'/dev/null' is not a regular file or a folder", {"IMAGE_ARCHIVE": "/dev/null"}
+        ),
+        "docker-index-duplicate-entry": Case(
+            "docker", dockerfile(), "INDEX_FROM_TAGS names x-amd64 more than once",
+            {"INDEX_FROM_TAGS_COUNT": "2", "INDEX_FROM_TAGS_0": "x-amd64", "INDEX_FROM_TAGS_1": "x-amd64"},
+        ),
+        "docker-index-empty-entry": Case(
+            "docker", dockerfile(), "INDEX_FROM_TAGS has an empty entry (entry 2 of 2)",
+            {"INDEX_FROM_TAGS_COUNT": "2", "INDEX_FROM_TAGS_0": "x-amd64", "INDEX_FROM_TAGS_1": ""},
+        ),
+        "docker-token-outside-latin-1": Case(
+            "docker", dockerfile(), "BITBUCKET_PACKAGES_TOKEN contains a character HTTP authentication cannot carry",
+            {"BITBUCKET_PACKAGES_TOKEN": "t\u00f6k\u20acn-\u00fcnicode-9f8e"},
+        ),
+        "docker-registry-url-user-info": Case(
+            "docker", dockerfile(), "REGISTRY_URL must not contain credentials: remove the user-info",
+            {"REGISTRY_URL": "someone:hunter2@127.0.0.1:5000"},
+        ),
+    }  # fmt: skip
 
 
 def staging_cases() -> dict[str, Case]:
@@ -390,7 +513,7 @@ def staging_cases() -> dict[str, Case]:
     }
 
 
-CASES = {**npm_cases(), **maven_cases(), **staging_cases(), **docker_cases()}
+CASES = {**npm_cases(), **maven_cases(), **staging_cases(), **docker_cases(), **image_archive_cases()}
 
 
 def upstream(sandbox, kind: str) -> str:
@@ -452,3 +575,105 @@ def test_links_and_special_files_in_a_package_folder_are_never_packed(sandbox, w
     published = requests.get(f"{sandbox.npm_registry}{name}/-/{name}-1.0.0.tgz", auth=sandbox.reader, timeout=30)
     with tarfile.open(fileobj=io.BytesIO(published.content), mode="r:gz") as archive:
         assert sorted(archive.getnames()) == ["package/index.js", "package/package.json"]
+
+
+# --- damaged layers against the real registry: the push fails and no tag appears -------------------
+
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+TEXT_LAYER = layer_tar("text.txt", b"".join(b"line %d of some text\n" % i for i in range(20000)))
+RANDOM_LAYER = layer_tar("random.bin", hashlib.shake_256(TOKEN.encode()).digest(300_000))
+
+
+def corrupt_oci_layout(folder: Path) -> None:
+    """An OCI layout (as `skopeo copy … oci:` writes them) whose gzip'd layer matches its digest
+    but unpacks to another diff id than the config lists."""
+    compressed = gzip.compress(RANDOM_LAYER, mtime=0)
+    config = json.dumps(
+        {"os": "linux", "architecture": "amd64", "rootfs": {"type": "layers", "diff_ids": [sha(TEXT_LAYER)]}}
+    ).encode()
+    config_descriptor = {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": sha(config)}
+    layer = {"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": sha(compressed)}
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": config_descriptor | {"size": len(config)},
+            "layers": [layer | {"size": len(compressed)}],
+        }
+    ).encode()
+    blobs = folder / "layout" / "blobs" / "sha256"
+    blobs.mkdir(parents=True)
+    for data in (compressed, config, manifest):
+        (blobs / sha(data)[7:]).write_bytes(data)
+    descriptor = {
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "digest": sha(manifest),
+        "size": len(manifest),
+    }
+    (folder / "layout" / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [descriptor]}))
+    (folder / "layout" / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
+
+
+DAMAGED = {
+    # gzip'd by the pipe: the layer is checked while it is compressed, before it is sent
+    "docker-save-text-layer": (archive([TEXT_LAYER + bytes(512)], claimed=[TEXT_LAYER]), "image.tar"),
+    # pushed as it is: checked while it streams to the registry
+    "docker-save-random-layer": (
+        archive([RANDOM_LAYER[:4096] + bytes(4096) + RANDOM_LAYER[8192:]], claimed=[RANDOM_LAYER]),
+        "image.tar",
+    ),
+    "oci-layout-wrong-diff-id": (corrupt_oci_layout, "layout"),
+}
+
+
+@pytest.mark.parametrize("case_id", sorted(DAMAGED))
+def test_a_damaged_layer_fails_the_push_and_no_tag_appears(sandbox, case_id: str, workdir: Path):
+    setup, path = DAMAGED[case_id]
+    setup(workdir)
+    case = Case("docker", setup, "", {"IMAGE_ARCHIVE": path, "TAGS": "1.0.0 latest"})
+    env = pipe_env(sandbox, case, sandbox.oci_registry, case_id)
+    run = run_in_process(env, workdir)
+    assert run.code == 1, run.output
+    assert [line for line in run.lines if line.startswith("✖")] == [run.last_line], run.output
+    assert "is damaged" in run.last_line and "nothing was tagged" in run.last_line
+    assert "Traceback" not in run.output
+    repository = f"acme/{env['BITBUCKET_REPO_SLUG']}"
+    for tag in ("1.0.0", "latest"):
+        found = requests.head(
+            f"{sandbox.oci_url}/v2/{repository}/manifests/{tag}",
+            auth=sandbox.reader,
+            headers={"Accept": "application/vnd.oci.image.manifest.v1+json"},
+            timeout=30,
+        )
+        assert found.status_code == 404, f"{repository}:{tag} exists"
+
+
+# --- several tags on one image in a layout, as skopeo writes them -----------------------------------
+
+
+def skopeo(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["skopeo", *args], capture_output=True, text=True, timeout=120, check=True)
+
+
+def test_an_oci_layout_with_two_tags_on_one_image_is_pushed_once(sandbox, workdir: Path, unique):
+    """`skopeo copy … oci:L:1.0.0`, then `oci:L:latest`: one image listed twice in index.json.
+    The pipe pushes it once, says which tags the layout names, and skopeo reads it back."""
+    docker_save(workdir / "image.tar", [TEXT_LAYER, RANDOM_LAYER])
+    for tag in ("1.0.0", "latest"):
+        skopeo("copy", f"docker-archive:{workdir / 'image.tar'}", f"oci:{workdir / 'layout'}:{tag}")
+    index = json.loads((workdir / "layout" / "index.json").read_text())
+    assert len(index["manifests"]) == 2 and len({d["digest"] for d in index["manifests"]}) == 1
+    name = unique("bbpp-multitag")
+    case = Case("docker", lambda _: None, "", {"IMAGE_ARCHIVE": "layout", "TAGS": "2.0.0", "IMAGE_NAME": name})
+    run = run_in_process(pipe_env(sandbox, case, sandbox.oci_registry, "multitag"), workdir)
+    assert run.code == 0, run.output
+    assert "The image layout names this image 1.0.0, latest; it is pushed once." in run.output
+    user, token = sandbox.reader
+    seen = skopeo(
+        "inspect",
+        "--tls-verify=false",
+        "--creds",
+        f"{user}:{token}",
+        f"docker://{sandbox.oci_registry}/acme/{name}:2.0.0",
+    )
+    assert json.loads(seen.stdout)["Digest"] == index["manifests"][0]["digest"]

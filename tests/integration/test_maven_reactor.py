@@ -81,12 +81,12 @@ def test_reactor_deploys_in_one_run_and_maven_resolves_app_with_lib_through_the_
     published = [f"{group}:{name}:1.0.0" for name in (parent, lib, app)]
     assert run.last_line == (
         f"✔ published 3 modules ({', '.join(published)}; 5 files) to {sandbox.maven_registry}; "
-        f"skipped {group}:{it}:1.0.0 (maven.deploy.skip)"
+        f"skipped {group}:{it}:1.0.0 (deploy plugin skip)"
     )
     assert f"Project pom.xml: 4 modules, in reactor order: {parent} (pom), {lib} (jar), {app} (jar), {it} (jar)." in (
         run.output
     )
-    assert f"Skipping {group}:{it}:1.0.0: maven.deploy.skip is true in its properties." in run.output
+    assert f"Skipping {group}:{it}:1.0.0: maven.deploy.skip is true." in run.output
     assert f"Module {group}:{lib}:1.0.0 (jar, from {lib}/pom.xml):" in run.output
     # Uploaded in reactor order: the parent's POM, then lib, then app (listed before lib in <modules>).
     order = [
@@ -108,7 +108,7 @@ def test_reactor_deploys_in_one_run_and_maven_resolves_app_with_lib_through_the_
     assert again.code == 0, again.output
     assert again.last_line == (
         f"✔ 3 modules ({', '.join(published)}) are already published at {sandbox.maven_registry} with the same "
-        f"content; skipped {group}:{it}:1.0.0 (maven.deploy.skip)"
+        f"content; skipped {group}:{it}:1.0.0 (deploy plugin skip)"
     )
     assert "  upload " not in again.output
 
@@ -123,7 +123,7 @@ def test_dry_run_plans_every_module_and_uploads_nothing(sandbox, workdir, projec
     published = ", ".join(f"{group}:{name}:1.0.0" for name in (parent, lib, app))
     assert run.last_line == (
         f"✔ dry run: would publish 3 modules ({published}; 5 files with checksums, then metadata) to "
-        f"{sandbox.maven_registry}; skipped {group}:{it}:1.0.0 (maven.deploy.skip); nothing was uploaded"
+        f"{sandbox.maven_registry}; skipped {group}:{it}:1.0.0 (deploy plugin skip); nothing was uploaded"
     )
     assert f"  upload {folder(group, app, '1.0.0')}/{app}-1.0.0.jar (main jar" in run.output
     assert remote(sandbox, f"{folder(group, parent, '1.0.0')}/{parent}-1.0.0.pom").status_code == 404
@@ -169,7 +169,7 @@ def test_an_interrupted_reactor_deploy_resumes(sandbox, workdir, tmp_path, proje
     assert run.code == 0, run.output
     assert f"  skip   {parent_pom} (POM: already published" in run.output
     assert f"  upload {lib_jar} (main jar" in run.output  # again, so that its checksum files match
-    skipped = f"skipped {group}:{project[4]}:1.0.0 (maven.deploy.skip)"
+    skipped = f"skipped {group}:{project[4]}:1.0.0 (deploy plugin skip)"
     assert run.last_line.endswith(f"; 4 files, 1 already there) to {sandbox.maven_registry}; {skipped}")
     resolved, deps = consume(sandbox, tmp_path, group, app, "1.0.0")
     assert resolved.returncode == 0, resolved.stdout + resolved.stderr

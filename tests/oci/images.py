@@ -21,13 +21,29 @@ def digest_of(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-def layer_with(name: str, content: bytes) -> bytes:
+def layer_tar(name: str, content: bytes) -> bytes:
+    """An uncompressed layer holding one file, the same bytes every time."""
     buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.USTAR_FORMAT) as tar:
         info = tarfile.TarInfo(name)
         info.size = len(content)
+        info.mtime = 0
         tar.addfile(info, io.BytesIO(content))
-    return gzip.compress(buffer.getvalue(), mtime=0)
+    return buffer.getvalue()
+
+
+def layer_with(name: str, content: bytes) -> bytes:
+    return gzip.compress(layer_tar(name, content), mtime=0)
+
+
+def write_tar(path, files: dict[str, bytes]):
+    """A tar at `path` holding `files` (name → bytes); the path."""
+    with tarfile.open(path, "w") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
 
 
 class ApiPusher:

@@ -304,7 +304,7 @@ def test_auto_falls_back_to_the_classic_builder_when_the_engine_refuses_buildkit
 
     caplog.set_level(logging.INFO, logger="test.cache")
     engine = BuildingEngine()
-    built = build_image(engine, build_config(tmp_path), build_request(tmp_path), [], [], LOG)
+    built = build_image(engine, build_config(tmp_path), build_request(tmp_path), [], [], CREDENTIALS, LOG)
     assert built == "sha256:" + "c" * 64
     assert engine.builds[0]["url"] == "http+docker://localhost/v1.41/build"
     assert engine.builds[0]["params"]["version"] == "2"
@@ -321,7 +321,9 @@ def test_buildkit_asked_for_does_not_fall_back(tmp_path):
 
     engine = BuildingEngine()
     with pytest.raises(EngineError, match="the Docker engine refused the BuildKit build"):
-        build_image(engine, build_config(tmp_path, BUILDER="buildkit"), build_request(tmp_path), [], [], LOG)
+        build_image(
+            engine, build_config(tmp_path, BUILDER="buildkit"), build_request(tmp_path), [], [], CREDENTIALS, LOG
+        )
     assert len(engine.builds) == 1
 
 
@@ -332,7 +334,7 @@ def test_buildkit_syntax_on_an_engine_without_buildkit_is_one_error_saying_so(tm
                                "/go/buildkit/ to learn how to build images with BuildKit enabled"}}  # fmt: skip
     engine = BuildingEngine(api_version="1.38", classic_stream=({"stream": "Step 1/2 : FROM scratch\n"}, refusal))
     with pytest.raises(EngineError) as caught:
-        build_image(engine, build_config(tmp_path), build_request(tmp_path), [], [], LOG)
+        build_image(engine, build_config(tmp_path), build_request(tmp_path), [], [], CREDENTIALS, LOG)
     assert caught.value.message == (
         "the Dockerfile needs BuildKit (the --chmod option requires BuildKit), and the Docker engine (Docker "
         "20.10.24, API 1.38, linux) has no BuildKit: run the step on a Docker engine with BuildKit (18.09 or later)."

@@ -29,28 +29,20 @@ INDEX = "application/vnd.oci.image.index.v1+json"
 IMAGE = "application/vnd.oci.image.manifest.v1+json"
 
 
-def answer(
-    status: int, body: bytes | object = b"", headers: dict | None = None, url: str = "http://x"
-) -> requests.Response:
-    response = requests.Response()
-    response.status_code = status
-    response._content = body if isinstance(body, bytes) else json.dumps(body).encode()
-    response.headers.update(headers or {})
-    response.url = url
-    response.request = requests.Request("GET", url).prepare()
-    return response
-
-
-class FakeDistribution:
+class FakeDistribution(FakeTransport):
     """An in-memory distribution registry for one repository, answering the cleaner's requests."""
 
     def __init__(self):
+        super().__init__()
         self.tags: dict[str, str] = {}
         self.manifests: dict[str, tuple[bytes, str]] = {}
         self.blobs: dict[str, bytes] = {}
-        self.calls: list[tuple[str, str]] = []
-        self.retry_methods = frozenset({"GET", "HEAD"})
         self.delete_status: int | None = None
+
+    @property
+    def calls(self) -> list[tuple[str, str]]:
+        """(method, path below the repository) of every request, in order."""
+        return [(sent.method, sent.path_and_query.split("/v2/acme/widget/", 1)[1]) for sent in self.requests]
 
     def add(self, body: dict, tag: str | None = None) -> str:
         data = json.dumps(body).encode()
@@ -66,39 +58,37 @@ class FakeDistribution:
         self.blobs[config_digest] = config
         return self.add({"mediaType": IMAGE, "config": {"digest": config_digest}, "layers": []}, tag)
 
-    def request(self, method: str, url: str, headers=None, **kwargs) -> requests.Response:
-        path = url.split("/v2/acme/widget/", 1)[1]
-        self.calls.append((method, path))
+    def handle(self, sent: Sent):
+        path = sent.path.split("/v2/acme/widget/", 1)[1]
         if path.startswith("tags/list"):
-            return answer(200, {"tags": sorted(self.tags)}, url=url)
+            return 200, {"tags": sorted(self.tags)}, {}
         kind, _, reference = path.partition("/")
         if kind == "blobs":
-            return answer(200, self.blobs[reference], url=url) if reference in self.blobs else answer(404, url=url)
+            return (200, self.blobs[reference], {}) if reference in self.blobs else (404, b"", {})
         digest = self.tags.get(reference, reference)
-        if method == "DELETE":
-            return self.delete(digest, url)
+        if sent.method == "DELETE":
+            return self.delete(digest)
         if digest not in self.manifests:
-            return answer(404, {"errors": [{"code": "MANIFEST_UNKNOWN"}]}, url=url)
+            return 404, {"errors": [{"code": "MANIFEST_UNKNOWN"}]}, {}
         body, media_type = self.manifests[digest]
-        return answer(200, body, {"Content-Type": media_type, "Docker-Content-Digest": digest}, url=url)
+        return 200, body, {"Content-Type": media_type, "Docker-Content-Digest": digest}
 
-    def delete(self, digest: str, url: str) -> requests.Response:
+    def delete(self, digest: str):
         if self.delete_status:
-            return answer(self.delete_status, {"errors": [{"code": "UNSUPPORTED", "message": "no"}]}, url=url)
+            return self.delete_status, {"errors": [{"code": "UNSUPPORTED", "message": "no"}]}, {}
         if self.manifests.pop(digest, None) is None:
-            return answer(404, url=url)
+            return 404, b"", {}
         self.tags = {tag: d for tag, d in self.tags.items() if d != digest}
-        return answer(202, url=url)
+        return 202, b"", {}
 
 
-def image_config(workdir: Path, **rules: str):
+def image_config(workdir: Path, transport: FakeTransport | None = None, **rules: str):
     env = base_env(PACKAGE_TYPE="docker", REGISTRY_URL="https://crg.example", ACTION="cleanup", **rules)
-    return load_config(env, workdir)
+    return replace(load_config(env, workdir), transport=transport)
 
 
-def run_image_cleanup(registry: FakeDistribution, workdir: Path, monkeypatch, **rules: str):
-    monkeypatch.setattr(oci, "new_session", lambda: registry)
-    return oci.cleanup(image_config(workdir, **rules), LOG, SecretMasker())
+def run_image_cleanup(registry: FakeDistribution, workdir: Path, **rules: str):
+    return oci.cleanup(image_config(workdir, registry, **rules), LOG, SecretMasker())
 
 
 def test_protected_tags_are_the_floating_ones_and_their_digests() -> None:
@@ -113,14 +103,14 @@ def test_protected_tags_are_the_floating_ones_and_their_digests() -> None:
     }
 
 
-def test_an_index_goes_after_its_own_images_and_a_shared_image_stays(workdir: Path, monkeypatch) -> None:
+def test_an_index_goes_after_its_own_images_and_a_shared_image_stays(workdir: Path) -> None:
     registry = FakeDistribution()
     registry.image("1.0.0", "2024-01-01T00:00:00Z")
     only = registry.image(None, "2020-01-01T00:00:00Z")
     shared = registry.image(None, "2020-01-02T00:00:00Z")
     old_index = registry.add({"mediaType": INDEX, "manifests": [{"digest": only}, {"digest": shared}]}, "sha-old")
     registry.add({"mediaType": INDEX, "manifests": [{"digest": shared}]}, "main")
-    publication = run_image_cleanup(registry, workdir, monkeypatch, DELETE_MATCHING="sha-*")
+    publication = run_image_cleanup(registry, workdir, DELETE_MATCHING="sha-*")
     deletes = [path for method, path in registry.calls if method == "DELETE"]
     assert deletes == [f"manifests/{only}", f"manifests/{old_index}"]
     assert sorted(registry.tags) == ["1.0.0", "main"]
@@ -128,56 +118,55 @@ def test_an_index_goes_after_its_own_images_and_a_shared_image_stays(workdir: Pa
     assert publication.variables == {"DELETED_COUNT": "1", "DELETED_VERSIONS": "sha-old"}
 
 
-def test_an_index_takes_its_newest_image_time_without_an_annotation(workdir: Path, monkeypatch) -> None:
+def test_an_index_takes_its_newest_image_time_without_an_annotation(workdir: Path) -> None:
     registry = FakeDistribution()
     registry.image("1.0.0", "2020-01-01T00:00:00Z")
     recent = (datetime.now(UTC) - timedelta(days=2)).isoformat()
     children = [registry.image(None, "2020-01-01T00:00:00Z"), registry.image(None, recent)]
     registry.add({"mediaType": INDEX, "manifests": [{"digest": d} for d in children]}, "sha-multi")
-    publication = run_image_cleanup(registry, workdir, monkeypatch, DELETE_MATCHING="sha-*", OLDER_THAN_DAYS="7")
+    publication = run_image_cleanup(registry, workdir, DELETE_MATCHING="sha-*", OLDER_THAN_DAYS="7")
     assert publication.variables["DELETED_COUNT"] == "0"
     kept = {entry["name"]: entry["reason"] for entry in publication.details["kept"]}
     assert kept["sha-multi"] == "kept: published 2 days ago, not more than 7"
 
 
-def test_two_doomed_tags_on_one_digest_are_one_delete(workdir: Path, monkeypatch) -> None:
+def test_two_doomed_tags_on_one_digest_are_one_delete(workdir: Path) -> None:
     registry = FakeDistribution()
     registry.image("2.0.0", "2024-01-01T00:00:00Z")
     digest = registry.image("sha-a", "2020-01-01T00:00:00Z")
     registry.tags["feature-a"] = digest
-    publication = run_image_cleanup(registry, workdir, monkeypatch, DELETE_MATCHING="sha-* feature-*")
+    publication = run_image_cleanup(registry, workdir, DELETE_MATCHING="sha-* feature-*")
     assert [c for c in registry.calls if c[0] == "DELETE"] == [("DELETE", f"manifests/{digest}")]
     assert publication.variables["DELETED_VERSIONS"] == "sha-a feature-a"
 
 
-def test_a_dry_run_sends_no_delete(workdir: Path, monkeypatch) -> None:
+def test_a_dry_run_sends_no_delete(workdir: Path) -> None:
     registry = FakeDistribution()
     registry.image("2.0.0", "2024-01-01T00:00:00Z")
     registry.image("sha-a", "2020-01-01T00:00:00Z")
-    publication = run_image_cleanup(registry, workdir, monkeypatch, DELETE_MATCHING="sha-*", DRY_RUN="true")
+    publication = run_image_cleanup(registry, workdir, DELETE_MATCHING="sha-*", DRY_RUN="true")
     assert all(method != "DELETE" for method, _ in registry.calls)
     assert publication.details["would_delete"] == ["sha-a"]
 
 
-def test_a_registry_refusing_deletes_says_to_use_the_ui(workdir: Path, monkeypatch) -> None:
+def test_a_registry_refusing_deletes_says_to_use_the_ui(workdir: Path) -> None:
     registry = FakeDistribution()
     registry.image("2.0.0", "2024-01-01T00:00:00Z")
     registry.image("sha-a", "2020-01-01T00:00:00Z")
     registry.delete_status = 405
     with pytest.raises(RegistryError) as raised:
-        run_image_cleanup(registry, workdir, monkeypatch, DELETE_MATCHING="sha-*")
+        run_image_cleanup(registry, workdir, DELETE_MATCHING="sha-*")
     assert raised.value.message.endswith(
         "answered 405 (UNSUPPORTED: no): the registry does not allow deletes through the API: delete the tags in "
         "the Bitbucket UI (the package's page in Bitbucket Packages)."
     )
 
 
-def test_a_manifest_already_gone_counts_as_deleted(workdir: Path, monkeypatch) -> None:
+def test_a_manifest_already_gone_counts_as_deleted(workdir: Path) -> None:
     registry = FakeDistribution()
     registry.image("2.0.0", "2024-01-01T00:00:00Z")
     digest = registry.image("sha-a", "2020-01-01T00:00:00Z")
-    config = image_config(workdir, KEEP_RELEASES="1")
-    cleaner = RegistryDeleter(config.registry, "acme/widget", config.credentials, SecretMasker(), registry)
+    cleaner = RegistryDeleter.from_config(image_config(workdir, registry, KEEP_RELEASES="1"), LOG, SecretMasker())
     assert cleaner.delete_manifest(digest) is True
     assert cleaner.delete_manifest(digest) is False
 

@@ -105,6 +105,29 @@ def test_maven_artifacts_list(workdir: Path) -> None:
     assert config.maven.artifacts == ("target/a.jar", "target/a-sources.jar")
 
 
+def test_maven_properties_and_version_as_revision(workdir: Path) -> None:
+    config = config_for(
+        workdir,
+        REGISTRY_URL="https://m.example/",
+        MAVEN_PROPERTIES_COUNT="2",
+        MAVEN_PROPERTIES_0="changelist=",
+        MAVEN_PROPERTIES_1="with.extra=a b",
+        VERSION="v1.3.0",
+    )
+    assert config.package_type == "maven"  # MAVEN_PROPERTIES names the kind
+    assert config.maven.properties == (("changelist", ""), ("with.extra", "a b"))
+    assert config.maven.version == "1.3.0"
+
+
+def test_a_maven_properties_entry_without_a_value_says_how_to_write_it(workdir: Path) -> None:
+    with pytest.raises(ConfigError) as error:
+        config_for(workdir, PACKAGE_TYPE="maven", REGISTRY_URL="https://m.example/", MAVEN_PROPERTIES="revision")
+    assert error.value.message == (
+        "MAVEN_PROPERTIES entry 'revision' is not KEY=VALUE: write each entry as KEY=VALUE (use a YAML list when a "
+        "value contains spaces or commas)."
+    )
+
+
 def test_build_context_comes_from_pipelines_variables(workdir: Path) -> None:
     config = config_for(workdir, PACKAGE_TYPE="npm", BITBUCKET_TAG="v1.2.3-rc.1", BITBUCKET_BRANCH=None)
     assert config.context.tag == "v1.2.3-rc.1"

@@ -1,136 +1,141 @@
-"""The registry reader's auth and paging, with the HTTP session faked at its seam. The Basic flow
+"""The registry reader's auth and paging, with HTTP faked at its one seam (a transport adapter). The Basic flow
 runs against the real registry in tests/integration; the hosted registries' Bearer flow is here."""
 
 from __future__ import annotations
 
-import json
+import logging
+from dataclasses import replace
+from pathlib import Path
 
 import pytest
-import requests
 
 from pipe.auth import Credentials
-from pipe.config import Registry
+from pipe.config import load_config
 from pipe.containers.registry import RegistryReader
 from pipe.errors import RegistryError
 from pipe.masking import SecretMasker
+from tests.conftest import TEST_USER, base_env
+from tests.fakehttp import ScriptedTransport, Sent
 
 BASE = "https://crg.example"
 CHALLENGE = 'Bearer realm="https://auth.example/token",service="crg.example",scope="repository:acme/widget:pull"'
 ISSUED = "issued-registry-token-0f9e8d7c"
+TOKEN = "ATBB-secret-token-123"
+CREDENTIALS = Credentials(TEST_USER, TOKEN)
+LOG = logging.getLogger("test.containers.registry")
 
 
-def response(status: int, body: object = None, headers: dict | None = None, url: str = BASE) -> requests.Response:
-    answer = requests.Response()
-    answer.status_code = status
-    answer._content = json.dumps(body).encode() if body is not None else b""
-    answer.headers.update(headers or {})
-    answer.url = url
-    answer.request = requests.Request("GET", url).prepare()
-    return answer
+class ScriptedRegistry(ScriptedTransport):
+    """Answers each request with the next (method, url prefix, response) of a script,
+    checking that the request is the one expected."""
+
+    def __init__(self, script: list[tuple]):
+        super().__init__([])
+        self.expected = list(script)
+
+    def handle_request(self, request, sent: Sent):
+        method, prefix, (status, body, headers) = self.expected.pop(0)
+        assert (sent.method, sent.url.startswith(prefix)) == (method, True), (sent.method, sent.url)
+        return self.answer(request, status, b"" if body is None else body, headers)
 
 
-class FakeSession:
-    """Answers requests from a script of (method, url prefix) → response, and records them."""
-
-    def __init__(self, script: list[tuple[str, str, requests.Response]]):
-        self.script = list(script)
-        self.calls: list[dict] = []
-
-    def request(self, method, url, headers=None, **kwargs):
-        self.calls.append({"method": method, "url": url, "headers": dict(headers or {}), **kwargs})
-        expected_method, prefix, answer = self.script.pop(0)
-        assert (method, url.startswith(prefix)) == (expected_method, True), (method, url)
-        return answer
-
-    def get(self, url, **kwargs):
-        return self.request("GET", url, **kwargs)
+def response(status: int, body: object = None, headers: dict | None = None) -> tuple:
+    return status, body, headers or {}
 
 
-def reader(session: FakeSession, masker: SecretMasker | None = None) -> RegistryReader:
-    registry = Registry(url=BASE)
-    credentials = Credentials("pipe-user", "ATBB-secret-token-123")
-    return RegistryReader(registry, "acme/widget", credentials, masker or SecretMasker(), session)
+def reader(transport: ScriptedRegistry, masker: SecretMasker | None = None, **variables: str) -> RegistryReader:
+    env = base_env(PACKAGE_TYPE="docker", REGISTRY_URL=BASE, BITBUCKET_PACKAGES_TOKEN=TOKEN, **variables)
+    config = replace(load_config(env, Path.cwd()), transport=transport)
+    return RegistryReader.from_config(config, LOG, masker or SecretMasker())
 
 
-def test_bearer_challenge_fetches_a_pull_token_and_masks_it():
-    masker = SecretMasker()
-    session = FakeSession(
+def challenged_tag_list() -> ScriptedRegistry:
+    return ScriptedRegistry(
         [
             ("GET", f"{BASE}/v2/acme/widget/tags/list", response(401, headers={"WWW-Authenticate": CHALLENGE})),
             ("GET", "https://auth.example/token", response(200, {"token": ISSUED})),
             ("GET", f"{BASE}/v2/acme/widget/tags/list", response(200, {"name": "acme/widget", "tags": ["1.0.0"]})),
         ]
     )
-    assert reader(session, masker).list_tags() == ["1.0.0"]
-    token_call = session.calls[1]
-    assert token_call["params"] == {"scope": "repository:acme/widget:pull", "service": "crg.example"}
-    assert token_call["auth"] == ("pipe-user", "ATBB-secret-token-123")
-    assert session.calls[2]["headers"]["Authorization"] == f"Bearer {ISSUED}"
+
+
+@pytest.mark.parametrize(
+    ("variables", "scope"),
+    [
+        # The run's first token covers what it will do: a publish pushes, a cleanup deletes.
+        ({}, "repository:acme/widget:pull,push"),
+        ({"ACTION": "cleanup", "KEEP_RELEASES": "3"}, "repository:acme/widget:pull,delete"),
+        ({"DRY_RUN": "true"}, "repository:acme/widget:pull"),
+        ({"ACTION": "cleanup", "KEEP_RELEASES": "3", "DRY_RUN": "true"}, "repository:acme/widget:pull"),
+    ],
+)
+def test_bearer_challenge_fetches_a_token_for_the_run_and_masks_it(variables, scope):
+    masker = SecretMasker()
+    transport = challenged_tag_list()
+    assert reader(transport, masker, **variables).list_tags() == ["1.0.0"]
+    token_call = transport.requests[1]
+    assert token_call.query == {"scope": [scope], "service": ["crg.example"]}
+    assert token_call.headers["Authorization"] == CREDENTIALS.basic_header
+    assert transport.requests[2].headers["Authorization"] == f"Bearer {ISSUED}"
     assert masker.mask(f"token {ISSUED}") == "token [secure]"
 
 
 def test_basic_challenge_answers_with_the_credentials():
-    session = FakeSession(
+    transport = ScriptedRegistry(
         [
             ("GET", f"{BASE}/v2/", response(401, headers={"WWW-Authenticate": 'Basic realm="r"'})),
             ("GET", f"{BASE}/v2/", response(200, {"tags": ["a"]})),
         ]
     )
-    assert reader(session).list_tags() == ["a"]
-    assert (
-        session.calls[1]["headers"]["Authorization"] == Credentials("pipe-user", "ATBB-secret-token-123").basic_header
-    )
+    assert reader(transport).list_tags() == ["a"]
+    assert transport.requests[1].headers["Authorization"] == CREDENTIALS.basic_header
 
 
 def test_401_after_a_fresh_token_is_reported_not_retried():
-    session = FakeSession(
+    transport = ScriptedRegistry(
         [
             ("GET", f"{BASE}/v2/", response(401, headers={"WWW-Authenticate": CHALLENGE})),
             ("GET", "https://auth.example/token", response(200, {"token": ISSUED})),
             (
                 "GET",
                 f"{BASE}/v2/",
-                response(
-                    401,
-                    {"errors": [{"code": "UNAUTHORIZED", "message": "authentication required"}]},
-                    url=f"{BASE}/v2/acme/widget/tags/list?n=1000",
-                ),
+                response(401, {"errors": [{"code": "UNAUTHORIZED", "message": "authentication required"}]}),
             ),
         ]
     )
     with pytest.raises(RegistryError) as caught:
-        reader(session).list_tags()
+        reader(transport).list_tags()
     assert caught.value.status == 401
     assert caught.value.message.startswith(
         f"reading the tags of acme/widget failed: {BASE}/v2/acme/widget/tags/list?n=1000 answered 401 "
         "(UNAUTHORIZED: authentication required): the registry did not accept the credentials"
     )
-    assert session.script == []
+    assert transport.expected == []
 
 
 def test_token_endpoint_refusing_the_credentials():
-    session = FakeSession(
+    transport = ScriptedRegistry(
         [
             ("GET", f"{BASE}/v2/", response(401, headers={"WWW-Authenticate": CHALLENGE})),
             ("GET", "https://auth.example/token", response(401, {"details": "incorrect username or password"})),
         ]
     )
     with pytest.raises(RegistryError) as caught:
-        reader(session).list_tags()
+        reader(transport).list_tags()
     assert caught.value.message.startswith("reading the tags of acme/widget (token request) failed:")
     assert "check BITBUCKET_PACKAGES_USERNAME and BITBUCKET_PACKAGES_TOKEN" in caught.value.message
 
 
 def test_denied_read_says_to_link_the_package():
     denied = {"errors": [{"code": "DENIED", "message": "requested access to the resource is denied"}]}
-    session = FakeSession(
+    transport = ScriptedRegistry(
         [
             ("GET", f"{BASE}/v2/", response(401, headers={"WWW-Authenticate": 'Basic realm="r"'})),
             ("GET", f"{BASE}/v2/", response(403, denied)),
         ]
     )
     with pytest.raises(RegistryError) as caught:
-        reader(session).list_tags()
+        reader(transport).list_tags()
     assert caught.value.code == "DENIED"
     assert caught.value.message.endswith(
         "(DENIED: requested access to the resource is denied): the credentials may not read this image: "
@@ -140,23 +145,23 @@ def test_denied_read_says_to_link_the_package():
 
 def test_unknown_repository_has_no_tags_yet():
     unknown = {"errors": [{"code": "NAME_UNKNOWN", "message": "repository name not known to registry"}]}
-    session = FakeSession([("GET", f"{BASE}/v2/", response(404, unknown))])
-    assert reader(session).list_tags() == []
+    transport = ScriptedRegistry([("GET", f"{BASE}/v2/", response(404, unknown))])
+    assert reader(transport).list_tags() == []
 
 
 def test_tag_list_follows_link_pages():
     link = '</v2/acme/widget/tags/list?n=1000&last=b>; rel="next"'
-    session = FakeSession(
+    transport = ScriptedRegistry(
         [
             ("GET", f"{BASE}/v2/", response(200, {"tags": ["a", "b"]}, headers={"Link": link})),
             ("GET", f"{BASE}/v2/acme/widget/tags/list?n=1000&last=b", response(200, {"tags": ["c"]})),
         ]
     )
-    assert reader(session).list_tags() == ["a", "b", "c"]
+    assert reader(transport).list_tags() == ["a", "b", "c"]
 
 
 def test_tag_digest_asks_for_manifest_media_types():
-    session = FakeSession(
+    transport = ScriptedRegistry(
         [
             (
                 "HEAD",
@@ -165,5 +170,5 @@ def test_tag_digest_asks_for_manifest_media_types():
             )
         ]
     )
-    assert reader(session).tag_digest("1.0.0") == "sha256:ab"
-    assert "application/vnd.oci.image.manifest.v1+json" in session.calls[0]["headers"]["Accept"]
+    assert reader(transport).tag_digest("1.0.0") == "sha256:ab"
+    assert "application/vnd.oci.image.manifest.v1+json" in transport.requests[0].headers["Accept"]

@@ -342,9 +342,9 @@ def test_a_version_without_its_pom_and_orphan_checksums(tmp_path):
     )
 
 
-@pytest.mark.parametrize("variable", ["MAVEN_POM", "MAVEN_ARTIFACTS", "MAVEN_MODULES"])
+@pytest.mark.parametrize("variable", ["MAVEN_POM", "MAVEN_ARTIFACTS", "MAVEN_MODULES", "MAVEN_PROPERTIES"])
 def test_mixed_variables_are_refused(workdir, variable):
-    env = base_env(PACKAGE_TYPE="maven", REGISTRY_URL=URL, MAVEN_STAGING_DIR="staging", **{variable: "x"})
+    env = base_env(PACKAGE_TYPE="maven", REGISTRY_URL=URL, MAVEN_STAGING_DIR="staging", **{variable: "a=b"})
     run = run_in_process(env, workdir)
     assert run.code == 1
     assert run.last_line == (
@@ -367,6 +367,18 @@ def test_tag_pipeline_for_another_version(tmp_path):
     assert refused(clone, FakeMavenRepository(), BITBUCKET_TAG="v1.1.0").startswith(
         "this pipeline runs for tag v1.1.0 but the staging folder holds com.acme:lib:1.0.0: set the build's version"
     )
+
+
+def test_version_variable_must_be_the_staged_version(tmp_path):
+    clone, staging = workdir_with_staging(tmp_path)
+    stage_maven_release(staging)
+
+    assert refused(clone, repository_with(), VERSION="v1.3.0") == (
+        "VERSION is 1.3.0 but the staging folder holds com.acme:lib:1.0.0: set the build's version to 1.3.0 before "
+        "it stages (e.g. version = '1.3.0' in Gradle, mvn versions:set -DnewVersion=1.3.0 or -Drevision=1.3.0), or "
+        "set VERSION to it. Nothing was uploaded."
+    )
+    assert deploy(clone, repository_with(), VERSION="v1.0.0").summary.startswith("published 1 version")
 
 
 def test_a_local_repository_is_not_a_staging_folder(tmp_path):

@@ -90,7 +90,8 @@ def test_first_publish_sends_the_document_and_writes_results(package: Path, tmp_
     assert manifest["dist"] == {
         "integrity": integrity,
         "shasum": hashlib.sha1(tgz).hexdigest(),  # noqa: S324 - npm's legacy shasum
-        "tarball": f"{REGISTRY}widget/-/widget-1.2.0.tgz",
+        # npm publish's form: http:// whatever the registry's scheme (the parity test asks npm).
+        "tarball": "http://npm.example/acme/widget/-/widget-1.2.0.tgz",
     }
     assert outputs.read_text() == (
         f"PUBLISHED_NAME=widget\nPUBLISHED_VERSION=1.2.0\nNPM_INTEGRITY={integrity}\nNPM_DIST_TAG=latest\n"
@@ -140,6 +141,24 @@ def test_same_files_in_another_gzip_count_as_identical(package: Path):
     assert result.code == 0, result.output
     assert "already published with identical contents" in result.last_line
     assert registry.puts() == []
+
+
+def test_a_tarball_url_written_as_npm_writes_it_is_fetched_over_https(package: Path):
+    tgz = pack_once(package)
+    other_gzip = gzip.compress(gzip.decompress(tgz), compresslevel=1, mtime=12345)
+    listed = packument("1.2.0", other_gzip)
+    listed["versions"]["1.2.0"]["dist"]["tarball"] = "http://npm.example/acme/widget/-/widget-1.2.0.tgz"
+    registry = ScriptedNpmRegistry(
+        {
+            ("GET", REGISTRY + "widget"): [(200, listed)],
+            ("GET", f"{REGISTRY}widget/-/widget-1.2.0.tgz"): [(200, other_gzip)],
+        }
+    )
+    result = run(registry, package)
+    assert result.code == 0, result.output
+    download = registry.requests[-1]
+    assert download.url == f"{REGISTRY}widget/-/widget-1.2.0.tgz"  # https, as the registry: credentials stay safe
+    assert download.headers["Authorization"].startswith("Basic ")
 
 
 def test_different_contents_under_the_same_version_fail(package: Path):

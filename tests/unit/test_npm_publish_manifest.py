@@ -12,7 +12,6 @@ from pipe.errors import ConfigError, InputError
 from pipe.npm.manifest import (
     Dist,
     PackageJson,
-    Readme,
     check_not_private,
     check_tag_matches,
     choose_dist_tag,
@@ -21,12 +20,13 @@ from pipe.npm.manifest import (
     publish_document,
     publish_version,
     read_folder_package_json,
-    read_folder_readme,
     tarball_manifest_bytes,
     tarball_url,
     validate_name,
     version_manifest,
 )
+from pipe.npm.normalize import publish_manifest
+from pipe.npm.package_tree import FolderTree
 from pipe.versioning import SemVer
 
 
@@ -170,13 +170,16 @@ def test_version_override_rewrites_the_tarball_manifest():
 def test_readme_prefers_markdown(tmp_path: Path):
     (tmp_path / "README").write_text("plain")
     (tmp_path / "readme.md").write_text("# md")
-    assert read_folder_readme(tmp_path) == Readme("# md", "readme.md")
+    manifest = publish_manifest({"name": "w"}, "1.0.0", FolderTree(tmp_path), from_tarball=False)
+    assert (manifest["readme"], manifest["readmeFilename"]) == ("# md", "readme.md")
 
 
-def test_version_manifest_is_normalised_as_npm_sends_it():
+def test_version_manifest_is_normalised_as_npm_sends_it(tmp_path: Path):
+    # What npm 11 sends for this folder (tests/integration/test_npm_manifest_parity.py asks npm itself).
+    (tmp_path / "README.md").write_text("# hi")
     dist = Dist("sha512-abc", "f00", 10)
     data = {"name": "@acme/w", "version": "0.0.0", "_private": "x", "_id": "old", "bin": "cli.js"}
-    manifest = version_manifest(data, "1.0.0", Readme("# hi", "README.md"), dist, "https://npm.example/acme/")
+    manifest = version_manifest(data, "1.0.0", FolderTree(tmp_path), dist, "https://npm.example/acme/")
     assert manifest == {
         "name": "@acme/w",
         "version": "1.0.0",
@@ -184,10 +187,11 @@ def test_version_manifest_is_normalised_as_npm_sends_it():
         "readme": "# hi",
         "readmeFilename": "README.md",
         "_id": "@acme/w@1.0.0",
+        "description": "",  # the README's first paragraph that is no heading: none
         "dist": {
             "integrity": "sha512-abc",
             "shasum": "f00",
-            "tarball": "https://npm.example/acme/@acme/w/-/w-1.0.0.tgz",
+            "tarball": "http://npm.example/acme/@acme/w/-/@acme/w-1.0.0.tgz",
         },
     }
 

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from pipe.containers.archive import BlobSource, Layer, open_archive, read_tar_stream
+from pipe.containers.archive import Layer, open_archive, read_tar_stream
+from pipe.containers.blobs import BlobSource
 from pipe.containers.compress import compression_pays, prepare_layer
 from pipe.errors import InputError
 
@@ -118,7 +119,11 @@ def oci_layout_files() -> tuple[dict[str, bytes], bytes]:
         {
             "schemaVersion": 2,
             "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": sha(config), "size": 1},
+            "config": {
+                "mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": sha(config),
+                "size": len(config),
+            },
             "layers": [
                 {
                     "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",

@@ -8,28 +8,29 @@ from __future__ import annotations
 import base64
 import gzip
 import hashlib
-import io
 import itertools
 import json
 import logging
 import re
-import tarfile
+from dataclasses import replace
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 import pytest
-import requests
-from requests.adapters import BaseAdapter
 
+import pipe.containers.publish as container_publisher
 from pipe.auth import Credentials
-from pipe.config import Registry
+from pipe.config import Config, load_config
 from pipe.containers.archive import Layer, open_archive, read_layout, read_tar_stream
 from pipe.containers.mediatypes import OCI_LAYER
 from pipe.containers.oci_push import ImagePusher, known_layers, point_tags, verify_tags
 from pipe.containers.registry import RegistryWriter
 from pipe.errors import RegistryError
-from pipe.http import RetryPolicy, new_session
+from pipe.http import RetryPolicy
 from pipe.masking import SecretMasker
+from tests.conftest import base_env
+from tests.fakehttp import FakeTransport, Sent
+from tests.oci.images import layer_tar, write_tar
 
 BASE = "https://crg.example"
 REALM = "https://auth.example/token"
@@ -41,8 +42,8 @@ def sha(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-class FakeRegistry(BaseAdapter):
-    """A distribution-API registry in memory, answering as a transport adapter."""
+class FakeRegistry(FakeTransport):
+    """A distribution-API registry in memory, answering as the session's transport adapter."""
 
     def __init__(self, auth: str = "bearer", push_allowed: bool = True, monolithic_limit: int | None = None):
         super().__init__()
@@ -57,121 +58,98 @@ class FakeRegistry(BaseAdapter):
         self.upload_ids = itertools.count()
         self.valid_tokens: set[str] = set()
         self.tokens_issued = 0
-        self.calls: list[tuple[str, str]] = []
-        self.failures: list[tuple[str, str, int, dict]] = []  # (method, path regex, status, headers)
+        self.challenges = 0  # 401s sent
+        # One run's configuration per token, so that every client of a test shares one run.
+        self.config: Config | None = None
 
-    # --- transport --------------------------------------------------------------------------
-
-    def close(self) -> None:
-        pass
-
-    def send(self, request, **kwargs):
-        parts = urlsplit(request.url)
-        body = request.body
-        data = body.read() if hasattr(body, "read") else (body or b"")
-        data = data.encode() if isinstance(data, str) else data
-        self.calls.append((request.method, parts.path + (f"?{parts.query}" if parts.query else "")))
-        for failure in list(self.failures):
-            method, pattern, status, headers = failure
-            if method == request.method and re.search(pattern, parts.path):
-                self.failures.remove(failure)
-                return self.answer(request, status, headers=headers)
-        if parts.netloc == "auth.example":
-            return self.token(request, parse_qs(parts.query))
-        denied = self.check_auth(request)
+    def handle(self, sent: Sent):
+        if urlsplit(sent.url).netloc == "auth.example":
+            return self.token(sent)
+        denied = self.check_auth(sent)
         if denied is not None:
             return denied
-        return self.route(request, parts.path, parse_qs(parts.query), data)
-
-    def answer(self, request, status: int, body: bytes | dict = b"", headers: dict | None = None):
-        response = requests.Response()
-        response.status_code = status
-        response._content = json.dumps(body).encode() if isinstance(body, dict) else body
-        response.headers.update(headers or {})
-        response.url = request.url
-        response.request = request
-        return response
+        return self.route(sent)
 
     # --- auth -----------------------------------------------------------------------------
 
-    def token(self, request, query):
-        if request.headers.get("Authorization") != Credentials(USER, TOKEN).basic_header:
-            return self.answer(request, 401, {"details": "incorrect username or password"})
+    def token(self, sent: Sent):
+        if sent.headers.get("Authorization") != Credentials(USER, TOKEN).basic_header:
+            return 401, {"details": "incorrect username or password"}, {}
         self.tokens_issued += 1
-        token = f"issued-token-{self.tokens_issued}-for-{','.join(query.get('scope', []))}"
+        token = f"issued-token-{self.tokens_issued}-for-{' '.join(sent.query.get('scope', []))}"
         self.valid_tokens.add(token)
-        return self.answer(request, 200, {"token": token})
+        return 200, {"token": token}, {}
 
     def expire_tokens(self) -> None:
         self.valid_tokens.clear()
 
-    def check_auth(self, request):
-        given = request.headers.get("Authorization", "")
-        writes = request.method in ("POST", "PUT", "PATCH", "DELETE")
+    def check_auth(self, sent: Sent):
+        given = sent.headers.get("Authorization", "")
+        writes = sent.method in ("POST", "PUT", "PATCH", "DELETE")
         if self.auth == "basic":
             if given == Credentials(USER, TOKEN).basic_header:
                 return None
-            return self.unauthorized(request, 'Basic realm="fake"')
+            return self.unauthorized('Basic realm="fake"')
         token = given.removeprefix("Bearer ")
         if token in self.valid_tokens and (not writes or (self.push_allowed and "push" in token)):
             return None
-        return self.unauthorized(request, f'Bearer realm="{REALM}",service="crg.example"')
+        return self.unauthorized(f'Bearer realm="{REALM}",service="crg.example"')
 
-    def unauthorized(self, request, challenge: str):
+    def unauthorized(self, challenge: str):
+        self.challenges += 1
         body = {"errors": [{"code": "UNAUTHORIZED", "message": "authentication required"}]}
-        return self.answer(request, 401, body, {"WWW-Authenticate": challenge})
+        return 401, body, {"WWW-Authenticate": challenge}
 
     # --- API ------------------------------------------------------------------------------
 
-    def route(self, request, path: str, query: dict, data: bytes):
-        match = re.match(r"^/v2/(.+)/(blobs|manifests)/(uploads/)?(.*)$", path)
-        repository, kind, uploading, rest = match.groups()
+    def route(self, sent: Sent):
+        listing = re.match(r"^/v2/(.+)/tags/list$", sent.path)
+        if listing:
+            tags = [ref for ref in self.manifests.get(listing.group(1), {}) if not ref.startswith("sha256:")]
+            return 200, {"name": listing.group(1), "tags": sorted(tags)}, {}
+        repository, kind, uploading, rest = re.match(
+            r"^/v2/(.+)/(blobs|manifests)/(uploads/)?(.*)$", sent.path
+        ).groups()
+        if kind == "manifests":
+            return self.manifest(sent, repository, rest)
         blobs = self.blobs.setdefault(repository, {})
-        if kind == "blobs" and not uploading:
+        if not uploading:
             if rest in blobs:
-                return self.answer(request, 200, blobs[rest] if request.method == "GET" else b"")
-            return self.answer(request, 404)
-        if kind == "blobs" and request.method == "POST":
-            source = query.get("from", [None])[0]
-            if source and query["mount"][0] in self.blobs.get(source, {}):
-                blobs[query["mount"][0]] = self.blobs[source][query["mount"][0]]
-                return self.answer(request, 201)
+                return 200, blobs[rest] if sent.method == "GET" else b"", {}
+            return 404, b"", {}
+        if sent.method == "POST":
+            source = sent.query.get("from", [None])[0]
+            if source and sent.query["mount"][0] in self.blobs.get(source, {}):
+                blobs[sent.query["mount"][0]] = self.blobs[source][sent.query["mount"][0]]
+                return 201, b"", {}
             upload = f"u{next(self.upload_ids)}"
             self.uploads[upload] = bytearray()
-            return self.answer(request, 202, headers={"Location": f"/v2/{repository}/blobs/uploads/{upload}?_state=s"})
-        if kind == "blobs" and request.method == "PATCH":
-            self.uploads[rest].extend(data)
-            return self.answer(request, 202, headers={"Location": f"/v2/{repository}/blobs/uploads/{rest}?_state=s"})
-        if kind == "blobs" and request.method == "PUT":
-            if self.monolithic_limit is not None and len(data) > self.monolithic_limit:
-                return self.answer(request, 413)
-            content = bytes(self.uploads.pop(rest)) + data
-            digest = query["digest"][0]
-            if sha(content) != digest:
-                return self.answer(request, 400, {"errors": [{"code": "DIGEST_INVALID", "message": "bad"}]})
-            blobs[digest] = content
-            return self.answer(request, 201)
+            return 202, b"", {"Location": f"/v2/{repository}/blobs/uploads/{upload}?_state=s"}
+        if sent.method == "PATCH":
+            self.uploads[rest].extend(sent.body)
+            return 202, b"", {"Location": f"/v2/{repository}/blobs/uploads/{rest}?_state=s"}
+        if self.monolithic_limit is not None and len(sent.body) > self.monolithic_limit:
+            return 413, b"", {}
+        content = bytes(self.uploads.pop(rest)) + sent.body
+        digest = sent.query["digest"][0]
+        if sha(content) != digest:
+            return 400, {"errors": [{"code": "DIGEST_INVALID", "message": "bad"}]}, {}
+        blobs[digest] = content
+        return 201, b"", {}
+
+    def manifest(self, sent: Sent, repository: str, reference: str):
         manifests = self.manifests.setdefault(repository, {})
-        if request.method == "PUT":
-            manifests[rest] = manifests[sha(data)] = (data, request.headers["Content-Type"])
-            return self.answer(request, 201, headers={"Docker-Content-Digest": sha(data)})
-        if rest not in manifests:
-            return self.answer(request, 404)
-        body, media_type = manifests[rest]
+        if sent.method == "PUT":
+            manifests[reference] = manifests[sha(sent.body)] = (sent.body, sent.headers["Content-Type"])
+            return 201, b"", {"Docker-Content-Digest": sha(sent.body)}
+        if reference not in manifests:
+            return 404, b"", {}
+        body, media_type = manifests[reference]
         headers = {"Docker-Content-Digest": sha(body), "Content-Type": media_type}
-        return self.answer(request, 200, body if request.method == "GET" else b"", headers)
+        return 200, body if sent.method == "GET" else b"", headers
 
 
 # --- fixtures ----------------------------------------------------------------------------------
-
-
-def write_tar(path: Path, files: dict[str, bytes]) -> Path:
-    with tarfile.open(path, "w") as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return path
 
 
 def docker_save(path: Path, layers: list[bytes]) -> Path:
@@ -191,16 +169,6 @@ def docker_save(path: Path, layers: list[bytes]) -> Path:
     return write_tar(path, files)
 
 
-def layer_tar(name: str, content: bytes) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.USTAR_FORMAT) as tar:
-        info = tarfile.TarInfo(name)
-        info.size = len(content)
-        info.mtime = 0
-        tar.addfile(info, io.BytesIO(content))
-    return buffer.getvalue()
-
-
 TEXT = layer_tar("text.txt", b"".join(b"line %d of some text\n" % i for i in range(20000)))
 RANDOM = layer_tar("random.bin", hashlib.shake_256(b"seed").digest(300_000))
 
@@ -210,12 +178,25 @@ def registry() -> FakeRegistry:
     return FakeRegistry()
 
 
-def writer(fake: FakeRegistry, repository: str = "acme/widget", sleeps: list | None = None) -> RegistryWriter:
-    session = new_session(policy=RetryPolicy(attempts=4, total_seconds=60, backoff=0.1, jitter=0))
-    session.mount("https://", fake)
-    session.sleep = (sleeps if sleeps is not None else []).append
-    masker = SecretMasker()
-    return RegistryWriter(Registry(BASE), repository, Credentials(USER, TOKEN), masker, session)
+def run_config(fake: FakeRegistry, token: str = TOKEN) -> Config:
+    """The configuration of one run against `fake`: every client made from it shares the run's
+    session and authorization."""
+    env = base_env(
+        PACKAGE_TYPE="docker", REGISTRY_URL=BASE, BITBUCKET_PACKAGES_USERNAME=USER, BITBUCKET_PACKAGES_TOKEN=token
+    )
+    return replace(load_config(env, Path.cwd()), transport=fake)
+
+
+def writer(
+    fake: FakeRegistry, repository: str = "acme/widget", sleeps: list | None = None, config: Config | None = None
+) -> RegistryWriter:
+    if config is None:
+        fake.config = fake.config or run_config(fake)
+        config = fake.config
+    client = RegistryWriter.from_config(config, LOG, SecretMasker(), repository)
+    client.session.policy = RetryPolicy(attempts=4, total_seconds=60, backoff=0.1, jitter=0)
+    client.session.sleep = (sleeps if sleeps is not None else []).append
+    return client
 
 
 def push(fake: FakeRegistry, archive: Path, tmp_path: Path, tags=("1.0.0", "latest"), **kwargs):
@@ -261,7 +242,7 @@ def test_fresh_push_uploads_each_blob_once_and_puts_the_manifest_per_tag(registr
 def test_rerun_uploads_nothing_and_puts_no_manifest(registry, tmp_path):
     archive = docker_save(tmp_path / "image.tar", [TEXT, RANDOM])
     first, _ = push(registry, archive, tmp_path)
-    registry.calls.clear()
+    registry.requests.clear()
     again, unchanged = push(registry, archive, tmp_path)
     assert again.digest == first.digest
     assert unchanged == ["1.0.0", "latest"]
@@ -288,7 +269,7 @@ def push_on_base(fake: FakeRegistry, archive: Path, tmp_path: Path, base: str = 
 
 def test_base_image_layers_are_mounted_from_its_repository_not_uploaded(registry, tmp_path):
     push(registry, docker_save(tmp_path / "base.tar", [TEXT, RANDOM]), tmp_path)
-    registry.calls.clear()
+    registry.requests.clear()
     child = docker_save(tmp_path / "child.tar", [TEXT, RANDOM, layer_tar("app.txt", b"the app")])
     result = push_on_base(registry, child, tmp_path)
     assert result.stats.mounted == 2 and result.stats.uploaded == 2  # the new layer and the config
@@ -322,7 +303,7 @@ def test_chunked_upload_when_the_registry_refuses_a_monolithic_body(tmp_path):
 
 def test_server_errors_are_retried_after_retry_after_starting_with_a_head(registry, tmp_path):
     archive = docker_save(tmp_path / "image.tar", [RANDOM])
-    registry.failures.append(("PUT", r"/blobs/uploads/", 503, {"Retry-After": "7"}))
+    registry.fail_next("PUT", r"/blobs/uploads/", 503, headers={"Retry-After": "7"})
     sleeps: list[float] = []
     push(registry, archive, tmp_path, client=writer(registry, sleeps=sleeps))
     assert 7 in sleeps
@@ -332,8 +313,7 @@ def test_server_errors_are_retried_after_retry_after_starting_with_a_head(regist
 
 def test_rate_limit_that_does_not_end_is_reported(registry, tmp_path):
     archive = docker_save(tmp_path / "image.tar", [RANDOM])
-    for _ in range(10):
-        registry.failures.append(("POST", r"/blobs/uploads/", 429, {"Retry-After": "1"}))
+    registry.fail_next("POST", r"/blobs/uploads/", 429, headers={"Retry-After": "1"}, times=10)
     with pytest.raises(RegistryError) as caught:
         push(registry, archive, tmp_path, workers=1)
     assert caught.value.message == (
@@ -345,15 +325,8 @@ def test_rate_limit_that_does_not_end_is_reported(registry, tmp_path):
 def test_name_unknown_says_to_create_the_package(registry, tmp_path):
     archive = docker_save(tmp_path / "image.tar", [RANDOM])
     body = {"errors": [{"code": "NAME_UNKNOWN", "message": "repository name not known to registry"}]}
-    registry.failures.extend([("HEAD", r"/blobs/", 404, {})] * 2)
-    original = registry.route
-
-    def route(request, path, query, data):
-        if request.method == "POST":
-            return registry.answer(request, 404, body)
-        return original(request, path, query, data)
-
-    registry.route = route
+    registry.fail_next("HEAD", r"/blobs/", 404, times=2)
+    registry.fail_next("POST", r"/blobs/uploads/", 404, body=body, times=10)
     with pytest.raises(RegistryError) as caught:
         push(registry, archive, tmp_path, workers=1)
     assert caught.value.message.endswith(
@@ -363,6 +336,84 @@ def test_name_unknown_says_to_create_the_package(registry, tmp_path):
 
 
 # --- auth --------------------------------------------------------------------------------------
+
+
+def publish_archive(fake: FakeRegistry, workdir: Path, token: str = TOKEN, **variables: str):
+    """A whole run of the pipe's container publisher: IMAGE_ARCHIVE pushed as 1.0.0 and latest."""
+    env = base_env(
+        PACKAGE_TYPE="docker",
+        REGISTRY_URL=BASE,
+        BITBUCKET_PACKAGES_USERNAME=USER,
+        BITBUCKET_PACKAGES_TOKEN=token,
+        IMAGE_ARCHIVE="image.tar",
+        **({"TAGS": "1.0.0 latest"} | variables),
+    )
+    config = replace(load_config(env, workdir), transport=fake)
+    return container_publisher.publish(config, LOG, SecretMasker())
+
+
+@pytest.mark.parametrize("auth", ["bearer", "basic"])
+def test_a_run_meets_the_challenge_once_and_every_client_shares_its_token(tmp_path, auth):
+    """The tag list, the tags' digests, the layer HEADs and the uploads of one run (reader and
+    writer) go out with one authorization: one 401, at most one token."""
+    fake = FakeRegistry(auth=auth)
+    docker_save(tmp_path / "image.tar", [TEXT, RANDOM])
+    publish_archive(fake, tmp_path)
+    assert fake.challenges == 1
+    assert fake.tokens_issued == (1 if auth == "bearer" else 0)
+    # Unchanged, pushed again by a new run: again one challenge for the whole run.
+    publish_archive(fake, tmp_path)
+    assert fake.challenges == 2
+    assert fake.tokens_issued == (2 if auth == "bearer" else 0)
+
+
+def test_an_unchanged_re_push_reads_the_tags_once_and_writes_nothing(tmp_path):
+    """The tag list, then each planned tag's manifest once (no HEAD before the GET, no blob, no
+    config, no read-back of tags that did not move): the image is known by its config."""
+    fake = FakeRegistry()
+    docker_save(tmp_path / "image.tar", [TEXT, RANDOM])
+    first = publish_archive(fake, tmp_path)
+    fake.requests.clear()
+    again = publish_archive(fake, tmp_path)
+    assert again.variables["IMAGE_DIGEST"] == first.variables["IMAGE_DIGEST"]
+    assert "nothing changed" in again.summary
+    answered = [(method, path) for method, path in fake.calls if not path.startswith("/token")]
+    assert sorted(set(answered)) == [
+        ("GET", "/v2/acme/widget/manifests/1.0.0"),
+        ("GET", "/v2/acme/widget/manifests/latest"),
+        ("GET", "/v2/acme/widget/tags/list?n=1000"),
+    ]
+    # Each read once, but for the first request's challenge (answered 401, then again with the token).
+    assert len(answered) == 4
+
+
+def publish_a_new_image_over(fake: FakeRegistry, tmp_path: Path, **variables: str) -> None:
+    """1.0.0 and latest pushed with one layer; then a second image (one more layer) published,
+    whose requests alone `fake` keeps."""
+    docker_save(tmp_path / "image.tar", [TEXT])
+    publish_archive(fake, tmp_path)
+    docker_save(tmp_path / "image.tar", [TEXT, RANDOM])
+    fake.requests.clear()
+    publish_archive(fake, tmp_path, **variables)
+
+
+def test_a_moved_tag_is_written_and_read_back_but_an_unchanged_one_is_not(tmp_path):
+    fake = FakeRegistry()
+    publish_a_new_image_over(fake, tmp_path, TAGS="1.0.1 latest")
+    heads = [path for method, path in fake.calls if method == "HEAD" and "/manifests/" in path]
+    puts = [path for method, path in fake.calls if method == "PUT" and "/manifests/" in path]
+    assert sorted(puts) == ["/v2/acme/widget/manifests/1.0.1", "/v2/acme/widget/manifests/latest"]
+    assert sorted(heads) == sorted(puts)
+
+
+def test_a_new_image_reads_the_config_behind_two_tags_once(tmp_path):
+    """1.0.0 and latest on one manifest: its config is read once to learn the known layers."""
+    fake = FakeRegistry()
+    publish_a_new_image_over(fake, tmp_path)
+    config_reads = [path for method, path in fake.calls if method == "GET" and "/blobs/" in path]
+    assert len(config_reads) == 1
+    manifest_reads = [path for method, path in fake.calls if method == "GET" and "/manifests/" in path]
+    assert sorted(set(manifest_reads)) == sorted(manifest_reads)  # each tag's manifest read once
 
 
 def test_push_asks_for_a_pull_push_token_and_refreshes_it_once_when_it_expires(registry, tmp_path):
@@ -413,8 +464,7 @@ def test_basic_challenge_is_answered_with_the_credentials(tmp_path):
 
 def test_refused_basic_credentials_are_not_retried(tmp_path):
     fake = FakeRegistry(auth="basic")
-    client = writer(fake)
-    client.credentials = Credentials(USER, "wrong")
+    client = writer(fake, config=run_config(fake, token="wrong"))
     with pytest.raises(RegistryError) as caught:
         client.blob_exists(sha(b"x"))
     assert caught.value.status == 401
@@ -430,6 +480,9 @@ def stream_push(fake: FakeRegistry, archive: Path, tmp_path: Path, client=None):
     """Push `archive` as an engine export is pushed: read as a stream, each layer started the
     moment it has passed, then the whole image."""
     client = client or writer(fake)
+    # As a run does, the registry is read before the push: the same link, the same gzip level,
+    # the same digests as the push from disk.
+    client.tag_digest("1.0.0")
     diff_ids = {sha(TEXT), sha(RANDOM)}
     started = []
     scratch = tmp_path / "scratch"

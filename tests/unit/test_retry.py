@@ -1,4 +1,4 @@
-"""The shared retry policy, driven through a fake transport (an adapter mounted on the session):
+"""The shared retry policy, driven through the one fake HTTP seam (`tests/fakehttp.py`):
 bounded attempts and time, exponential backoff with jitter, Retry-After, idempotent requests only."""
 
 from __future__ import annotations
@@ -7,41 +7,12 @@ import io
 
 import pytest
 import requests
-from requests.adapters import BaseAdapter
 from urllib3.exceptions import MaxRetryError, NewConnectionError
 
 from pipe.http import RetryBudget, RetryPolicy, is_transient, never_sent, new_session, parse_retry_after
+from tests.fakehttp import ScriptedTransport
 
 URL = "https://registry.example.com/thing"
-
-
-class FakeTransport(BaseAdapter):
-    """Answers each request with the next scripted outcome: a status (with headers) or an exception."""
-
-    def __init__(self, script: list):
-        super().__init__()
-        self.script = list(script)
-        self.sent: list[tuple[str, bytes | None]] = []
-
-    def send(self, request, **kwargs):
-        body = request.body
-        if hasattr(body, "read"):
-            body = body.read()
-        self.sent.append((request.method, body))
-        outcome = self.script.pop(0)
-        if isinstance(outcome, BaseException):
-            raise outcome
-        status, headers = outcome if isinstance(outcome, tuple) else (outcome, {})
-        response = requests.Response()
-        response.status_code = status
-        response.headers.update(headers)
-        response._content = b"{}"
-        response.request = request
-        response.url = request.url
-        return response
-
-    def close(self):
-        pass
 
 
 class FakeClock:
@@ -58,9 +29,8 @@ class FakeClock:
 
 
 def session_with(script: list, policy: RetryPolicy | None = None, jitter: float = 0.0, **options):
-    session = new_session(auth=("u", "t"), policy=policy, **options)
-    transport = FakeTransport(script)
-    session.mount("https://", transport)
+    transport = ScriptedTransport(script)
+    session = new_session(auth=("u", "t"), policy=policy, transport=transport, **options)
     clock = FakeClock()
     session.clock, session.sleep, session.random = clock, clock.sleep, lambda: jitter
     return session, transport, clock
@@ -74,14 +44,14 @@ def refused_connection() -> requests.ConnectionError:
 def test_reads_are_retried_with_exponential_backoff_until_success():
     session, transport, clock = session_with([503, 502, 500, 200])
     assert session.get(URL).status_code == 200
-    assert len(transport.sent) == 4
+    assert len(transport.requests) == 4
     assert clock.sleeps == [0.5, 1.0, 2.0]
 
 
 def test_attempts_are_bounded_and_the_last_answer_is_returned():
     session, transport, clock = session_with([503] * 10, policy=RetryPolicy(attempts=3))
     assert session.get(URL).status_code == 503
-    assert len(transport.sent) == 3
+    assert len(transport.requests) == 3
     assert len(clock.sleeps) == 2
 
 
@@ -91,7 +61,7 @@ def test_total_time_is_bounded():
     assert session.get(URL).status_code == 500
     # 1 + 2 + 4 = 7 s waited; one more 4 s wait would pass the 10 s budget.
     assert clock.sleeps == [1.0, 2.0, 4.0]
-    assert len(transport.sent) == 4
+    assert len(transport.requests) == 4
 
 
 def test_jitter_stretches_each_wait_within_its_bound():
@@ -116,7 +86,7 @@ def test_retry_after_is_honoured():
 def test_retry_after_beyond_the_time_budget_gives_up_at_once():
     session, transport, clock = session_with([(429, {"Retry-After": "3600"}), 200])
     assert session.get(URL).status_code == 429
-    assert clock.sleeps == [] and len(transport.sent) == 1
+    assert clock.sleeps == [] and len(transport.requests) == 1
 
 
 def test_retry_after_as_http_date():
@@ -128,27 +98,27 @@ def test_connection_errors_and_truncated_bodies_are_retried_for_reads():
     script = [requests.ConnectionError("reset"), requests.exceptions.ChunkedEncodingError("truncated"), 200]
     session, transport, _ = session_with(script)
     assert session.get(URL).status_code == 200
-    assert len(transport.sent) == 3
+    assert len(transport.requests) == 3
 
 
 def test_puts_are_not_retried_by_default():
     session, transport, clock = session_with([503, 200])
     assert session.put(URL, data=b"x").status_code == 503
-    assert len(transport.sent) == 1 and clock.sleeps == []
+    assert len(transport.requests) == 1 and clock.sleeps == []
 
 
 def test_broken_put_is_not_repeated_by_default():
     session, transport, _ = session_with([requests.ConnectionError("reset mid-body"), 200])
     with pytest.raises(requests.ConnectionError):
         session.put(URL, data=b"x")
-    assert len(transport.sent) == 1
+    assert len(transport.requests) == 1
 
 
 def test_idempotent_puts_are_retried_with_the_body_rewound():
     session, transport, _ = session_with([requests.ConnectionError("reset"), 502, 201], idempotent_writes=True)
     body = io.BytesIO(b"same bytes")
     assert session.put(URL, data=body).status_code == 201
-    assert transport.sent == [("PUT", b"same bytes")] * 3
+    assert [(sent.method, sent.body) for sent in transport.requests] == [("PUT", b"same bytes")] * 3
 
 
 def test_a_body_that_cannot_be_rewound_is_sent_once():
@@ -158,19 +128,19 @@ def test_a_body_that_cannot_be_rewound_is_sent_once():
 
     session, transport, _ = session_with([503, 201], idempotent_writes=True)
     assert session.put(URL, data=Stream()).status_code == 503
-    assert len(transport.sent) == 1
+    assert len(transport.requests) == 1
 
 
 def test_a_refused_connection_is_retried_for_any_method():
     session, transport, _ = session_with([refused_connection(), 201])
     assert session.post(URL, data=b"x").status_code == 201
-    assert len(transport.sent) == 2
+    assert len(transport.requests) == 2
 
 
 def test_client_errors_are_not_retried():
     session, transport, _ = session_with([404, 200])
     assert session.get(URL).status_code == 404
-    assert len(transport.sent) == 1
+    assert len(transport.requests) == 1
 
 
 def test_never_sent_tells_refused_from_reset():
@@ -203,4 +173,4 @@ def test_certificate_failures_are_not_retried():
     session, transport, clock = session_with([requests.exceptions.SSLError("certificate verify failed"), 200])
     with pytest.raises(requests.exceptions.SSLError):
         session.get(URL)
-    assert len(transport.sent) == 1 and clock.sleeps == []
+    assert len(transport.requests) == 1 and clock.sleeps == []
