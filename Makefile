@@ -3,11 +3,17 @@
 SHELL := /bin/bash
 PYTHON_FILES := pipe tests bench
 RUFF := .venv/bin/ruff
+# Test files run in parallel (pytest-xdist): WORKERS processes, each a session with its own names.
+# A file's tests stay on one worker (loadfile), so its module fixtures are made once and its last
+# test may check the whole module's counts. (loadgroup would allow finer groups, but with pytest
+# 9.2 it silently stops grouping: pytest-xdist issue #1386.) The 15 slowest tests are printed.
+WORKERS ?= 3
+PARALLEL := -n $(WORKERS) --dist loadfile --durations=15
 
 .PHONY: test deps lint format unit integration e2e up down demo bench
 
 test: deps lint up
-	tests/run-pytest tests
+	tests/run-pytest $(PARALLEL) tests
 
 deps:
 	scripts/venv
@@ -26,10 +32,10 @@ unit:
 	tests/run-pytest tests/unit
 
 integration: deps up
-	tests/run-pytest tests/integration
+	tests/run-pytest $(PARALLEL) tests/integration
 
 e2e: deps up
-	tests/run-pytest tests/e2e
+	tests/run-pytest $(PARALLEL) tests/e2e
 
 up:
 	sandbox/up

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import fcntl
 import io
+import json
 import os
 import subprocess
 import sys
+import threading
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, urlparse
@@ -130,6 +134,24 @@ def assert_no_secret_in_tree(root: Path, user: str = TEST_USER, token: str = TES
                 assert form not in content, f"{path} holds a form of the token"
 
 
+def once_per_run(tmp_path_factory: pytest.TempPathFactory, key: str, make: Callable[[], str]) -> str:
+    """`make()`'s result, made by one process of the run and shared with the others: with xdist every
+    worker is a session of its own, and a slow session fixture (the pipe's image) would otherwise
+    be made once per worker, at the same time. A failed `make()` leaves nothing shared: the next
+    worker tries again and fails the same way."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the run's folder, above each worker's own
+    result = root / f"{key}.json"
+    with open(root / f"{key}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if result.is_file():
+            return json.loads(result.read_text())
+        value = make()
+        result.write_text(json.dumps(value))
+        return value
+
+
 @pytest.fixture
 def workdir(tmp_path: Path) -> Path:
     """An empty clone directory."""
@@ -223,8 +245,53 @@ def _engine_cleanup() -> Iterator[None]:
             remove_engine_objects(client, *engine_objects_named(client, names))
 
 
-def engine_counts(client) -> tuple[int, int]:
-    return len(client.api.images()), len(client.api.containers(all=True))
+# Images and containers a session made are told from the engine's events, by name: the engine is
+# shared, so counting everything in it would count other sessions' work too. The events are read
+# as they happen: the engine keeps only its last 256, too few to ask for at the end of a long
+# session on a busy engine.
+MADE_ACTIONS = {"image": ("tag", "pull", "import", "load"), "container": ("create",)}
+
+
+class EngineWatch:
+    """The engine's image and container events from now on, read by a thread of their own."""
+
+    def __init__(self, client) -> None:
+        self.seen: list[tuple[str, str, list[str]]] = []  # (kind, id, attribute values)
+        self.client = client
+        self.stream = client.events(decode=True, filters={"type": list(MADE_ACTIONS)})
+        self.reader = threading.Thread(target=self._read, daemon=True, name="engine-events")
+        self.reader.start()
+
+    def _read(self) -> None:
+        with contextlib.suppress(Exception):  # the stream ends by being closed, however it says so
+            for event in self.stream:
+                kind, actor = event.get("Type", ""), event.get("Actor") or {}
+                if event.get("Action") in MADE_ACTIONS.get(kind, ()):
+                    self.seen.append((kind, actor.get("ID", ""), list((actor.get("Attributes") or {}).values())))
+
+    def made(self, names: list[str]) -> tuple[int, int]:
+        """(images, containers) made under one of `names` (images by id: tagged, pulled, imported,
+        loaded; containers created). Stops the watch."""
+        time.sleep(0.2)  # the last removals' and tags' events are on their way
+        self.stream.close()
+        self.reader.join(5)
+        self.client.close()
+        made: dict[str, set[str]] = {"image": set(), "container": set()}
+        for kind, identity, values in list(self.seen):
+            if _mentions(values, names):
+                made[kind].add(identity)
+        return len(made["image"]), len(made["container"])
+
+
+def engine_watch():
+    """An EngineWatch, or None when no engine answers."""
+    import docker
+
+    client = engine_client()
+    try:
+        return EngineWatch(client) if client is not None else None
+    except (docker.errors.DockerException, requests.RequestException):
+        return None
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -232,35 +299,53 @@ def _engine_left_as_found(request: pytest.FixtureRequest) -> Iterator[None]:
     """The session's last check: nothing it made is left in the engine. Anything found is named
     in the failure (and removed, so that the next run starts clean). Images that were there
     before (the stand-in base image, the pipe's image) are no concern of this check."""
-    client = engine_client()
-    before = engine_counts(client) if client is not None else None
+    watch = engine_watch()
     yield
-    client = client or engine_client()
-    if client is None:
+    client = engine_client()
+    if client is None or watch is None:
         return
     with contextlib.closing(client):
         leftovers = engine_objects_named(client, SESSION_NAMES)
         remove_engine_objects(client, *leftovers)
-        after = engine_counts(client)
-    request.config.stash[ENGINE_COUNTS] = (before, after)
+    counts = [*watch.made(SESSION_NAMES), len(leftovers[0]) + len(leftovers[1])]
+    request.config.stash[ENGINE_MADE] = counts
+    if hasattr(request.config, "workeroutput"):  # an xdist worker: the controller adds them up
+        request.config.workeroutput["engine_made"] = counts
     if any(leftovers):
         listed = "\n  ".join(describe_engine_objects(*leftovers))
         pytest.fail(f"the tests left these in the Docker engine (removed now):\n  {listed}", pytrace=False)
 
 
-ENGINE_COUNTS = pytest.StashKey[tuple]()
+ENGINE_MADE = pytest.StashKey[list]()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error) -> None:
+    """xdist's controller: add each worker's counts (engine, fault suite) to the run's."""
+    from tests.faults.tally import record
+
+    output = getattr(node, "workeroutput", {})
+    if counts := output.get("engine_made"):
+        total = node.config.stash.get(ENGINE_MADE, [0, 0, 0])
+        node.config.stash[ENGINE_MADE] = [a + b for a, b in zip(total, counts, strict=True)]
+    for kind, counts in output.get("fault_tally", {}).items():
+        record(kind, **counts)
 
 
 def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
-    """Images and containers in the engine before and after the session: equal when nothing
-    else used the engine meanwhile (other sessions may, which is why the check above goes by
-    name rather than by these numbers)."""
-    counts = config.stash.get(ENGINE_COUNTS, None)
-    if counts and counts[0] is not None:
-        (images_before, containers_before), (images_after, containers_after) = counts
+    """What the run itself made in the engine (every worker's, by the names it made), and how much
+    of it was left behind (the session fails naming any)."""
+    from tests.faults.tally import write_report
+
+    if hasattr(config, "workeroutput"):
+        return
+    write_report(terminalreporter)
+    counts = config.stash.get(ENGINE_MADE, None)
+    if counts:
+        images, containers, left = counts
         terminalreporter.write_line(
-            f"Docker engine: {images_before} image(s) and {containers_before} container(s) before the session, "
-            f"{images_after} and {containers_after} after."
+            f"Docker engine: this run made {images} image(s) and {containers} container(s) under its own names; "
+            f"{left} left behind (removed)."
         )
 
 
@@ -339,7 +424,9 @@ def delete_maven_folder(repository: str, folder: str, auth: tuple[str, str]) -> 
 
 
 def remove_registry_data(values: dict[str, str], names: list[str]) -> list[str]:
-    """Remove what the local registries hold under `names`; returns what could not be removed."""
+    """Remove what the local registries hold under `names`, also written without their hyphen
+    (a Maven groupId part: `org.bbpp.it.g3f0cf11ce447`); returns what could not be removed."""
+    names = names + [name.replace("-", "") for name in names]
     state, writer = Path(values["SANDBOX_STATE"]), (values["SANDBOX_WRITER_USER"], values["SANDBOX_WRITER_TOKEN"])
     failed = []
     for repository in oci_repositories_named(state, names):

@@ -108,20 +108,20 @@ def decode_timestamp(data: int | bytes) -> float | None:
 
 
 def decode_vertex(data: bytes) -> Vertex:
+    # Each field number the pipe reads: the Vertex attribute it fills and how its bytes are read.
+    readers = {
+        VERTEX_DIGEST: ("digest", text),
+        VERTEX_NAME: ("name", text),
+        VERTEX_CACHED: ("cached", bool),
+        VERTEX_STARTED: ("started", decode_timestamp),
+        VERTEX_COMPLETED: ("completed", decode_timestamp),
+        VERTEX_ERROR: ("error", text),
+    }
     values: dict[str, object] = {"digest": "", "name": ""}
     for number, value in fields(data):
-        if number == VERTEX_DIGEST:
-            values["digest"] = text(value)
-        elif number == VERTEX_NAME:
-            values["name"] = text(value)
-        elif number == VERTEX_CACHED:
-            values["cached"] = bool(value)
-        elif number == VERTEX_STARTED:
-            values["started"] = decode_timestamp(value)
-        elif number == VERTEX_COMPLETED:
-            values["completed"] = decode_timestamp(value)
-        elif number == VERTEX_ERROR:
-            values["error"] = text(value)
+        if number in readers:
+            attribute, read = readers[number]
+            values[attribute] = read(value)
     return Vertex(**values)  # type: ignore[arg-type]
 
 

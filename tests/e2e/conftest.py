@@ -29,6 +29,7 @@ from tests.conftest import (
     apply_overrides,
     assert_no_secret,
     assert_no_secret_in_tree,
+    once_per_run,
     session_name,
 )
 from tests.sandbox_env import load_sandbox_env
@@ -95,12 +96,17 @@ def registries() -> Registries:
 
 
 @pytest.fixture(scope="session")
-def pipe_image(registries: Registries) -> str:
-    """The pipe's image, built from the working tree (layer cache makes re-builds quick)."""
-    output = run_script(
-        [str(REPO_ROOT / "scripts" / "build-image")], BUILD_TIMEOUT_S, {"DOCKER_HOST": registries.docker_host}
-    )
-    return output.strip().splitlines()[-1]
+def pipe_image(registries: Registries, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The pipe's image, built from the working tree once per run (layer cache makes re-builds
+    quick), however many workers run the e2e tests."""
+
+    def build() -> str:
+        output = run_script(
+            [str(REPO_ROOT / "scripts" / "build-image")], BUILD_TIMEOUT_S, {"DOCKER_HOST": registries.docker_host}
+        )
+        return output.strip().splitlines()[-1]
+
+    return once_per_run(tmp_path_factory, "pipe-image", build)
 
 
 @dataclass

@@ -359,11 +359,17 @@ def test_up_again_is_a_quick_no_op(sandbox):
     before = {p.name: p.read_text() for p in run_dir.glob("*.pid")}
     res = sandbox.run("up", timeout=120)
     assert res.returncode == 0, res.stderr
-    *servers, up, summary = [line for line in res.stdout.splitlines() if ":" in line]
-    assert all("already" in line for line in servers), res.stdout
-    assert up.startswith("sandbox: up"), res.stdout
-    assert "; started nothing;" in summary, res.stdout
+    assert_up_started_nothing(res.stdout)
     assert {p.name: p.read_text() for p in run_dir.glob("*.pid")} == before
+
+
+def assert_up_started_nothing(stdout: str) -> None:
+    """A second sandbox/up: one line per server (relay included), each saying it is already there,
+    then the two summary lines."""
+    *servers, up, summary = [line for line in stdout.splitlines() if ":" in line]
+    assert servers and all("already" in line for line in servers), stdout
+    assert up.startswith("sandbox: up"), stdout
+    assert "; started nothing;" in summary, stdout
 
 
 # --- an engine that was running before sandbox/up, on its unix socket only ---------------------
@@ -391,10 +397,26 @@ def _docker_info(host: str) -> subprocess.CompletedProcess[str]:
 def socket_only_engine():
     """A second dockerd of this test's own, started the way a system's engine is: on a unix socket
     only (as a developer machine's or a CI host's). Yields (DOCKER_HOST, data root)."""
+    with _engine_of_our_own() as engine:
+        yield engine
+
+
+@pytest.fixture
+def socket_and_tcp_engine():
+    """The same, serving a loopback TCP port too (an engine set up for remote clients). Yields
+    (DOCKER_HOST, data root, tcp://127.0.0.1:PORT)."""
+    tcp = f"tcp://127.0.0.1:{_free_loopback_port()}"
+    with _engine_of_our_own("--host", tcp) as (host, data_root):
+        yield host, data_root, tcp
+
+
+@contextlib.contextmanager
+def _engine_of_our_own(*extra_args: str):
     run = Path(tempfile.mkdtemp(prefix="bbpp-engine-", dir="/run"))  # a unix socket path: 107 bytes at most
     root = Path(tempfile.mkdtemp(prefix="bbpp-engine-", dir="/var/tmp"))
     host = f"unix://{run}/docker.sock"
-    command = ["dockerd", "--host", host, "--data-root", str(root / "data"), "--exec-root", str(run / "exec")]
+    command = ["dockerd", "--host", host, *extra_args]
+    command += ["--data-root", str(root / "data"), "--exec-root", str(run / "exec")]
     command += ["--pidfile", str(run / "dockerd.pid"), "--bridge=none", "--iptables=false", "--ip-masq=false"]
     with open(root / "dockerd.log", "wb") as log:
         engine = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
@@ -458,6 +480,7 @@ def test_a_running_socket_only_engine_is_reused_and_given_a_loopback_tcp_relay(s
 
         again = subprocess.run([str(sandbox.script("up"))], env=env, capture_output=True, text=True, timeout=300)
         assert again.returncode == 0, again.stderr
+        assert_up_started_nothing(again.stdout)
         assert "; started nothing; already running from an earlier sandbox/up: docker-relay " in again.stdout
 
         down = subprocess.run([str(sandbox.script("down"))], env=env, capture_output=True, text=True, timeout=120)
@@ -468,3 +491,24 @@ def test_a_running_socket_only_engine_is_reused_and_given_a_loopback_tcp_relay(s
     assert _docker_info(tcp).returncode != 0, "the relay still answers after sandbox/down"
     assert _docker_info(host).stdout.strip() == str(data_root), "the reused engine must keep running"
     assert requests.get(f"{sandbox.oci_url}/v2/", timeout=TIMEOUT).status_code == 401  # shared registry: still up
+
+
+def test_a_running_engine_that_serves_tcp_is_reused_without_a_relay(sandbox, socket_and_tcp_engine, tmp_path):
+    """An engine that already answers on the sandbox's TCP address needs no relay: up says so, a
+    second up says "already" on every line, and down has nothing of this state to stop."""
+    host, data_root, tcp = socket_and_tcp_engine
+    state = tmp_path / "state"
+    env = {**os.environ, **sandbox.env, "SANDBOX_STATE": str(state), "DOCKER_HOST": host}
+    env["SANDBOX_DOCKER_TCP"] = tcp.removeprefix("tcp://")
+    up = subprocess.run([str(sandbox.script("up"))], env=env, capture_output=True, text=True, timeout=300)
+    assert up.returncode == 0, up.stdout + up.stderr
+    relay_line = f"docker-relay: not needed, the reused engine already answers on {tcp} itself"
+    assert relay_line in up.stdout.splitlines(), up.stdout
+    assert up.stdout.splitlines()[-1].startswith("sandbox: reused dockerd registry verdaccio nginx; started nothing;")
+    again = subprocess.run([str(sandbox.script("up"))], env=env, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert_up_started_nothing(again.stdout)
+    assert not list((state / "run").iterdir()), "nothing of this state may be left for sandbox/down to stop"
+    down = subprocess.run([str(sandbox.script("down"))], env=env, capture_output=True, text=True, timeout=120)
+    assert down.returncode == 0, down.stderr
+    assert _docker_info(tcp).stdout.strip() == str(data_root), "the reused engine must keep running"
