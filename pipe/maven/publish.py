@@ -30,10 +30,13 @@ from pipe.maven.model import SKIP_PROPERTY, ModuleModel, build_context, check_ve
 from pipe.maven.pom import module_paths, read_root
 from pipe.maven.reactor import publish_reactor
 from pipe.maven.repository import MavenRepository
+from pipe.maven.staging import deploy_staged
 from pipe.outputs import Publication
 
 
 def publish(config: Config, log: logging.Logger, masker: SecretMasker) -> Publication:
+    if config.maven.staging_dir:
+        return deploy_staged(config, log, masker)
     path = config.resolve(config.maven.pom)
     root = read_root(path, "MAVEN_POM")
     if module_paths(root):
