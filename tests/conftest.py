@@ -332,14 +332,33 @@ def pytest_testnodedown(node, error) -> None:
         record(kind, **counts)
 
 
+FAULT_VERDICT = pytest.StashKey[str]()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """The controller (or a run without workers), once every worker's fault counts are added up:
+    the whole fault suite's totals must clear its bar (tests/faults/tally.py), or the run fails."""
+    from tests.faults.tally import TALLY, suite_verdict
+
+    if hasattr(session.config, "workeroutput"):
+        return
+    if verdict := suite_verdict(TALLY):
+        session.config.stash[FAULT_VERDICT] = verdict
+        if session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
 def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
-    """What the run itself made in the engine (every worker's, by the names it made), and how much
-    of it was left behind (the session fails naming any)."""
+    """The fault suite's report and verdict; what the run itself made in the engine (every
+    worker's, by the names it made), and how much of it was left behind (the session fails naming any)."""
     from tests.faults.tally import write_report
 
     if hasattr(config, "workeroutput"):
         return
     write_report(terminalreporter)
+    if verdict := config.stash.get(FAULT_VERDICT, None):
+        terminalreporter.write_line(verdict, red=True, bold=True)
     counts = config.stash.get(ENGINE_MADE, None)
     if counts:
         images, containers, left = counts

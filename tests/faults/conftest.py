@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 import pipe.http
-from tests.faults.tally import TALLY, record  # noqa: F401 - the tests record through this module
+from tests.faults.tally import TALLY
 from tests.integration.conftest import docker_engine, sandbox, unique  # noqa: F401 - fixtures
 
 # The pipe's real retry policy, with its backoff shortened so that hundreds of faulted publishes

@@ -11,10 +11,34 @@ from tests.sandbox_env import load_sandbox_env
 
 TALLY: dict[str, Counter] = {}
 COLUMNS = ("runs", "faulted_runs", "faults", "successes", "clean_failures", "broken_states", "reruns_completed")
+# Every kind the suite records, each in a test file of its own (so xdist workers run them at the
+# same time). When all are in a run's counts, the whole suite ran and its totals must clear the bar.
+PUBLISH_KINDS = ("npm", "maven", "docker", "mvn-staged", "pnpm-ws")
+CLEANUP_KINDS = ("oci-clean", "npm-clean", "mvn-clean")
+MIN_FAULTED_PUBLISHES = 200
 
 
 def record(kind: str, **counts: int) -> None:
     TALLY.setdefault(kind, Counter()).update(counts)
+
+
+def suite_verdict(tally: dict[str, Counter]) -> str | None:
+    """The run's fault counts judged as a whole: a ✖ line saying why the run must fail, or None.
+    A broken state fails any run; the count of faulted publishes is only meaningful when every
+    kind ran (a run of one file of the suite has fewer by design)."""
+    broken = {kind: counts.get("broken_states", 0) for kind, counts in tally.items() if counts.get("broken_states")}
+    if broken:
+        listed = ", ".join(f"{kind} {count}" for kind, count in sorted(broken.items()))
+        return f"✖ fault suite: {sum(broken.values())} broken state(s) left in the registries ({listed})."
+    if not set(PUBLISH_KINDS + CLEANUP_KINDS) <= set(tally):
+        return None
+    faulted = sum(tally[kind].get("faulted_runs", 0) for kind in PUBLISH_KINDS)
+    if faulted < MIN_FAULTED_PUBLISHES:
+        return (
+            f"✖ fault suite: only {faulted} publishes met a fault, fewer than the {MIN_FAULTED_PUBLISHES} "
+            "the suite must cover: its runs or rates shrank."
+        )
+    return None
 
 
 def report_lines() -> list[str]:

@@ -18,10 +18,10 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from tests.conftest import run_in_process
-from tests.faults.conftest import record
+from tests.faults.cleanup_driver import RANDOM_RUNS, Case, drive
 from tests.faults.proxy import FaultProxy
-from tests.faults.test_cleanup_faults import RANDOM_RUNS, Case, drive
-from tests.faults.test_faults import MAVEN_GROUP, checksum_problems, maven_env, maven_get, maven_project
+from tests.faults.publishing import MAVEN_GROUP, checksum_problems, maven_env, maven_get, maven_project
+from tests.faults.tally import record
 
 DEPLOYS = ("1.0", "2.0", "3.0-SNAPSHOT", "3.0-SNAPSHOT")
 KEPT = ["2.0", "3.0-SNAPSHOT"]

@@ -1,7 +1,9 @@
-"""Publishing through a fault-injecting proxy to the real registries: every run either succeeds
-with the artifact complete (checked at the registry itself and with the real client) or fails
-with one clear ✖ line, never leaves a half-published state, and a re-run without faults completes
-the release."""
+"""What the fault suite's tests share: running the pipe through the fault proxy, classifying each
+run (✔, or one clean ✖), recording the counts, and reading a registry straight to find broken
+states (something half-published that a client would trip over). Each kind's tests live in a file
+of their own (test_faults_<kind>.py, test_cleanup_faults_<kind>.py), so that parallel workers
+(xdist, loadfile) run the kinds at the same time; the run's totals are checked at its end
+(tests/faults/tally.py, called by tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -15,12 +17,11 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
 import requests
 
 from tests.conftest import PipeRun, assert_no_secret, base_env, run_in_process
-from tests.faults.conftest import record
 from tests.faults.proxy import FaultProxy, FaultSchedule
+from tests.faults.tally import record
 
 # Fault rates per request, cycled over the runs: low rates end mostly in success after retries,
 # high ones exhaust the retry budget and must end in a clean failure.
@@ -28,9 +29,6 @@ RATES = (0.35, 0.5, 0.65, 0.85)
 # Maven and container pushes make many more requests per run (checksums, blobs), and their PUTs
 # are retried: lower rates, with one high one that must exhaust the retry budget now and then.
 MANY_REQUEST_RATES = (0.06, 0.1, 0.2, 0.5)
-NPM_RUNS = 140
-MAVEN_RUNS = 100
-DOCKER_RUNS = 12
 
 
 @dataclass
@@ -123,55 +121,6 @@ def npm_broken_state(sandbox, name: str, verified: set[str] | None = None) -> li
     return problems
 
 
-def test_npm_publishes_through_faults(sandbox, unique, tmp_path: Path):
-    name = unique("bbpp-faults")
-    outcomes, broken, failed_versions, verified = [], [], [], set()
-    with FaultProxy(sandbox.npm_registry) as proxy:
-        for run in range(NPM_RUNS):
-            version = f"1.0.{run}"
-            folder = tmp_path / version
-            npm_package(folder, name, version)
-            env = base_env(
-                PACKAGE_TYPE="npm",
-                REGISTRY_URL=proxy.url,
-                BITBUCKET_PACKAGES_USERNAME=sandbox.writer_user,
-                BITBUCKET_PACKAGES_TOKEN=sandbox.writer_token,
-            )
-            outcome = publish_through(proxy, RATES[run % len(RATES)], run, env, folder, sandbox)
-            outcomes.append(outcome)
-            broken += npm_broken_state(sandbox, name, verified)
-            if not outcome.succeeded:
-                failed_versions.append(version)
-        assert_every_run_classified(outcomes)
-
-        # Faults stop: the re-run of every failed release completes it.
-        reruns = 0
-        for version in failed_versions:
-            env = base_env(
-                PACKAGE_TYPE="npm",
-                REGISTRY_URL=proxy.url,
-                BITBUCKET_PACKAGES_USERNAME=sandbox.writer_user,
-                BITBUCKET_PACKAGES_TOKEN=sandbox.writer_token,
-            )
-            rerun = run_in_process(env, tmp_path / version)
-            assert rerun.code == 0, rerun.output
-            reruns += 1
-    broken += npm_broken_state(sandbox, name)
-    tally("npm", outcomes, broken, reruns)
-    assert broken == []
-
-    # The real client sees every version, and installs the newest and a failed-then-re-run one.
-    view = sandbox.run("npm-view", name, "versions", "--json")
-    assert view.returncode == 0, view.stderr
-    assert set(json.loads(view.stdout)) == {f"1.0.{run}" for run in range(NPM_RUNS)}
-    for version in {f"1.0.{NPM_RUNS - 1}", *(failed_versions[:1])}:
-        consumer = tmp_path / f"consumer-{version}"
-        installed = sandbox.run("npm-install", str(consumer), f"{name}@{version}")
-        assert installed.returncode == 0, installed.stderr
-        index = consumer / "node_modules" / name / "index.js"
-        assert index.read_text() == f"module.exports = {json.dumps(version)};\n"
-
-
 # --- Maven -------------------------------------------------------------------------------------
 
 MAVEN_GROUP = "org.bbpp.faults"
@@ -243,45 +192,6 @@ def maven_env(sandbox, url: str, folder: Path) -> dict[str, str]:
     )
 
 
-def test_maven_deploys_through_faults(sandbox, unique, tmp_path: Path):
-    artifact = unique("faults")
-    outcomes, broken, failed_versions, verified = [], [], [], set()
-    with FaultProxy(sandbox.maven_registry) as proxy:
-        for run in range(MAVEN_RUNS):
-            version = f"1.0.{run}"
-            folder = tmp_path / version
-            maven_project(folder, artifact, version)
-            outcome = publish_through(
-                proxy,
-                MANY_REQUEST_RATES[run % len(MANY_REQUEST_RATES)],
-                run,
-                maven_env(sandbox, proxy.url, folder),
-                folder,
-                sandbox,
-            )
-            outcomes.append(outcome)
-            broken += maven_broken_state(sandbox, artifact, verified)
-            if not outcome.succeeded:
-                failed_versions.append(version)
-        assert_every_run_classified(outcomes)
-        reruns = 0
-        for version in failed_versions:
-            rerun = run_in_process(maven_env(sandbox, proxy.url, tmp_path / version), tmp_path / version)
-            assert rerun.code == 0, rerun.output
-            reruns += 1
-    broken += maven_broken_state(sandbox, artifact)
-    tally("maven", outcomes, broken, reruns)
-    assert broken == []
-
-    # Real Maven (checksum policy fail) resolves the newest version and a failed-then-re-run one.
-    for version in {f"1.0.{MAVEN_RUNS - 1}", *(failed_versions[:1])}:
-        got = sandbox.run(
-            "mvn-get", f"{MAVEN_GROUP}:{artifact}:{version}", str(tmp_path / "got"),
-            extra_env={"MVN_GET_CHECKSUM_POLICY": "fail"},
-        )  # fmt: skip
-        assert got.returncode == 0, got.stdout + got.stderr
-
-
 # --- containers --------------------------------------------------------------------------------
 
 MANIFEST_ACCEPT = ", ".join(
@@ -335,57 +245,3 @@ def docker_env(sandbox, registry: str, image: str, tag: str, local: str) -> dict
         LOCAL_IMAGE=local,
         DOCKER_HOST=sandbox.docker_host,
     )
-
-
-def test_container_pushes_through_faults(sandbox, unique, tmp_path: Path, docker_engine):
-    image = unique("faults")
-    name = f"acme/{image}"
-    outcomes, broken, failed = [], [], []
-    with FaultProxy(sandbox.oci_registry) as proxy:
-        for run in range(DOCKER_RUNS):
-            local = f"bbpp-faults-local/{image}:{run}"
-            build_local_image(docker_engine, tmp_path / f"ctx-{run}", local, f"{image} build {run}\n")
-            env = docker_env(sandbox, proxy.netloc, image, f"v1.0.{run}", local)
-            outcome = publish_through(
-                proxy, MANY_REQUEST_RATES[run % len(MANY_REQUEST_RATES)], run, env, tmp_path, sandbox
-            )
-            outcomes.append(outcome)
-            broken += oci_broken_state(sandbox, name)
-            if not outcome.succeeded:
-                failed.append(run)
-        assert_every_run_classified(outcomes)
-        reruns = 0
-        for run in failed:
-            local = f"bbpp-faults-local/{image}:{run}"
-            rerun = run_in_process(docker_env(sandbox, proxy.netloc, image, f"v1.0.{run}", local), tmp_path)
-            assert rerun.code == 0, rerun.output
-            reruns += 1
-    broken += oci_broken_state(sandbox, name)
-    tally("docker", outcomes, broken, reruns)
-    assert broken == []
-
-    # The real consumer: the engine pulls every release tag straight from the registry.
-    auth = {"username": sandbox.writer_user, "password": sandbox.writer_token}
-    for run in range(DOCKER_RUNS):
-        pulled = docker_engine.images.pull(f"{sandbox.oci_registry}/{name}", tag=f"1.0.{run}", auth_config=auth)
-        assert pulled.id
-    import docker.errors
-
-    listed = docker_engine.images.list(name=f"bbpp-faults-local/{image}")
-    listed += docker_engine.images.list(name=f"{sandbox.oci_registry}/{name}")
-    for image_id in {item.id for item in listed}:
-        try:
-            docker_engine.images.remove(image_id, force=True)
-        except docker.errors.ImageNotFound:
-            pass  # removed with another of its tags
-
-
-def test_report_covers_at_least_200_faulted_publishes():
-    """Runs last in this module: over the three kinds, at least 200 publishes met a fault, and
-    none left a broken state."""
-    from tests.faults.conftest import TALLY
-
-    if not {"npm", "maven", "docker"} <= set(TALLY):
-        pytest.skip("only meaningful when the whole fault suite ran")
-    assert sum(counts["faulted_runs"] for counts in TALLY.values()) >= 200
-    assert sum(counts["broken_states"] for counts in TALLY.values()) == 0
