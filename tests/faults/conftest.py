@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import pytest
 
-import pipe.http
-from tests.faults.tally import TALLY
-from tests.integration.conftest import docker_engine, sandbox, unique  # noqa: F401 - fixtures
+# The shared helpers assert too: their failures should show the values, as a test's do.
+pytest.register_assert_rewrite("tests.faults.cleanup_driver", "tests.faults.publishing")
+
+import pipe.http  # noqa: E402 - after the rewrite is registered
+from tests.faults.tally import TALLY  # noqa: E402
+from tests.integration.conftest import docker_engine, sandbox, unique  # noqa: E402, F401 - fixtures
 
 # The pipe's real retry policy, with its backoff shortened so that hundreds of faulted publishes
 # fit in a few minutes. Retry-After from the proxy (1 s) is still honoured as it is.

@@ -192,6 +192,51 @@ def maven_env(sandbox, url: str, folder: Path) -> dict[str, str]:
     )
 
 
+# --- Maven staging folders (MAVEN_STAGING_DIR) -----------------------------------------------
+
+STAGING_DIR = "target/staging-deploy"
+
+
+def stage_maven(folder: Path, artifacts: list[str], version: str) -> None:
+    """What `mvn deploy -DaltDeploymentRepository=stage::file:…` writes for each artifact: the POM,
+    the jar and the sources jar, each with .md5 and .sha1, and the folder's own metadata (which the
+    pipe never copies: it merges the repository's)."""
+    for artifact in artifacts:
+        maven_project(folder / artifact, artifact, version)
+        staged = folder / STAGING_DIR / MAVEN_GROUP.replace(".", "/") / artifact
+        (staged / version).mkdir(parents=True, exist_ok=True)
+        built = [folder / artifact / "pom.xml", *sorted((folder / artifact / "target").glob("*.jar"))]
+        for source in built:
+            name = f"{artifact}-{version}.pom" if source.name == "pom.xml" else source.name
+            data = source.read_bytes()
+            (staged / version / name).write_bytes(data)
+            for algorithm in ("md5", "sha1"):
+                (staged / version / f"{name}.{algorithm}").write_text(hashlib.new(algorithm, data).hexdigest())
+        (staged / "maven-metadata.xml").write_text(
+            f"<metadata><groupId>{MAVEN_GROUP}</groupId><artifactId>{artifact}</artifactId>"
+            f"<versioning><versions><version>{version}</version></versions></versioning></metadata>\n"
+        )
+
+
+def staged_env(sandbox, url: str, folder: Path) -> dict[str, str]:
+    return maven_env(sandbox, url, folder) | {"MAVEN_STAGING_DIR": STAGING_DIR}
+
+
+def checksum_window(problem: str) -> bool:
+    return "/maven-metadata.xml." in problem and problem.endswith(" missing or wrong")
+
+
+def staged_problems(
+    sandbox, artifacts: list[str], windows: list[str], verified: dict[str, set[str]] | None = None
+) -> list[str]:
+    """Broken states of the artifacts; a metadata file whose checksum files disagree with it goes
+    to `windows` instead (one per check), as long as `windows` is given a list to fill."""
+    verified = {artifact: set() for artifact in artifacts} if verified is None else verified
+    found = [problem for artifact in artifacts for problem in maven_broken_state(sandbox, artifact, verified[artifact])]
+    windows.extend([problem for problem in found if checksum_window(problem)][:1])
+    return [problem for problem in found if not checksum_window(problem)]
+
+
 # --- containers --------------------------------------------------------------------------------
 
 MANIFEST_ACCEPT = ", ".join(
