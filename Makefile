@@ -6,9 +6,12 @@ RUFF := .venv/bin/ruff
 # Test files run in parallel (pytest-xdist): WORKERS processes, each a session with its own names.
 # A file's tests stay on one worker (loadfile), so its module fixtures are made once and its last
 # test may check the whole module's counts. (loadgroup would allow finer groups, but with pytest
-# 9.2 it silently stops grouping: pytest-xdist issue #1386.) The 15 slowest tests are printed.
+# 9.2 it silently stops grouping: pytest-xdist issue #1386.) Files go out in collection order
+# (tests/conftest.py puts the long fault-suite files first), not xdist's default of the files with
+# the most tests first, which left the one-test fault files, a minute or two each, for the end.
+# The 15 slowest tests are printed.
 WORKERS ?= 3
-PARALLEL := -n $(WORKERS) --dist loadfile --durations=15
+PARALLEL := -n $(WORKERS) --dist loadfile --no-loadscope-reorder --durations=15
 
 .PHONY: test deps lint format unit integration e2e up down demo bench
 

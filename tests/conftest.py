@@ -44,14 +44,36 @@ class PipeRun:
 
 # Each test folder's tests carry its marker, so that e.g. `-m "not integration"` selects the fast ones.
 FOLDER_MARKERS = ("integration", "e2e", "faults")
+# The order in which xdist hands out files (the Makefile keeps it: --no-loadscope-reorder): the few
+# long files first (the fault suite's, a minute or two each; the pipe image's), the many short ones
+# after, so that no worker starts a two-minute file while the others run out of work.
+FOLDER_ORDER = ("faults", "e2e", "integration", "unit")
+# Within the first folder, the longest files go first, each to a worker of its own: xdist queues
+# the next file on a worker as soon as it has two tests or fewer pending, so two of these queued
+# one after the other on one worker would make the run's tail (about two minutes each).
+LONGEST_FILES = (
+    "faults/test_maven_cleanup_faults.py",
+    "faults/test_faults_maven.py",
+    "faults/test_faults_npm.py",
+    "faults/test_faults_maven_staging_cuts.py",
+)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     tests_dir = Path(__file__).resolve().parent
+
+    def path(item: pytest.Item) -> str:
+        return Path(str(item.fspath)).resolve().relative_to(tests_dir).as_posix()
+
+    def order(item: pytest.Item) -> tuple[int, int]:
+        folder = path(item).split("/")[0]
+        longest = LONGEST_FILES.index(path(item)) if path(item) in LONGEST_FILES else len(LONGEST_FILES)
+        return FOLDER_ORDER.index(folder) if folder in FOLDER_ORDER else len(FOLDER_ORDER), longest
+
     for item in items:
-        folder = Path(str(item.fspath)).resolve().relative_to(tests_dir).parts[0]
-        if folder in FOLDER_MARKERS:
+        if (folder := path(item).split("/")[0]) in FOLDER_MARKERS:
             item.add_marker(getattr(pytest.mark, folder))
+    items.sort(key=order)  # stable: a file's own tests keep their order
 
 
 def apply_overrides(env: dict[str, str], overrides: dict[str, str | None]) -> dict[str, str]:
