@@ -9,7 +9,8 @@ RUFF := .venv/bin/ruff
 # 9.2 it silently stops grouping: pytest-xdist issue #1386.) Files go out in collection order
 # (tests/conftest.py puts the long fault-suite files first), not xdist's default of the files with
 # the most tests first, which left the one-test fault files, a minute or two each, for the end.
-# The 15 slowest tests are printed.
+# The 15 slowest tests are printed. On 2 cores 4 workers were no faster than 3 (530 s against
+# 545 s, load average 6-8 against 3-4: Maven's JVMs and the in-process pipe runs share the cores).
 WORKERS ?= 3
 PARALLEL := -n $(WORKERS) --dist loadfile --no-loadscope-reorder --durations=15
 
