@@ -12,6 +12,8 @@ import itertools
 import json
 import logging
 import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -471,6 +473,45 @@ def test_refused_basic_credentials_are_not_retried(tmp_path):
     assert "check BITBUCKET_PACKAGES_USERNAME and BITBUCKET_PACKAGES_TOKEN" in caught.value.message
     assert len(fake.calls) == 2  # the challenge, one answer: no loop
     assert base64.b64encode(f"{USER}:{TOKEN}".encode()).decode() not in caught.value.message
+
+
+# --- the CPU and the link, each a turn of its own ----------------------------------------------
+
+
+class WatchedRegistry(FakeRegistry):
+    """A fake registry that tells when a given blob has been stored."""
+
+    def __init__(self, digest: str):
+        super().__init__()
+        self.digest = digest
+        self.stored = threading.Event()
+
+    def route(self, sent: Sent):
+        answer = super().route(sent)
+        if any(self.digest in blobs for blobs in self.blobs.values()):
+            self.stored.set()
+        return answer
+
+
+def test_a_layer_that_goes_as_it_is_uploads_while_others_wait_to_compress(tmp_path):
+    """Compressing takes the CPU, uploading the link: random bytes (pushed uncompressed) go up while
+    every compression turn is taken, instead of queueing behind the text layers' compression."""
+    fake = WatchedRegistry(sha(RANDOM))
+    archive = docker_save(tmp_path / "image.tar", [TEXT, layer_tar("more.txt", TEXT), RANDOM])
+    with open_archive(archive) as image, ImagePusher(writer(fake), LOG, tmp_path) as pusher:
+        taken = 0
+        while pusher.compressing.acquire(blocking=False):
+            taken += 1
+        pushing = ThreadPoolExecutor(1).submit(pusher.push, image)
+        try:
+            assert fake.stored.wait(timeout=30), "the random layer waited for the compressions"
+            assert not any(method == "PUT" and "/manifests/" in path for method, path in fake.calls)
+        finally:
+            for _ in range(taken):
+                pusher.compressing.release()
+        result = pushing.result(timeout=30)
+    assert taken >= 1
+    assert result.stats.compressed == 2 and result.stats.uploaded == 4
 
 
 # --- layers started while an engine export is still arriving -------------------------------------
