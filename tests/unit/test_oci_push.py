@@ -361,11 +361,12 @@ def test_a_run_meets_the_challenge_once_and_every_client_shares_its_token(tmp_pa
     fake = FakeRegistry(auth=auth)
     docker_save(tmp_path / "image.tar", [TEXT, RANDOM])
     publish_archive(fake, tmp_path)
-    assert fake.challenges == 1
+    # A Basic registry takes the credentials sent with the first request: not even one 401.
+    assert fake.challenges == (1 if auth == "bearer" else 0)
     assert fake.tokens_issued == (1 if auth == "bearer" else 0)
     # Unchanged, pushed again by a new run: again one challenge for the whole run.
     publish_archive(fake, tmp_path)
-    assert fake.challenges == 2
+    assert fake.challenges == (2 if auth == "bearer" else 0)
     assert fake.tokens_issued == (2 if auth == "bearer" else 0)
 
 
@@ -471,7 +472,7 @@ def test_refused_basic_credentials_are_not_retried(tmp_path):
         client.blob_exists(sha(b"x"))
     assert caught.value.status == 401
     assert "check BITBUCKET_PACKAGES_USERNAME and BITBUCKET_PACKAGES_TOKEN" in caught.value.message
-    assert len(fake.calls) == 2  # the challenge, one answer: no loop
+    assert len(fake.calls) == 1  # the credentials, sent with the first request, refused: no loop
     assert base64.b64encode(f"{USER}:{TOKEN}".encode()).decode() not in caught.value.message
 
 
