@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 
 from pipe.auth import Credentials
 from pipe.config import Config
-from pipe.containers import bases, build, build_cache, engine, index, native
+from pipe.containers import bases, engine, index, native
 from pipe.containers.archive import ArchivedImage, open_archive
 from pipe.containers.mediatypes import OCI_INDEX
 from pipe.containers.oci_push import PushResult, PushStats, in_parallel, point_tags, verify_tags
@@ -65,6 +65,10 @@ def publish_image(
     build_request = None if settings.local_image or archive else prepare_build(config)
     configured_cache = None
     if build_request is not None:
+        # The build's modules (BuildKit, the cache) load only for a build: a run pushing an image
+        # it was given starts sooner without them.
+        from pipe.containers import build, build_cache
+
         configured_cache = build_cache.configured_sources(settings.cache_from, config.context, target.reference)
 
     reader = RegistryReader.from_config(config, log, masker)
