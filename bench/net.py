@@ -293,7 +293,7 @@ def table(profile: Profile, results: dict) -> list[str]:
                 f"| {median(samples, lambda s: s.counts.connections):.0f} "
                 f"(+{median(samples, lambda s: s.counts.tls_probes):.0f}) "
                 f"| {median(samples, lambda s: s.counts.requests):.0f} "
-                f"| {median(samples, lambda s: s.counts.bytes_up) / 1e6:.1f} "
+                f"| {median(samples, lambda s: s.counts.bytes_up) / 1e6:.2f} "
                 f"| {median(samples, lambda s: s.counts.bytes_down) / 1e3:.0f} "
                 f"| {median(samples, lambda s: s.first_request):.2f} s |"
             )
