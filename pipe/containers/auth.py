@@ -202,11 +202,11 @@ class RegistryAuth:
         with self._lock:
             if self._authorization != used:
                 return True  # another request changed it meanwhile
-            if used is not None and not used.startswith("Bearer ") and self._challenge is not None:
-                return False
             learned = Challenge.parse(response.headers.get("WWW-Authenticate", ""))
-            if self._challenge is None and used is not None and learned.scheme != "bearer":
-                self._challenge = learned  # the credentials sent first were refused as they are
+            if used is not None and not used.startswith("Bearer ") and learned.scheme != "bearer":
+                # Basic credentials refused where Basic is asked for (sent with the first request or
+                # after the challenge): they stay refused. Asked for a token instead, it is fetched.
+                self._challenge = self._challenge or learned
                 return False
             if used is not None and used == self._refreshed and time.monotonic() < self._expires_at:
                 return False  # a fresh token refused: a permission problem, whichever thread sees it

@@ -373,6 +373,17 @@ def test_a_run_meets_the_challenge_once_and_every_client_shares_its_token(tmp_pa
     assert fake.tokens_issued == (2 if auth == "bearer" else 0)
 
 
+def test_a_token_refused_to_the_run_s_first_reads_is_reported_as_the_token_endpoint_s_refusal(tmp_path):
+    """The tag list and the manifests, sent together, all meet the challenge: whichever thread
+    asks for the token, the run reports the token endpoint's answer, not a bare 401."""
+    fake = FakeRegistry()
+    docker_save(tmp_path / "image.tar", [TEXT])
+    with pytest.raises(RegistryError) as caught:
+        publish_archive(fake, tmp_path, token="wrong")
+    assert caught.value.message.startswith("reading the tags of acme/widget (token request) failed: ")
+    assert not any(method in ("POST", "PUT") for method, _ in fake.calls)
+
+
 def authorized(fake: FakeRegistry) -> list[tuple[str, str]]:
     """The requests `fake` answered with more than a challenge: those that carried its token."""
     return [
