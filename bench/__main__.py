@@ -10,7 +10,7 @@ import importlib.util
 import subprocess
 import sys
 
-BENCHMARKS = ("npm_publish", "maven_deploy", "oci_push", "oci_release", "build_cache", "image", "net")
+BENCHMARKS = ("npm_publish", "maven_deploy", "maven_staging", "oci_push", "oci_release", "build_cache", "image", "net")
 
 
 def run(name: str, arguments: list[str]) -> bool:

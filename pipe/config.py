@@ -32,7 +32,7 @@ MARKER_FILES = {"docker": "Dockerfile", "npm": "package.json", "maven": "pom.xml
 KIND_VARIABLES = {
     "docker": ("LOCAL_IMAGE", "IMAGE_ARCHIVE", "INDEX_FROM_TAGS"),
     "npm": ("NPM_PACKAGE", "NPM_WORKSPACES"),
-    "maven": ("MAVEN_POM", "MAVEN_ARTIFACTS", "MAVEN_MODULES", "MAVEN_PROPERTIES"),
+    "maven": ("MAVEN_POM", "MAVEN_ARTIFACTS", "MAVEN_MODULES", "MAVEN_PROPERTIES", "MAVEN_STAGING_DIR"),
 }
 
 DEFAULT_CONTAINER_REGISTRY = "crg.apkg.io"
@@ -65,6 +65,7 @@ STRING_VARIABLES = (
     "NPM_DIST_TAG",
     "VERSION",
     "MAVEN_POM",
+    "MAVEN_STAGING_DIR",
     # ACTION=cleanup and its rules
     "ACTION",
     "KEEP_RELEASES",
@@ -158,6 +159,9 @@ class MavenSettings:
     properties: tuple[tuple[str, str], ...] = ()
     # VERSION without a leading v: the value of ${revision}.
     version: str | None = None
+    # A folder in Maven repository layout written by the build (mvn deploy to a file: repository,
+    # Gradle's maven-publish, sbt, Bazel): deployed as staged instead of the POM and target/.
+    staging_dir: str | None = None
 
 
 @dataclass(frozen=True)
@@ -478,7 +482,31 @@ def check_index_sources(variables: Mapping[str, object]) -> None:
         )
 
 
-def read_maven_settings(variables: Mapping[str, object]) -> MavenSettings:
+def read_staging_dir(variables: Mapping[str, object], action: str) -> str | None:
+    """MAVEN_STAGING_DIR names every file to deploy: the variables that pick a POM and its files
+    would be ignored next to it, so setting both is refused rather than half obeyed; so is a
+    cleanup, which selects its artifact by MAVEN_POM."""
+    staging_dir = _text(variables, "MAVEN_STAGING_DIR")
+    if staging_dir is None:
+        return None
+    if action == "cleanup":
+        raise ConfigError(
+            "MAVEN_STAGING_DIR is set for ACTION cleanup, which selects the artifact to clean up by its POM "
+            "(MAVEN_POM): remove MAVEN_STAGING_DIR from the cleanup step and set MAVEN_POM to the artifact's POM."
+        )
+    mixed = [
+        name for name in ("MAVEN_POM", "MAVEN_ARTIFACTS", "MAVEN_MODULES", "MAVEN_PROPERTIES") if _text(variables, name)
+    ]
+    if mixed:
+        raise ConfigError(
+            f"MAVEN_STAGING_DIR and {' and '.join(mixed)} are both set: MAVEN_STAGING_DIR deploys every version "
+            f"the build staged in that folder, as it is; remove {' and '.join(mixed)}, or remove MAVEN_STAGING_DIR "
+            "to deploy a POM and its target/."
+        )
+    return staging_dir
+
+
+def read_maven_settings(variables: Mapping[str, object], action: str) -> MavenSettings:
     """MAVEN_* and VERSION; VERSION sets ${revision}, so MAVEN_PROPERTIES may not say otherwise."""
     properties = parse_key_values("MAVEN_PROPERTIES", variables["MAVEN_PROPERTIES"])
     version = _text(variables, "VERSION")
@@ -495,6 +523,7 @@ def read_maven_settings(variables: Mapping[str, object]) -> MavenSettings:
         modules=variables["MAVEN_MODULES"],
         properties=properties,
         version=version,
+        staging_dir=read_staging_dir(variables, action),
     )
 
 
@@ -570,7 +599,7 @@ def load_config(env: Mapping[str, str], working_dir: Path) -> Config:
             version=_text(variables, "VERSION"),
             workspaces=variables["NPM_WORKSPACES"],
         ),
-        maven=read_maven_settings(variables),
+        maven=read_maven_settings(variables, action),
         action=action,
         cleanup=rules,
         environment=MappingProxyType(dict(env)),

@@ -38,8 +38,8 @@ from pipe.maven.metadata import (
     without_builds,
     without_versions,
 )
+from pipe.maven.model import project_artifact
 from pipe.maven.paths import METADATA, name_problem, printable, repository_path, version_problem
-from pipe.maven.pom import Pom, parse_pom
 from pipe.maven.repository import METADATA_ROUNDS, MavenRepository, settle_time
 from pipe.maven.versions import MavenVersion, highest, is_snapshot
 from pipe.outputs import Publication
@@ -49,6 +49,14 @@ LAST_VERSION = "kept: the artifact's last version"
 LEFTOVER = " (a folder an interrupted cleanup left behind: not in maven-metadata.xml)"
 # `<artifactId>-<base>-<yyyyMMdd.HHmmss>-<buildNumber>` followed by `-classifier` or `.ext`.
 _BUILD = r"(?P<timestamp>\d{8}\.\d{6})-(?P<number>\d+)(?=[-.])"
+
+
+@dataclass(frozen=True)
+class Coordinates:
+    """The artifact MAVEN_POM names, read as publishing reads it (`model.project_artifact`)."""
+
+    group_id: str
+    artifact_id: str
 
 
 @dataclass(frozen=True)
@@ -74,30 +82,30 @@ class SnapshotPlan:
 
 
 def cleanup(config: Config, log: logging.Logger, masker: SecretMasker) -> Publication:
-    pom = parse_pom(config.resolve(config.maven.pom))
-    coordinates = f"{pom.group_id}:{pom.artifact_id}"
+    artifact = Coordinates(*project_artifact(config, config.resolve(config.maven.pom)))
+    coordinates = f"{artifact.group_id}:{artifact.artifact_id}"
     repository = MavenRepository.from_config(config, log, masker)
     log.info("Reading %s from %s.", coordinates, config.registry.url)
     now = datetime.now(UTC)
-    folder = repository_path(pom.group_id, pom.artifact_id)
-    metadata = checked_metadata(repository.read_artifact_metadata(pom.group_id, pom.artifact_id), folder, log)
+    folder = repository_path(artifact.group_id, artifact.artifact_id)
+    metadata = checked_metadata(repository.read_artifact_metadata(artifact.group_id, artifact.artifact_id), folder, log)
     listing = repository.listing(folder)
-    versions = list_versions(repository, pom, metadata, listing, config.cleanup)
+    versions = list_versions(repository, artifact, metadata, listing, config.cleanup)
     if not versions:
         log.info("%s is not in this repository: nothing to clean up (check REGISTRY_URL and MAVEN_POM).", coordinates)
     decisions = plan_versions(versions, metadata, config.cleanup, now)
     core.print_plan(log, KIND_LABEL, decisions, config.dry_run, package=coordinates)
     doomed = [d.name for d in reversed(decisions) if d.delete]  # oldest first
-    snapshots = plan_snapshots(repository, pom, [d.name for d in decisions if not d.delete], config.cleanup, now)
+    snapshots = plan_snapshots(repository, artifact, [d.name for d in decisions if not d.delete], config.cleanup, now)
     for snapshot in snapshots:
         core.print_plan(log, "SNAPSHOT builds of", snapshot.decisions, config.dry_run, package=snapshot.version)
     everything = decisions + [d for s in snapshots for d in s.decisions]
     deleted: list[str] = []
     if not config.dry_run and any(d.delete for d in everything):
         repository.check_deletes(folder)
-        deleted += remove_versions(repository, pom, doomed, log)
+        deleted += remove_versions(repository, artifact, doomed, log)
         for snapshot in snapshots:
-            deleted += prune_builds(repository, pom, snapshot, log)
+            deleted += prune_builds(repository, artifact, snapshot, log)
     return core.cleanup_publication(KIND_LABEL, coordinates, deleted, everything, config.dry_run)
 
 
@@ -137,42 +145,48 @@ def valid_versions(names: Iterable[str], where: str, log: logging.Logger) -> lis
 
 
 def list_versions(
-    repository: MavenRepository, pom: Pom, metadata: ArtifactMetadata, listing: Listing | None, rules: CleanupRules
+    repository: MavenRepository,
+    artifact: Coordinates,
+    metadata: ArtifactMetadata,
+    listing: Listing | None,
+    rules: CleanupRules,
 ) -> list[Version]:
     """The versions in the metadata, plus version folders it no longer lists that still hold a POM
     (left by an interrupted cleanup). Ages are read only when OLDER_THAN_DAYS needs them."""
     names = [(v, True) for v in dict.fromkeys(metadata.versions)]
-    folder = repository_path(pom.group_id, pom.artifact_id)
+    folder = repository_path(artifact.group_id, artifact.artifact_id)
     unlisted = [name for name in (listing.folders if listing else ()) if name not in metadata.versions]
     for name in valid_versions(unlisted, f"{folder}/ holds the folder", repository.log):
-        if holds_pom(repository, pom, name):
+        if holds_pom(repository, artifact, name):
             names.append((name, False))
     aged = rules.older_than_days is not None
-    return [Version(name, listed, published_at(repository, pom, name) if aged else None) for name, listed in names]
+    return [Version(name, listed, published_at(repository, artifact, name) if aged else None) for name, listed in names]
 
 
-def holds_pom(repository: MavenRepository, pom: Pom, version: str) -> bool:
-    listing = repository.listing(repository_path(pom.group_id, pom.artifact_id, version))
-    stem = f"{pom.artifact_id}-{version.removesuffix('-SNAPSHOT')}"
+def holds_pom(repository: MavenRepository, artifact: Coordinates, version: str) -> bool:
+    listing = repository.listing(repository_path(artifact.group_id, artifact.artifact_id, version))
+    stem = f"{artifact.artifact_id}-{version.removesuffix('-SNAPSHOT')}"
     return listing is not None and any(f.startswith(stem) and f.endswith(".pom") for f in listing.files)
 
 
-def published_at(repository: MavenRepository, pom: Pom, version: str) -> datetime | None:
+def published_at(repository: MavenRepository, artifact: Coordinates, version: str) -> datetime | None:
     """A SNAPSHOT's `<lastUpdated>` from its own metadata, else the Last-Modified of the POM."""
-    pom_name = f"{pom.artifact_id}-{version}.pom"
+    pom_name = f"{artifact.artifact_id}-{version}.pom"
     if is_snapshot(version):
-        snapshot = repository.read_snapshot_metadata(pom.group_id, pom.artifact_id, version)
+        snapshot = repository.read_snapshot_metadata(artifact.group_id, artifact.artifact_id, version)
         stamp = metadata_time(snapshot.last_updated)
         if stamp is not None:
             return stamp
         value = next((f.value for f in snapshot.files if f.extension == "pom" and not f.classifier), None)
         if value is None:
             return None
-        pom_name = f"{pom.artifact_id}-{value}.pom"
+        pom_name = f"{artifact.artifact_id}-{value}.pom"
         if name_problem(pom_name):
             return None  # a timestamped value no URL can be built from: no age to read
-    path = repository_path(pom.group_id, pom.artifact_id, version, pom_name)
-    return http_time(repository.last_modified(path, f"reading the age of {pom.group_id}:{pom.artifact_id}:{version}"))
+    path = repository_path(artifact.group_id, artifact.artifact_id, version, pom_name)
+    return http_time(
+        repository.last_modified(path, f"reading the age of {artifact.group_id}:{artifact.artifact_id}:{version}")
+    )
 
 
 def metadata_time(stamp: str | None, pattern: str = "%Y%m%d%H%M%S") -> datetime | None:
@@ -219,7 +233,7 @@ def plan_versions(
 
 
 def plan_snapshots(
-    repository: MavenRepository, pom: Pom, kept: list[str], rules: CleanupRules, now: datetime
+    repository: MavenRepository, artifact: Coordinates, kept: list[str], rules: CleanupRules, now: datetime
 ) -> list[SnapshotPlan]:
     """For each SNAPSHOT version that stays: which timestamped builds go. Only KEEP_RELEASES (the
     newest N builds stay) and OLDER_THAN_DAYS apply to builds; the newest build and the one
@@ -229,8 +243,8 @@ def plan_snapshots(
     build_rules = CleanupRules(keep_releases=rules.keep_releases, older_than_days=rules.older_than_days)
     plans = []
     for version in (v for v in kept if is_snapshot(v)):
-        metadata = repository.read_snapshot_metadata(pom.group_id, pom.artifact_id, version)
-        builds = find_builds(repository, pom, version, metadata)
+        metadata = repository.read_snapshot_metadata(artifact.group_id, artifact.artifact_id, version)
+        builds = find_builds(repository, artifact, version, metadata)
         if len(builds) < 2:
             continue
         candidates = core.plan_order(core.Candidate(b.name, b.published, (b.number, b.name)) for b in builds.values())
@@ -246,17 +260,19 @@ def plan_snapshots(
     return plans
 
 
-def find_builds(repository: MavenRepository, pom: Pom, version: str, metadata: SnapshotMetadata) -> dict[str, Build]:
+def find_builds(
+    repository: MavenRepository, artifact: Coordinates, version: str, metadata: SnapshotMetadata
+) -> dict[str, Build]:
     """The timestamped builds whose files the version's folder holds (older builds appear in no
     metadata: only the listing shows them)."""
-    folder = repository_path(pom.group_id, pom.artifact_id, version)
+    folder = repository_path(artifact.group_id, artifact.artifact_id, version)
     base = version.removesuffix("-SNAPSHOT")
     listing = repository.listing(folder)
     names = list(listing.files) if listing else []
     if listing is None:
         repository.log.info("%s/ has no folder listing: its older SNAPSHOT builds cannot be found.", folder)
-        names = [f"{pom.artifact_id}-{f.value}.{f.extension}" for f in metadata.files]
-    pattern = re.compile(re.escape(f"{pom.artifact_id}-{base}-") + _BUILD)
+        names = [f"{artifact.artifact_id}-{f.value}.{f.extension}" for f in metadata.files]
+    pattern = re.compile(re.escape(f"{artifact.artifact_id}-{base}-") + _BUILD)
     builds: dict[str, Build] = {}
     for name in names:
         match = pattern.match(name)
@@ -271,7 +287,7 @@ def find_builds(repository: MavenRepository, pom: Pom, version: str, metadata: S
         label = f"{base}-{match['timestamp']}-{match['number']}"
         published = metadata_time(match["timestamp"], "%Y%m%d.%H%M%S")
         builds.setdefault(label, Build(label, int(match["number"]), published)).files.append(
-            repository_path(pom.group_id, pom.artifact_id, version, name)
+            repository_path(artifact.group_id, artifact.artifact_id, version, name)
         )
     return builds
 
@@ -299,13 +315,15 @@ def rewrite_metadata(repository: MavenRepository, path: str, clean, rewrite, log
     )
 
 
-def remove_versions(repository: MavenRepository, pom: Pom, doomed: list[str], log: logging.Logger) -> list[str]:
+def remove_versions(
+    repository: MavenRepository, artifact: Coordinates, doomed: list[str], log: logging.Logger
+) -> list[str]:
     """The metadata without `doomed` first (one write for all of them), then their folders."""
-    path, removed = repository_path(pom.group_id, pom.artifact_id, name=METADATA), set(doomed)
+    path, removed = repository_path(artifact.group_id, artifact.artifact_id, name=METADATA), set(doomed)
     stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
 
     def parsed(data: bytes) -> ArtifactMetadata:
-        return parse_artifact_metadata(data, repository.url(path), pom.group_id, pom.artifact_id)
+        return parse_artifact_metadata(data, repository.url(path), artifact.group_id, artifact.artifact_id)
 
     if doomed:
         rewrite_metadata(
@@ -316,21 +334,25 @@ def remove_versions(repository: MavenRepository, pom: Pom, doomed: list[str], lo
             log,
         )
     for version in doomed:
-        repository.delete_folder(repository_path(pom.group_id, pom.artifact_id, version))
-        log.info("Deleted %s:%s:%s.", pom.group_id, pom.artifact_id, version)
+        repository.delete_folder(repository_path(artifact.group_id, artifact.artifact_id, version))
+        log.info("Deleted %s:%s:%s.", artifact.group_id, artifact.artifact_id, version)
     return list(doomed)
 
 
-def prune_builds(repository: MavenRepository, pom: Pom, snapshot: SnapshotPlan, log: logging.Logger) -> list[str]:
+def prune_builds(
+    repository: MavenRepository, artifact: Coordinates, snapshot: SnapshotPlan, log: logging.Logger
+) -> list[str]:
     """The version-level metadata without the doomed builds' entries first, then their files."""
     doomed = [d.name for d in reversed(snapshot.decisions) if d.delete]
     if not doomed:
         return []
-    path = repository_path(pom.group_id, pom.artifact_id, snapshot.version, METADATA)
+    path = repository_path(artifact.group_id, artifact.artifact_id, snapshot.version, METADATA)
     values = set(doomed)
 
     def parsed(data: bytes) -> SnapshotMetadata:
-        return parse_snapshot_metadata(data, repository.url(path), pom.group_id, pom.artifact_id, snapshot.version)
+        return parse_snapshot_metadata(
+            data, repository.url(path), artifact.group_id, artifact.artifact_id, snapshot.version
+        )
 
     rewrite_metadata(
         repository,
@@ -342,5 +364,5 @@ def prune_builds(repository: MavenRepository, pom: Pom, snapshot: SnapshotPlan, 
     for name in doomed:
         for file in deletion_order(snapshot.builds[name].files):
             repository.delete(file)
-        log.info("Deleted SNAPSHOT build %s of %s:%s.", name, pom.group_id, pom.artifact_id)
+        log.info("Deleted SNAPSHOT build %s of %s:%s.", name, artifact.group_id, artifact.artifact_id)
     return doomed

@@ -2,6 +2,9 @@
 their values in the POM's `<version>`, its `<parent><version>` and every dependency `<version>`
 (what flatten-maven-plugin's CI mode, and Maven 4's consumer POM, do). A consumer reads the
 deployed POM without the build's `-D` values, so `${revision}` left in it makes it unresolvable.
+They are replaced in `<properties>` values too (the project's and its profiles'): a version written
+as `${lib.version}` with `<lib.version>${revision}</lib.version>` stays a reference the consumer
+resolves from the deployed POM, which now says the value the build had.
 
 Only the text of those elements changes; every other byte of the file is kept as written.
 """
@@ -20,16 +23,19 @@ from pipe.maven.repository import Upload
 _CI_REFERENCE = re.compile(r"\$\{(" + "|".join(CI_FRIENDLY) + r")\}")
 
 
-def _is_version_to_flatten(stack: list[str]) -> bool:
-    """project/version, project/parent/version, and a dependency's version anywhere in the POM."""
-    return stack in (["project", "version"], ["project", "parent", "version"]) or stack[-2:] == [
-        "dependency",
-        "version",
-    ]
+def _is_flattened(stack: list[str]) -> bool:
+    """project/version, project/parent/version, a dependency's version anywhere in the POM, and a
+    property of the project or of one of its profiles."""
+    return (
+        stack in (["project", "version"], ["project", "parent", "version"])
+        or stack[-2:] == ["dependency", "version"]
+        or (len(stack) == 3 and stack[:2] == ["project", "properties"])
+        or (len(stack) == 5 and stack[:2] == ["project", "profiles"] and stack[2:4] == ["profile", "properties"])
+    )
 
 
-def version_spans(data: bytes) -> list[tuple[int, int]]:
-    """Byte ranges of the text of the `<version>` elements to flatten, in file order."""
+def flattened_spans(data: bytes) -> list[tuple[int, int]]:
+    """Byte ranges of the text of the elements to flatten, in file order."""
     parser = xml.parsers.expat.ParserCreate()
     stack: list[str] = []
     starts: list[int] = []
@@ -41,7 +47,7 @@ def version_spans(data: bytes) -> list[tuple[int, int]]:
 
     def end(_name: str) -> None:
         begin = starts.pop()
-        if _is_version_to_flatten(stack) and parser.CurrentByteIndex >= begin:
+        if _is_flattened(stack) and parser.CurrentByteIndex >= begin:
             spans.append((begin, parser.CurrentByteIndex))
         stack.pop()
 
@@ -58,7 +64,7 @@ def flattened(path: Path, values: Values) -> bytes | None:
         return None
     pieces: list[bytes] = []
     last = 0
-    for begin, end in version_spans(data):
+    for begin, end in flattened_spans(data):
         text = data[begin:end].decode("utf-8", errors="surrogateescape")
         replaced = _CI_REFERENCE.sub(lambda m: _value(m, values), text)
         pieces += [data[last:begin], replaced.encode("utf-8", errors="surrogateescape")]

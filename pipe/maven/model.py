@@ -28,7 +28,7 @@ from pipe.errors import InputError
 from pipe.maven.activation import ProfileState, select_profiles
 from pipe.maven.flatten import flattened
 from pipe.maven.interpolation import CI_FRIENDLY, REFERENCE, Values
-from pipe.maven.pom import Pom, _check_coordinates, read_root
+from pipe.maven.pom import Pom, check_coordinates, check_ids, read_root
 from pipe.maven.xmltree import at, child, children, local, text
 from pipe.versioning import strip_v
 
@@ -278,23 +278,33 @@ def module_values(lineage: list[PomFile], context: BuildContext, label: str) -> 
     return Values((project, context.user, properties, unprefixed), label, hint)
 
 
+def require_written(values: Values, path: Path, label: str, names: tuple[str, ...]) -> None:
+    """Each of `names` (groupId, artifactId, version) written in the POM or inherited from `<parent>`."""
+    missing = [name for name in names if values.raw(f"project.{name}") is None]
+    if missing:
+        listed = ", ".join(f"<{name}>" for name in missing)
+        inherit = " (or a <parent> to inherit groupId/version from)" if "artifactId" not in missing else ""
+        raise InputError(f"{label} {path.name} has no {listed}: add {listed} to the POM{inherit}.")
+
+
+def artifact_ids(values: Values, label: str) -> tuple[str, str]:
+    """groupId and artifactId, interpolated and checked by Maven's rules."""
+    group = values.expand(values.raw("project.groupId") or "", "groupId")
+    artifact = values.expand(values.raw("project.artifactId") or "", "artifactId")
+    check_ids({"groupId": group, "artifactId": artifact}, label)
+    return group, artifact
+
+
 def effective_model(lineage: list[PomFile], context: BuildContext, label: str) -> ModuleModel:
     me = lineage[-1]
     values = module_values(lineage, context, label)
-    missing = [name for name in ("groupId", "artifactId", "version") if values.raw(f"project.{name}") is None]
-    if missing:
-        names = ", ".join(f"<{name}>" for name in missing)
-        inherit = " (or a <parent> to inherit groupId/version from)" if "artifactId" not in missing else ""
-        raise InputError(f"{label} {me.path.name} has no {names}: add {names} to the POM{inherit}.")
+    require_written(values, me.path, label, ("groupId", "artifactId", "version"))
+    group, artifact = artifact_ids(values, label)
     version = values.expand(values.raw("project.version") or "", "version")
     uses_revision = "revision" in values.done and values.done["revision"] is not None
-    coordinates = {
-        "groupId": values.expand(values.raw("project.groupId") or "", "groupId"),
-        "artifactId": values.expand(values.raw("project.artifactId") or "", "artifactId"),
-        "version": version,
-    }
+    coordinates = {"groupId": group, "artifactId": artifact, "version": version}
     packaging = values.expand(values.raw("project.packaging") or "jar", "packaging")
-    _check_coordinates(coordinates, packaging, label)
+    check_coordinates(coordinates, packaging, label)
     properties: dict[str, str] = {}
     for pom in lineage:
         properties.update(pom.own_properties())
@@ -476,16 +486,33 @@ def check_versions(modules: list[tuple[Pom, bool]], context: BuildContext, run: 
             )
 
 
-def project_pom(config: Config, path: Path, log: logging.Logger) -> Pom:
-    """MAVEN_POM deployed on its own: its coordinates with parents on disk, MAVEN_PROPERTIES and
-    VERSION, its POM flattened when it uses CI-friendly versions."""
-    context = build_context(config.maven)
-
+def _shown(config: Config) -> Callable[[Path], str]:
     def show(file: Path) -> str:
         return str(file.relative_to(config.working_dir)) if file.is_relative_to(config.working_dir) else str(file)
 
-    model, warnings = read_single(path, context, show)
+    return show
+
+
+def project_model(config: Config, path: Path, log: logging.Logger) -> ModuleModel:
+    """MAVEN_POM deployed on its own: its coordinates with parents on disk, MAVEN_PROPERTIES and
+    VERSION, its POM flattened when it uses CI-friendly versions, and whether the deploy plugin skips it
+    (VERSION is checked against it by `check_versions` once it is to be deployed)."""
+    context = build_context(config.maven)
+    model, warnings = read_single(path, context, _shown(config))
     for warning in warnings:
         log.warning("%s", warning)
-    check_versions([(model.pom, model.uses_revision)], context, config.context)
-    return model.pom
+    return model
+
+
+def project_artifact(config: Config, path: Path) -> tuple[str, str]:
+    """groupId and artifactId of MAVEN_POM read as publishing reads them (parents on disk,
+    MAVEN_PROPERTIES, VERSION as `revision`), for cleanup: it works on every version of the
+    artifact, so a version nothing defines (`${revision}` without VERSION) does not stop it."""
+    context = build_context(config.maven)
+    reader = ProjectReader(context, _shown(config))
+    reader.reactor.append(path)
+    lineage = reader.lineage(path)
+    label = reader.label(path)
+    values = module_values(lineage, context, label)
+    require_written(values, path, label, ("groupId", "artifactId"))
+    return artifact_ids(values, label)

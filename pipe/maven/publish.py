@@ -11,6 +11,7 @@ import logging
 from datetime import UTC, datetime
 
 from pipe.config import Config
+from pipe.errors import InputError
 from pipe.masking import SecretMasker
 from pipe.maven.deploy import (
     Plan,
@@ -25,19 +26,26 @@ from pipe.maven.deploy import (
     upload_in_order,
     write_metadata,
 )
-from pipe.maven.model import project_pom
+from pipe.maven.model import SKIP_PROPERTY, ModuleModel, build_context, check_versions, project_model
 from pipe.maven.pom import module_paths, read_root
 from pipe.maven.reactor import publish_reactor
 from pipe.maven.repository import MavenRepository
+from pipe.maven.staging import deploy_staged
 from pipe.outputs import Publication
 
 
 def publish(config: Config, log: logging.Logger, masker: SecretMasker) -> Publication:
+    if config.maven.staging_dir:
+        return deploy_staged(config, log, masker)
     path = config.resolve(config.maven.pom)
     root = read_root(path, "MAVEN_POM")
     if module_paths(root):
         return publish_reactor(config, log, masker, path)
-    pom = project_pom(config, path, log)
+    model = project_model(config, path, log)
+    pom = model.pom
+    if model.skip is not False:
+        return not_deployed(model, config, log)
+    check_versions([(pom, model.uses_revision)], build_context(config.maven), config.context)
     log.info("Publishing %s (packaging %s) from %s.", pom.gav, pom.packaging, shown(pom.path, config))
     check_tag(config.context, pom)
     main, attached = select_artifacts(config, pom)
@@ -53,6 +61,24 @@ def publish(config: Config, log: logging.Logger, masker: SecretMasker) -> Public
     upload_in_order(repository, plan)
     metadata_written = write_metadata(repository, plan, now, log)
     return result(plan, config, repository, metadata_written)
+
+
+def not_deployed(model: ModuleModel, config: Config, log: logging.Logger) -> Publication:
+    """What `mvn deploy` does with a POM its deploy plugin skips: nothing. A skip the pipe cannot
+    decide stops the run, since a release cannot be taken back."""
+    pom = model.pom
+    if model.skip is None:
+        raise InputError(
+            f"{pom.gav} ({shown(pom.path, config)}) is not deployed: {model.skip_why}; set the value in "
+            "MAVEN_PROPERTIES or in the POM so that it is decided."
+        )
+    log.info("Skipping %s: %s.", pom.gav, model.skip_why)
+    dry = "dry run: " if config.dry_run else ""
+    return Publication(
+        summary=f"{dry}{pom.gav} is not published: the deploy plugin skips it ({model.skip_why}); remove the <skip> "
+        f"or {SKIP_PROPERTY} to publish it",
+        details={"registry": config.registry.url, "skipped_modules": [pom.gav]},
+    )
 
 
 def show_plan(plan: Plan, config: Config, log: logging.Logger) -> None:

@@ -418,6 +418,23 @@ def archive(stored: list[bytes] | None = None, **options) -> Callable[[Path], No
     return setup
 
 
+def staged(files: dict[str, bytes | str], links: dict[str, str] | None = None):
+    """A staging folder (build/staging-deploy) holding `files` (and symbolic links `links`: name →
+    target) beside a good version (its POM) of the hostile artifact."""
+
+    def setup(folder: Path) -> None:
+        root = folder / "build" / "staging-deploy"
+        good = f"org/bbpp/hostile/hostile-{TOKEN}/1.0.0/hostile-{TOKEN}-1.0.0"
+        for name, data in {f"{good}.pom": coordinates("org.bbpp.hostile", f"hostile-{TOKEN}"), **files}.items():
+            path = root / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data.encode() if isinstance(data, str) else data)
+        for name, target in (links or {}).items():
+            os.symlink(target, root / name)
+
+    return setup
+
+
 def climbing_layout(folder: Path) -> None:
     """An OCI layout whose index.json names a digest that climbs out of the layout to a file
     that looks like a manifest."""
@@ -464,7 +481,39 @@ def image_archive_cases() -> dict[str, Case]:
     }  # fmt: skip
 
 
-CASES = {**npm_cases(), **maven_cases(), **docker_cases(), **image_archive_cases()}
+def staging_cases() -> dict[str, Case]:
+    """MAVEN_STAGING_DIR: the folder is read and checked whole before the first request."""
+    art = f"hostile-{TOKEN}"
+    version = f"org/bbpp/hostile/{art}/1.0.0"
+    env = {"MAVEN_STAGING_DIR": "build/staging-deploy"}
+    probe = f"{version}/{art}-1.0.0.pom"
+    return {
+        "maven-staging-link-outside": Case(
+            "maven",
+            staged({}, {f"{version}/{art}-1.0.0.jar": "/etc/passwd"}),
+            "symbolic links that point outside the folder",
+            env,
+            probe,
+        ),
+        "maven-staging-fragment-name": Case(
+            "maven", staged({f"{version}/{art}-1.0.0-a#b.jar": b"PK"}), "names no Maven coordinates", env, probe
+        ),
+        "maven-staging-dotted-group-folder": Case(
+            "maven", staged({f"org.bbpp/{art}/1.0/{art}-1.0.pom": b"<project/>"}), "names no Maven", env, probe
+        ),
+        "maven-staging-checksum-mismatch": Case(
+            "maven", staged({f"{version}/{art}-1.0.0.pom.sha1": "0" * 40}), "checksum files that do not", env, probe
+        ),
+        "maven-staging-local-repository": Case(
+            "maven", staged({f"{version}/_remote.repositories": "x"}), "files not named <artifactId>", env, probe
+        ),
+        "maven-staging-with-pom": Case(
+            "maven", staged({}), "MAVEN_STAGING_DIR and MAVEN_POM are both set", {**env, "MAVEN_POM": "pom.xml"}, probe
+        ),
+    }
+
+
+CASES = {**npm_cases(), **maven_cases(), **staging_cases(), **docker_cases(), **image_archive_cases()}
 
 
 def upstream(sandbox, kind: str) -> str:

@@ -266,3 +266,22 @@ def test_an_artifact_that_is_not_there_has_nothing_to_clean_up(sandbox, workdir,
     assert "is not in this repository: nothing to clean up (check REGISTRY_URL and MAVEN_POM)" in run.output
     assert run.last_line == f"✔ Nothing to delete in Maven artifact {group}:{artifact}; 0 kept."
     assert outputs(workdir) == {"DELETED_COUNT": "0", "DELETED_VERSIONS": ""}
+
+
+def test_a_revision_pom_is_published_with_version_and_cleaned_up_without_it(sandbox, workdir, tmp_path, unique):
+    """The same `${revision}` POM (no default: each build sets -Drevision) publishes with VERSION and
+    cleans up without it: cleanup reads the artifact as publishing does."""
+    group, artifact = f"{GROUP_PREFIX}.{unique('rev')}", unique("lib")
+    write_pom(workdir, group, artifact, "${revision}")
+    for version in ("1.0.0", "1.1.0", "1.2.0"):
+        build(workdir, artifact, version, text=version)
+        run = run_pipe(sandbox, workdir, VERSION=f"v{version}")
+        assert run.code == 0, run.output
+
+    run = run_pipe(sandbox, workdir, ACTION="cleanup", KEEP_RELEASES="1")
+
+    assert run.code == 0, run.output
+    assert run.last_line.startswith(f"✔ Deleted 2 in Maven artifact {group}:{artifact}: 1.0.0 1.1.0;")
+    assert assert_only_whole_versions(sandbox, group, artifact) == ["1.2.0"]
+    assert resolves(sandbox, f"{group}:{artifact}:1.2.0", tmp_path)
+    assert not resolves(sandbox, f"{group}:{artifact}:1.0.0", tmp_path)

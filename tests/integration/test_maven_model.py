@@ -80,6 +80,30 @@ def test_1_modules_the_deploy_plugin_skips_by_configuration_are_not_published(sa
     assert_resolves(sandbox, tmp_path, workdir, group, "lib", "1.0.0")
 
 
+def test_1_a_single_pom_the_deploy_plugin_skips_through_its_parent_on_disk_is_not_published(
+    sandbox, workdir, tmp_path, group
+):
+    plugin = f"<plugin>{DEPLOY_PLUGIN}<configuration><skip>${{skip_deploy}}</skip></configuration></plugin>"
+    management = f"<build><pluginManagement><plugins>{plugin}</plugins></pluginManagement></build>"
+    props = "<properties><skip_deploy>false</skip_deploy></properties>"
+    write(workdir / "parent", aggregator(group, "1.0.0", "", props + management).replace("<modules></modules>", ""))
+    child = parent(group, "1.0.0").replace("</parent>", "<relativePath>../parent</relativePath></parent>")
+    skip = "<properties><skip_deploy>true</skip_deploy></properties>"
+    write(workdir / "it", f"{child}<artifactId>it</artifactId>{skip}", "it-1.0.0")
+
+    deployed = run_pipe(sandbox, workdir, MAVEN_POM="parent/pom.xml")
+    skipped = run_pipe(sandbox, workdir, MAVEN_POM="it/pom.xml")
+
+    assert deployed.code == 0, deployed.output
+    assert skipped.code == 0, skipped.output
+    assert skipped.last_line.startswith(f"✔ {group}:it:1.0.0 is not published: the deploy plugin skips it (")
+    assert not [line for line in skipped.lines if line.strip().startswith("upload ")]
+    assert remote(sandbox, f"{folder(group, 'it', '1.0.0')}/it-1.0.0.pom").status_code == 404
+    assert mvn_get(sandbox, f"{group}:parent:1.0.0:pom", tmp_path / "parent").returncode == 0
+    missing = mvn_get(sandbox, f"{group}:it:1.0.0", tmp_path / "it")
+    assert missing.returncode != 0 and "Could not" in missing.stdout + missing.stderr
+
+
 def test_2_revision_poms_are_flattened_so_consumers_resolve_them(sandbox, workdir, tmp_path, group):
     write(workdir, aggregator(group, "${revision}", "lib app", "<properties><revision>1.0.0</revision></properties>"))
     write(workdir / "lib", f"{parent(group, '${revision}')}<artifactId>lib</artifactId>", "lib-1.0.0")
@@ -166,13 +190,24 @@ def test_6_version_from_the_tag_sets_revision(sandbox, workdir, tmp_path, group)
     assert_resolves(sandbox, tmp_path, workdir, group, "lib", "1.3.0")
 
 
-def test_bad_input_stops_before_any_upload(sandbox, workdir, group):
-    write(workdir, aggregator(group, "1.0.0", "lib"))
-    write(workdir / "lib", f"{parent(group, '1.0.0')}<artifactId>lib</artifactId><version>${{nope}}</version>")
+@pytest.mark.parametrize(
+    ("lib", "said"),
+    [
+        ("<artifactId>lib</artifactId><version>${nope}</version>", ("${nope}", "MAVEN_PROPERTIES")),
+        ("<artifactId>lib</artifactId><version>${revision}</version>", ("${revision}", "set VERSION")),
+        ("<artifactId>lib</artifactId></dependencies>", ("module lib pom.xml is not well-formed XML",)),
+    ],
+    ids=["unresolvable-property", "revision-without-value", "unreadable-module-pom"],
+)
+def test_bad_input_stops_before_any_upload(sandbox, workdir, group, lib, said):
+    write(workdir, aggregator(group, "1.0.0", "core lib"))
+    write(workdir / "core", f"{parent(group, '1.0.0')}<artifactId>core</artifactId>", "core-1.0.0")
+    write(workdir / "lib", f"{parent(group, '1.0.0')}{lib}")
 
     run = run_pipe(sandbox, workdir)
 
     assert run.code == 1
     assert [line for line in run.lines if line.startswith("✖")] == [run.last_line]
-    assert "${nope}" in run.last_line and "MAVEN_PROPERTIES" in run.last_line
-    assert remote(sandbox, f"{folder(group, 'parent', '1.0.0')}/parent-1.0.0.pom").status_code == 404
+    assert all(words in run.last_line for words in said), run.last_line
+    for artifact in ("parent", "core"):
+        assert remote(sandbox, f"{folder(group, artifact, '1.0.0')}/{artifact}-1.0.0.pom").status_code == 404

@@ -36,6 +36,14 @@ class Case:
     properties: dict[str, str] = field(default_factory=dict)
     variables: dict[str, str] = field(default_factory=dict)
     profiles: str = ""  # -P of the build: the pipe sees only that those profiles' modules were built
+    pom: str = "pom.xml"  # MAVEN_POM, and what `mvn -f` builds
+
+    @property
+    def built_version(self) -> str | None:
+        """The version `mvn -D…` builds a CI-friendly project at (None: the POM's literal version)."""
+        if "revision" not in self.properties:
+            return None
+        return "".join(self.properties.get(name, "") for name in ("revision", "sha1", "changelist"))
 
 
 def parent(group: str, version: str = "1.0.0", artifact: str = "parent", relative: str = "") -> str:
@@ -178,6 +186,27 @@ def ci_friendly(g: str, snapshot: bool) -> Case:
     return case
 
 
+def ci_friendly_sha1_and_property_profile(g: str, snapshot: bool) -> Case:
+    """`${revision}${sha1}${changelist}` (Maven's CI-friendly guide), -Dsha1 and -Dchangelist from
+    MAVEN_PROPERTIES, and a profile activated by a -D property whose module depends on its siblings at
+    ${project.version}."""
+    props = "<properties><revision>0.0.0</revision><sha1/><changelist>-SNAPSHOT</changelist></properties>"
+    version = "${revision}${sha1}${changelist}"
+    profiles = f"<profiles>{profile('dist', '<property><name>dist</name></property>', 'dist')}</profiles>"
+    changelist = "-SNAPSHOT" if snapshot else ""
+    return Case(
+        {
+            "": aggregator(g, version, "lib app", props + profiles),
+            "lib": f"{parent(g, version)}<artifactId>lib</artifactId>",
+            "app": f"{parent(g, version)}<artifactId>app</artifactId><dependencies>{dep(g, 'lib')}</dependencies>",
+            "dist": f"{parent(g, version)}<artifactId>dist</artifactId><dependencies>{dep(g, 'app')}"
+            f"{dep(g, 'lib')}</dependencies>",
+        },
+        properties={"revision": "2.1.0", "sha1": "-abc1234", "changelist": changelist, "dist": "true"},
+        variables={"VERSION": "2.1.0", "MAVEN_PROPERTIES": f"sha1=-abc1234 changelist={changelist} dist=true"},
+    )
+
+
 def bom_import_and_nested_aggregators(g: str) -> Case:
     """A BOM module imported by modules listed before it; nested aggregators with their own parents."""
     imported = f"<dependencyManagement><dependencies>{dep(g, 'bom', extra='<type>pom</type><scope>import</scope>')}"
@@ -251,6 +280,8 @@ CASES = {
     "profile-by-command-line": profile_by_command_line,
     "ci-friendly-release": lambda g: ci_friendly(g, snapshot=False),
     "ci-friendly-snapshot": lambda g: ci_friendly(g, snapshot=True),
+    "ci-friendly-sha1-profile-release": lambda g: ci_friendly_sha1_and_property_profile(g, snapshot=False),
+    "ci-friendly-sha1-profile-snapshot": lambda g: ci_friendly_sha1_and_property_profile(g, snapshot=True),
     "bom-import-nested-aggregators": bom_import_and_nested_aggregators,
     "nested-profiles-and-snapshot-skip": nested_profiles_and_snapshot_skip,
     "version-matched-edges-plugin-dependencies": version_matched_edges_and_plugin_dependencies,
@@ -275,20 +306,22 @@ def write_case(folder: Path, case: Case, built_version: str) -> None:
         (directory / "target" / "classes" / "content.txt").write_text(artifact, encoding="utf-8")
 
 
-def maven_deploys(project: Path, case: Case, tmp_path: Path) -> list[str]:
-    """groupId:artifactId:version of what Maven's deploy plugin deployed, in the order it deployed them."""
+def maven_deploys(project: Path, case: Case, tmp_path: Path) -> tuple[list[str], list[str]]:
+    """groupId:artifactId:version of what Maven's deploy plugin deployed, in the order it deployed them,
+    and the artifactIds its deploy goal ran for (deployed or skipped)."""
     staging = tmp_path / "staging"
     settings = maven_settings(tmp_path, "unused", "unused")
     command = [
         "mvn", "-B", "-ntp", "-s", str(settings), f"-Dmaven.repo.local={tmp_path / 'm2'}",
-        "-f", str(project / "pom.xml"), f"{JAR_PLUGIN}:jar",
+        "-f", str(project / case.pom), f"{JAR_PLUGIN}:jar",
         f"{DEPLOY_PLUGIN}:deploy", f"-DaltDeploymentRepository=staging::file://{staging}",
         *(f"-D{name}={value}" for name, value in case.properties.items()),
         *([f"-P{case.profiles}"] if case.profiles else []),
     ]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
-    deployed = [artifact for artifact, said in _DEPLOY_BLOCK.findall(done.stdout) if not said.startswith("Skipping")]
+    blocks = _DEPLOY_BLOCK.findall(done.stdout)
+    deployed = [artifact for artifact, said in blocks if not said.startswith("Skipping")]
     poms = {path.parent.parent.name: path for path in staging.rglob("*.pom")}
     assert sorted(poms) == sorted(deployed), done.stdout  # what the log says is what the folder holds
     coordinates = []
@@ -296,14 +329,16 @@ def maven_deploys(project: Path, case: Case, tmp_path: Path) -> list[str]:
         folder = poms[artifact].parent
         group = folder.parent.parent.relative_to(staging).as_posix().replace("/", ".")
         coordinates.append(f"{group}:{artifact}:{folder.name}")
-    return coordinates
+    return coordinates, [artifact for artifact, _ in blocks]
 
 
 def pipe_plans(sandbox, project: Path, case: Case) -> list[str]:
-    run = run_pipe(sandbox, project, DRY_RUN="true", **case.variables)
+    run = run_pipe(sandbox, project, DRY_RUN="true", MAVEN_POM=case.pom, **case.variables)
     assert run.code == 0, run.output
     summary = json.loads((project.parent / "storage" / "bitbucket-packages-publish.json").read_text())
-    modules = summary.get("details", summary)["modules"]
+    details = summary.get("details", summary)
+    # A reactor lists its modules; a single POM is one plan, or none when the deploy plugin skips it.
+    modules = details["modules"] if "modules" in details else [details] if "group_id" in details else []
     return [f"{m['group_id']}:{m['artifact_id']}:{m['base_version']}" for m in modules]
 
 
@@ -311,14 +346,13 @@ def pipe_plans(sandbox, project: Path, case: Case) -> list[str]:
 def test_the_pipe_deploys_the_modules_maven_deploys_in_maven_order(sandbox, tmp_path, unique, name):
     group = f"org.bbpp.rparity.{unique('g').replace('-', '')}"
     case = CASES[name](group)
-    version = case.properties.get("revision", "")
-    built = f"{version}{case.properties.get('changelist', '')}" if version else None
+    built = case.built_version
     pipe_project = tmp_path / "pipe" / "clone"
     write_case(pipe_project, case, built or _literal_version(case))
     maven_project = tmp_path / "mvn"
     shutil.copytree(pipe_project, maven_project)
 
-    by_maven = maven_deploys(maven_project, case, tmp_path)
+    by_maven, _ = maven_deploys(maven_project, case, tmp_path)
     by_pipe = pipe_plans(sandbox, pipe_project, case)
 
     assert by_maven, "Maven deployed nothing: the case tests nothing"
@@ -327,3 +361,49 @@ def test_the_pipe_deploys_the_modules_maven_deploys_in_maven_order(sandbox, tmp_
 
 def _literal_version(case: Case) -> str:
     return re.search(r"<version>([^<$]+)</version>", case.modules[""]).group(1)
+
+
+def single_pom(g: str, child_properties: str, version: str = "1.0.0", **run: str) -> Case:
+    """MAVEN_POM (`mvn -f`) is `it/pom.xml`, no <modules>, its parent on disk at ../pom.xml configuring
+    the deploy plugin's skip in pluginManagement from a property (reproduction 1 without a reactor)."""
+    management = SKIP_PLUGIN.replace("<build><plugins>", "<build><pluginManagement><plugins>").replace(
+        "</plugins></build>", "</plugins></pluginManagement></build>"
+    )
+    root = (
+        f"<groupId>{g}</groupId><artifactId>parent</artifactId><version>1.0.0</version><packaging>pom</packaging>"
+        f"<properties><skip_deploy>false</skip_deploy></properties>{management}"
+    )
+    it = (
+        f"{parent(g)}<artifactId>it</artifactId><version>{version}</version><properties>{child_properties}</properties>"
+    )
+    case = Case({"": root, "it": it}, pom="it/pom.xml")
+    if run:
+        case.properties = dict(run)
+        case.variables = {"MAVEN_PROPERTIES": " ".join(f"{name}={value}" for name, value in run.items())}
+    return case
+
+
+SINGLE_CASES = {
+    "skipped-through-the-parent": lambda g: single_pom(g, "<skip_deploy>true</skip_deploy>"),
+    "skip-overridden-by-a-d-value": lambda g: single_pom(g, "<skip_deploy>true</skip_deploy>", skip_deploy="false"),
+    "skip-releases-on-a-release": lambda g: single_pom(g, "<skip_deploy>releases</skip_deploy>"),
+    "skip-releases-on-a-snapshot": lambda g: single_pom(g, "<skip_deploy>releases</skip_deploy>", "1.1.0-SNAPSHOT"),
+    "skip-from-a-d-value": lambda g: single_pom(g, "", skip_deploy="true"),
+}
+
+
+@pytest.mark.parametrize("name", list(SINGLE_CASES))
+def test_a_single_pom_is_deployed_or_skipped_as_maven_decides(sandbox, tmp_path, unique, name):
+    group = f"org.bbpp.sparity.{unique('g').replace('-', '')}"
+    case = SINGLE_CASES[name](group)
+    pipe_project = tmp_path / "pipe" / "clone"
+    version = re.search(r"<artifactId>it</artifactId><version>([^<]+)</version>", case.modules["it"]).group(1)
+    write_case(pipe_project, case, version)
+    maven_project = tmp_path / "mvn"
+    shutil.copytree(pipe_project, maven_project)
+
+    by_maven, ran = maven_deploys(maven_project, case, tmp_path)
+    by_pipe = pipe_plans(sandbox, pipe_project, case)
+
+    assert ran == ["it"], "Maven's deploy goal did not run for the POM: the case tests nothing"
+    assert by_pipe == by_maven, f"Maven: {by_maven}\npipe:  {by_pipe}"

@@ -24,12 +24,18 @@ from pipe.maven.metadata import (
     render_artifact_metadata,
     render_snapshot_metadata,
 )
-from pipe.maven.pom import Pom, parse_pom
+from pipe.maven.model import BuildContext, read_single
+from pipe.maven.pom import Pom
 from pipe.maven.repository import MavenRepository, Upload
 from tests.conftest import assert_no_secret, base_env, run_in_process
 from tests.fakehttp import FakeTransport, Sent
 
 NS = 'xmlns="http://maven.apache.org/POM/4.0.0"'
+
+
+def parse_pom(path: Path) -> Pom:
+    """The coordinates a POM deploys under, read as the pipe reads MAVEN_POM (no MAVEN_PROPERTIES, no VERSION)."""
+    return read_single(path, BuildContext({}), str)[0].pom
 
 
 def pom_file(tmp_path: Path, body: str, name: str = "pom.xml") -> Path:
@@ -79,9 +85,8 @@ def test_undefined_property_is_refused_with_the_fix(tmp_path):
     with pytest.raises(InputError) as error:
         parse_pom(path)
     assert str(error.value) == (
-        "MAVEN_POM's version '${revision}' uses the property ${revision}, which the POM does not define: define it "
-        "in <properties> (e.g. <revision>1.2.3</revision>) or write the version literally (a -D value given to mvn "
-        "does not reach the pipe)."
+        "MAVEN_POM's version '${revision}' uses ${revision}, which nothing defines: set VERSION (it sets ${revision}, "
+        "e.g. VERSION: $BITBUCKET_TAG), or define it in <properties>."
     )
 
 

@@ -12,7 +12,7 @@ import pytest
 
 import pipe.maven.cleanup as maven
 from pipe.config import load_config
-from pipe.errors import RegistryError
+from pipe.errors import InputError, RegistryError
 from pipe.http import new_session
 from pipe.masking import SecretMasker
 from pipe.maven.folders import deletion_order, parse_listing
@@ -35,10 +35,11 @@ def listed(fake: FakeMavenRepository) -> list[str]:
     return fake.listed(FOLDER, "org.acme", "lib")
 
 
-def run_cleanup(fake: FakeMavenRepository, workdir: Path, monkeypatch, **rules: str):
-    (workdir / "pom.xml").write_text(
-        "<project><groupId>org.acme</groupId><artifactId>lib</artifactId><version>0</version></project>"
-    )
+LIB_POM = "<project><groupId>org.acme</groupId><artifactId>lib</artifactId><version>0</version></project>"
+
+
+def run_cleanup(fake: FakeMavenRepository, workdir: Path, monkeypatch, pom: str = LIB_POM, **rules: str):
+    (workdir / "pom.xml").write_text(pom)
     env = base_env(PACKAGE_TYPE="maven", REGISTRY_URL=BASE, ACTION="cleanup", BITBUCKET_CLONE_DIR=str(workdir), **rules)
     monkeypatch.setattr(maven, "settle_time", lambda started: 0)
     config = replace(load_config(env, workdir), transport=fake)
@@ -129,3 +130,45 @@ def test_listings_give_direct_children_from_relative_and_absolute_links() -> Non
 def test_deletion_order_puts_checksums_after_their_file_and_the_pom_last() -> None:
     names = ["a.pom.sha1", "a.pom", "a.jar.md5", "a-sources.jar", "a.jar"]
     assert deletion_order(names) == ["a-sources.jar", "a.jar", "a.jar.md5", "a.pom", "a.pom.sha1"]
+
+
+# The artifact is read as publishing reads it (issue 22): parents on disk, MAVEN_PROPERTIES, VERSION.
+
+
+def test_a_revision_pom_without_a_default_is_cleaned_up_without_version(workdir: Path, monkeypatch) -> None:
+    fake = fake_repository(["1.0", "1.1", "1.2"])
+    pom = "<project><groupId>org.acme</groupId><artifactId>lib</artifactId><version>${revision}</version></project>"
+
+    result = run_cleanup(fake, workdir, monkeypatch, pom, KEEP_RELEASES="1")
+
+    assert result.variables == {"DELETED_COUNT": "2", "DELETED_VERSIONS": "1.0 1.1"}
+    assert listed(fake) == ["1.2"]
+
+
+def test_coordinates_come_from_the_parent_on_disk_and_maven_properties(workdir: Path, monkeypatch) -> None:
+    fake = fake_repository(["1.0", "1.1"])
+    (workdir / "parent").mkdir()
+    (workdir / "parent" / "pom.xml").write_text(
+        "<project><groupId>org.acme</groupId><artifactId>parent</artifactId><version>${revision}</version>"
+        "<packaging>pom</packaging><properties><flavour>lib</flavour></properties></project>"
+    )
+    pom = (
+        "<project><parent><groupId>org.acme</groupId><artifactId>parent</artifactId><version>${revision}</version>"
+        "<relativePath>parent</relativePath></parent><artifactId>${flavour}${suffix}</artifactId></project>"
+    )
+
+    result = run_cleanup(fake, workdir, monkeypatch, pom, KEEP_RELEASES="1", MAVEN_PROPERTIES="suffix=")
+
+    assert result.variables == {"DELETED_COUNT": "1", "DELETED_VERSIONS": "1.0"}
+
+
+def test_a_property_nothing_defines_says_where_to_define_it(workdir: Path, monkeypatch) -> None:
+    pom = "<project><groupId>${org}</groupId><artifactId>lib</artifactId><version>${revision}</version></project>"
+
+    with pytest.raises(InputError) as error:
+        run_cleanup(fake_repository(["1.0"]), workdir, monkeypatch, pom, KEEP_RELEASES="1")
+
+    assert error.value.message == (
+        "MAVEN_POM's groupId '${org}' uses the property ${org}, which the POM does not define: define it in "
+        "<properties>, pass it in MAVEN_PROPERTIES (org=…, as mvn -Dorg=…), or write the groupId literally."
+    )

@@ -24,8 +24,9 @@ from pipe.maven.metadata import (
     parse_snapshot_metadata,
     render_snapshot_metadata,
 )
+from pipe.maven.model import BuildContext, read_single
 from pipe.maven.paths import UnsafePath, id_problem, name_problem, repository_path, version_problem
-from pipe.maven.pom import module_paths, pom_from_root, read_root
+from pipe.maven.pom import module_paths, read_root
 from pipe.maven.publish import publish
 from pipe.maven.repository import MavenRepository
 from pipe.maven.versions import highest
@@ -327,7 +328,7 @@ def test_a_pom_nested_100000_levels_is_read_without_recursion(tmp_path: Path) ->
     )
     root = read_root(path, "MAVEN_POM")
     assert module_paths(root) == []
-    assert pom_from_root(root, path, "MAVEN_POM").gav == "g.h:a:1.0"
+    assert read_single(path, BuildContext({}), str)[0].pom.gav == "g.h:a:1.0"
 
 
 def test_registry_metadata_nested_100000_levels_is_read_without_recursion() -> None:

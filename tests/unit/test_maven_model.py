@@ -91,6 +91,54 @@ def test_1_skip_from_an_unreadable_parent_is_undecided(tmp_path):
     assert module.skip_why == "the deploy plugin's <skip>${corp.skip}</skip> uses corp.skip, which the pipe cannot read"
 
 
+def single_pom_with_parent(folder: Path, skip_in_child: str) -> None:
+    """A parent on disk (no <modules>) configuring the deploy plugin's skip in pluginManagement from a
+    property; MAVEN_POM is the child, deployed on its own."""
+    plugin = f"<plugin>{DEPLOY_PLUGIN}<configuration><skip>${{skip_deploy}}</skip></configuration></plugin>"
+    write(
+        folder / "parent",
+        "<groupId>com.acme</groupId><artifactId>root</artifactId><version>1.0.0</version><packaging>pom</packaging>"
+        f"<properties><skip_deploy>false</skip_deploy></properties>"
+        f"<build><pluginManagement><plugins>{plugin}</plugins></pluginManagement></build>",
+    )
+    parent = PARENT.replace("</parent>", "<relativePath>../parent</relativePath></parent>")
+    write(folder / "app", f"{parent}<artifactId>app</artifactId>{skip_in_child}")
+
+
+def test_1_a_single_pom_the_deploy_plugin_skips_publishes_nothing_and_says_so(workdir):
+    single_pom_with_parent(workdir, "<properties><skip_deploy>true</skip_deploy></properties>")  # nothing built
+
+    run = run_in_process(maven_env(MAVEN_POM="app/pom.xml"), workdir)  # any request would fail: no registry there
+
+    assert run.code == 0, run.output
+    assert "Skipping com.acme:app:1.0.0: the deploy plugin's <skip>${skip_deploy}</skip> is true." in run.lines
+    assert run.last_line == (
+        "✔ com.acme:app:1.0.0 is not published: the deploy plugin skips it (the deploy plugin's "
+        "<skip>${skip_deploy}</skip> is true); remove the <skip> or maven.deploy.skip to publish it"
+    )
+
+    run = run_in_process(maven_env(MAVEN_POM="app/pom.xml", MAVEN_PROPERTIES="skip_deploy=false"), workdir)
+
+    assert run.code == 1  # -Dskip_deploy=false wins over the POM's property, as in Maven: it is deployed
+    assert run.last_line.startswith("✖ no artifacts for com.acme:app:1.0.0 found in app/target/")
+
+
+def test_1_a_single_pom_whose_skip_the_pipe_cannot_read_is_refused(workdir):
+    external = "<parent><groupId>org.other</groupId><artifactId>corp</artifactId><version>3</version></parent>"
+    plugin = f"<plugin>{DEPLOY_PLUGIN}<configuration><skip>${{corp.skip}}</skip></configuration></plugin>"
+    write(workdir, f"{external}<groupId>com.acme</groupId><artifactId>app</artifactId><version>1.0.0</version>"
+          f"<build><plugins>{plugin}</plugins></build>")  # fmt: skip
+    jar(workdir / "target" / "app-1.0.0.jar")
+
+    run = run_in_process(maven_env(), workdir)
+
+    assert run.code == 1
+    assert run.last_line == (
+        "✖ com.acme:app:1.0.0 (pom.xml) is not deployed: the deploy plugin's <skip>${corp.skip}</skip> uses "
+        "corp.skip, which the pipe cannot read; set the value in MAVEN_PROPERTIES or in the POM so that it is decided."
+    )
+
+
 # 2. CI-friendly versions, flattened
 
 
@@ -130,6 +178,28 @@ def test_2_version_sets_revision_over_the_pom_default_and_artifacts_follow(tmp_p
 
     assert [m.pom.gav for m in modules] == ["g:parent:1.3.0", "g:lib:1.3.0"]
     assert b"<version>1.3.0</version></parent>" in modules[1].pom.deployed
+
+
+def test_2_a_version_through_a_property_holding_revision_is_flattened_in_the_property(tmp_path):
+    """`<version>${lib.version}</version>` with `<lib.version>${revision}</lib.version>`: the reference
+    stays (a consumer resolves it from the deployed POM), the property gets the build's value."""
+    write(
+        tmp_path,
+        "<groupId>g</groupId><artifactId>a</artifactId><version>${lib.version}</version>"
+        "<properties><lib.version>${revision}${changelist}</lib.version><other>${sha1}-x</other>"
+        "<plain>${project.version}</plain></properties>"
+        "<profiles><profile><id>p</id><properties><p.version>${revision}</p.version></properties></profile></profiles>"
+        "<build><plugins><plugin><artifactId>x</artifactId><configuration><v>${revision}</v></configuration>"
+        "</plugin></plugins></build>",
+    )
+
+    modules, _ = reactor(tmp_path / "pom.xml", revision="1.3.0", changelist="", sha1="abc")
+
+    assert modules[0].pom.gav == "g:a:1.3.0"
+    assert modules[0].pom.deployed.decode() == (tmp_path / "pom.xml").read_text().replace(
+        "<lib.version>${revision}${changelist}</lib.version><other>${sha1}-x</other>",
+        "<lib.version>1.3.0</lib.version><other>abc-x</other>",
+    ).replace("<p.version>${revision}</p.version>", "<p.version>1.3.0</p.version>")
 
 
 def test_2_a_pom_without_placeholders_is_deployed_as_it_is(tmp_path):
