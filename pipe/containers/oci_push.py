@@ -184,6 +184,9 @@ class ImagePusher:
         self.link = LinkMeter(writer.auth.fastest_answer)
         self._blobs: dict[str, Future] = {}
         self._blobs_lock = threading.Lock()
+        # Layers prepared (compressed) once, by diff id: platforms of one image often share a
+        # layer, and two compressions of it into the same scratch file at once would corrupt it.
+        self._prepared: dict[str, Future] = {}
         # Layers started ahead of `push`, by digest: pushed as uncompressed OCI layers, the only
         # kind an engine export holds.
         self._early: dict[str, Future] = {}
@@ -262,7 +265,7 @@ class ImagePusher:
                     "size": known.size}  # fmt: skip
         meter = progress.layer(name, layer.source.size, "compressed")
         level = self.link.level()
-        blob = prepare_layer(layer, self.scratch, meter, level, self.compressing)
+        blob = self.prepare_once(layer, meter, level)
         if blob.digest != layer.digest:
             self.stats.add(compressed=1)
             self.log.debug(
@@ -274,6 +277,24 @@ class ImagePusher:
         done = f"{text} ({format_size(blob.size)} {kind})" if text else f"pushed, {kind}: {meter.rate()}"
         progress.finished(name, done)
         return {"mediaType": blob.media_type, "digest": blob.digest, "size": blob.size}
+
+    def prepare_once(self, layer: Layer, meter, level: int) -> Blob:
+        """`prepare_layer` for the first layer with this diff id; later ones wait for its blob."""
+        key = layer.diff_id or layer.digest or str(id(layer))
+        with self._blobs_lock:
+            mine = key not in self._prepared
+            if mine:
+                self._prepared[key] = Future()
+            shared = self._prepared[key]
+        if not mine:
+            return shared.result()
+        try:
+            blob = prepare_layer(layer, self.scratch, meter, level, self.compressing)
+        except BaseException as error:
+            shared.set_exception(error)
+            raise
+        shared.set_result(blob)
+        return blob
 
     def link_known(self, known: KnownLayer) -> str | None:
         """ "present" when this repository has the layer's blob, "mounted" when the registry

@@ -23,7 +23,9 @@ import pytest
 import pipe.containers.publish as container_publisher
 from pipe.auth import Credentials
 from pipe.config import Config, load_config
+from pipe.containers import oci_push
 from pipe.containers.archive import Layer, open_archive, read_layout, read_tar_stream
+from pipe.containers.compress import prepare_layer
 from pipe.containers.mediatypes import OCI_LAYER
 from pipe.containers.oci_push import ImagePusher, known_layers, point_tags, verify_tags
 from pipe.containers.registry import RegistryWriter
@@ -646,3 +648,67 @@ def test_a_docker_25_export_streams_like_a_legacy_one(registry, tmp_path):
     (tmp_path / "disk").mkdir()
     from_disk, _ = push(FakeRegistry(), archive, tmp_path / "disk")
     assert result.digest == from_disk.digest
+
+
+def two_platform_layout(folder: Path, shared_layer: bytes) -> Path:
+    """An OCI layout whose index holds an amd64 and an arm64 image sharing one uncompressed layer."""
+    blobs = folder / "blobs" / "sha256"
+    blobs.mkdir(parents=True)
+
+    def store(data: bytes) -> str:
+        (blobs / sha(data)[7:]).write_bytes(data)
+        return sha(data)
+
+    layer_digest = store(shared_layer)
+    manifests = []
+    for architecture in ("amd64", "arm64"):
+        config = json.dumps(
+            {"architecture": architecture, "os": "linux", "rootfs": {"type": "layers", "diff_ids": [layer_digest]}}
+        ).encode()
+        manifest = json.dumps(
+            {
+                "schemaVersion": 2,
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": store(config),
+                           "size": len(config)},
+                "layers": [{"mediaType": OCI_LAYER, "digest": layer_digest, "size": len(shared_layer)}],
+            }
+        ).encode()  # fmt: skip
+        manifests.append(
+            {
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "digest": store(manifest),
+                "size": len(manifest),
+                "platform": {"architecture": architecture, "os": "linux"},
+            }
+        )
+    (folder / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
+    index = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": manifests}
+    (folder / "index.json").write_text(json.dumps(index))
+    return folder
+
+
+def test_a_layer_two_platforms_share_is_compressed_once_and_pushed_whole(registry, tmp_path, monkeypatch):
+    # Both platforms' jobs start at once; compressing the shared layer twice into one scratch file
+    # used to truncate the file under the upload of the other (the registry then waited forever).
+    prepared = []
+
+    def counting_prepare(layer, *args):
+        prepared.append(layer.diff_id)
+        return prepare_layer(layer, *args)
+
+    monkeypatch.setattr(oci_push, "prepare_layer", counting_prepare)
+    layout = two_platform_layout(tmp_path / "layout", TEXT)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    result, _ = push(registry, layout, scratch, tags=("1.0.0",))
+    assert prepared == [sha(TEXT)]
+    index = json.loads(result.manifest)
+    layer_digests = set()
+    for entry in index["manifests"]:
+        manifest, _ = registry.manifests["acme/widget"][entry["digest"]]
+        layer_digests.update(layer["digest"] for layer in json.loads(manifest)["layers"])
+    assert len(layer_digests) == 1
+    (digest,) = layer_digests
+    assert sha(registry.blobs["acme/widget"][digest]) == digest
+    assert gzip.decompress(registry.blobs["acme/widget"][digest]) == TEXT
