@@ -7,9 +7,12 @@ The registry says how it wants to be addressed in its first 401 (`WWW-Authentica
 - `Bearer realm=…,service=…` → a token fetched from the realm with those credentials, for the
   scopes the run's clients need (`repository:<name>:pull,push,delete`), merged into one token.
 
-The challenge is met once: a client made later in the run (the writer after the reader, a base
-image's reader) starts with the authorization learned so far, and when it needs a scope the token
-does not cover, a token for all of them is fetched at once, without another 401. A token that
+The first request already carries the credentials as Basic auth (over https, or to a loopback
+registry): a Basic registry answers it at once, with no 401 round trip first; a token registry
+answers it with its challenge, as it would a request without them. The challenge is met once: a
+client made later in the run (the writer after the reader, a base image's reader) starts with the
+authorization learned so far, and when it needs a scope the token does not cover, a token for all
+of them is fetched at once, without another 401. A token that
 stops working during a long push (it expired) is fetched again once; a 401 right after a fresh
 token means no permission and is reported, never retried in a loop.
 """
@@ -24,11 +27,12 @@ import weakref
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 import requests
 
 from pipe.auth import Credentials
-from pipe.config import Registry
+from pipe.config import Registry, is_loopback
 from pipe.errors import RegistryError
 from pipe.http import new_session, reaching, registry_error
 from pipe.masking import SecretMasker
@@ -96,7 +100,7 @@ class RegistryAuth:
         self._wanted: dict[Permission, None] = {}
         self._lock = threading.Lock()
         self._challenge: Challenge | None = None
-        self._authorization: str | None = None
+        self._authorization: str | None = credentials.basic_header if sends_basic_first(registry) else None
         self._covered: frozenset[Permission] = frozenset()
         self._expires_at = 0.0
         self._renew_at = 0.0
@@ -198,18 +202,23 @@ class RegistryAuth:
         with self._lock:
             if self._authorization != used:
                 return True  # another request changed it meanwhile
-            if used is not None and not used.startswith("Bearer "):
+            learned = Challenge.parse(response.headers.get("WWW-Authenticate", ""))
+            if used is not None and not used.startswith("Bearer ") and learned.scheme != "bearer":
+                # Basic credentials refused where Basic is asked for (sent with the first request or
+                # after the challenge): they stay refused. Asked for a token instead, it is fetched.
+                self._challenge = self._challenge or learned
                 return False
             if used is not None and used == self._refreshed and time.monotonic() < self._expires_at:
                 return False  # a fresh token refused: a permission problem, whichever thread sees it
             self.challenges += 1
-            self._challenge = Challenge.parse(response.headers.get("WWW-Authenticate", ""))
+            first = self._challenge is None
+            self._challenge = learned
             if self._challenge.scheme == "bearer":
                 self._authorization = self._fetch_token(action, hints)
             else:
                 # Basic (or no challenge at all): the pipe's credentials as they are.
                 self._authorization = self.credentials.basic_header
-            if used is not None:
+            if used is not None and not first:
                 self._refreshed = self._authorization
             return True
 
@@ -243,6 +252,13 @@ class RegistryAuth:
         self._renew_at = self._expires_at - min(EXPIRY_MARGIN, lifetime / 4)
         self.log.debug("Fetched a registry token for %s.", " ".join(scopes))
         return "Bearer " + token
+
+
+def sends_basic_first(registry: Registry) -> bool:
+    """Whether the first request may carry the credentials before the registry has asked: over
+    https, or to loopback; never over plain http to another host, where only a registry that asks
+    for Basic gets them."""
+    return not registry.insecure or is_loopback(urlsplit(registry.url).hostname or "")
 
 
 # The authorization of each run, by its config (one run, one config object).

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import struct
 import zlib
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
 from pipe.containers.archive import Layer
@@ -109,15 +110,19 @@ def sha256_of(source: BlobSource) -> str:
     return "sha256:" + digest.hexdigest()
 
 
-def prepare_layer(layer: Layer, scratch: Path, on_read=None, level: int = DEFAULT_LEVEL) -> Blob:
+def prepare_layer(
+    layer: Layer, scratch: Path, on_read=None, level: int = DEFAULT_LEVEL, cpu: AbstractContextManager | None = None
+) -> Blob:
     """The blob to push for `layer`: gzip'd when that pays, else the stored bytes as they are.
     Either way the layer's bytes are checked against its digest and diff id as they are read (a
-    damaged layer is an `InputError`): here while they are compressed, else while they upload."""
+    damaged layer is an `InputError`): here while they are compressed, else while they upload.
+    `cpu` is held while compressing (a turn among the push's layers), not while deciding."""
     check = layer.check
     if compression_pays(layer):
         target = scratch / f"{layer.diff_id or id(layer)}.gz".replace(":", "-")
         algorithm = (check.digest if check else "sha256:").partition(":")[0]
-        digest, size, read = gzip_layer(layer.source, target, on_read, algorithm, level)
+        with cpu or nullcontext():
+            digest, size, read = gzip_layer(layer.source, target, on_read, algorithm, level)
         error = check.failure(read, read) if check else None
         if error is not None:
             raise error

@@ -7,6 +7,7 @@ import logging
 import tarfile
 import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,6 +17,7 @@ from pipe.containers.archive import ArchivedImage, ArchiveFiles, Layer, mapping,
 from pipe.containers.blobs import BlobSource
 from pipe.containers.mediatypes import OCI_LAYER
 from pipe.containers.oci_push import (
+    READ_WORKERS,
     ImagePusher,
     KnownLayer,
     PushResult,
@@ -81,11 +83,32 @@ class CurrentTags(dict):
         self.manifests = dict(manifests)
 
 
-def current_tags(reader: RegistryReader, tags: Sequence[str], existing: Sequence[str]) -> CurrentTags:
+def list_tags_reading_manifests(
+    reader: RegistryReader, guesses: Sequence[str]
+) -> tuple[list[str], dict[str, tuple[bytes, str] | None]]:
+    """The repository's tags, and the manifests of `guesses` (tags the run may push) read at the
+    same time rather than after: an unchanged re-push learns all it needs in one round trip. A
+    guess the tag list does not name is dropped, whatever its read said; the tag list's failure
+    is the one reported."""
+    if not guesses:
+        return reader.list_tags(), {}
+    with ThreadPoolExecutor(max_workers=min(READ_WORKERS, len(guesses)), thread_name_prefix="read") as pool:
+        reads = {tag: pool.submit(reader.get_manifest, tag) for tag in guesses}
+        existing = reader.list_tags()
+        return existing, {tag: read.result() for tag, read in reads.items() if tag in existing}
+
+
+def current_tags(
+    reader: RegistryReader,
+    tags: Sequence[str],
+    existing: Sequence[str],
+    fetched: Mapping[str, tuple[bytes, str] | None] | None = None,
+) -> CurrentTags:
     """What the planned tags point at now, read all at once (one round trip, not one per tag),
-    with `latest`'s manifest, whose layers a new image often shares."""
+    with `latest`'s manifest, whose layers a new image often shares; `fetched`: manifests already
+    read, by tag."""
     wanted = reference_tags(tags, dict.fromkeys((tag for tag in tags if tag in existing), "?"), existing)
-    manifests = read_manifests(reader, wanted, {})
+    manifests = read_manifests(reader, wanted, fetched or {})
     digests = {tag: sha256_digest(found[0]) if found else None for tag, found in manifests.items() if tag in tags}
     return CurrentTags(digests, manifests)
 

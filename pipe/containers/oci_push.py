@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -33,6 +34,8 @@ from pipe.errors import RegistryError
 from pipe.progress import PushProgress, format_size
 
 UPLOAD_WORKERS = 4
+# Blob jobs running at once (each waits for its turn to compress and to upload, see ImagePusher).
+MAX_BLOB_THREADS = 32
 # Reads (manifests of tags, tags read back) sent at once: they only wait on the network.
 READ_WORKERS = 8
 T = TypeVar("T")
@@ -169,7 +172,13 @@ class ImagePusher:
         self.scratch = scratch
         self.known = dict(known or {})
         self.stats = PushStats()
-        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="blob")
+        # Compressing takes the CPU, uploading the link: a blob waits for its turn at each apart, so
+        # layers that go as they are (random data, compressed ones) start uploading at once instead
+        # of queueing behind the compression of others. One worker keeps everything in order.
+        self.compressing = threading.BoundedSemaphore(max(1, min(workers, os.cpu_count() or 1)))
+        self.uploading = threading.BoundedSemaphore(workers)
+        threads = MAX_BLOB_THREADS if workers > 1 else 1
+        self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="blob")
         self.progress = PushProgress(log, expected_layers) if expected_layers is not None else None
         # The link as this push measures it: each layer's gzip level is chosen from it.
         self.link = LinkMeter(writer.auth.fastest_answer)
@@ -280,7 +289,7 @@ class ImagePusher:
         if not mine:
             return shared.result()
         try:
-            blob = prepare_layer(layer, self.scratch, meter, level)
+            blob = prepare_layer(layer, self.scratch, meter, level, self.compressing)
         except BaseException as error:
             shared.set_exception(error)
             raise
@@ -329,11 +338,12 @@ class ImagePusher:
             return "present"
         if meter is not None:
             meter.moved = 0
-        self.link.started()
-        try:
-            self.writer.upload(blob, None, self.link.counting(meter))
-        finally:
-            self.link.finished()
+        with self.uploading:
+            self.link.started()
+            try:
+                self.writer.upload(blob, None, self.link.counting(meter))
+            finally:
+                self.link.finished()
         self.stats.add(uploaded=1, uploaded_bytes=blob.size)
         return "uploaded"
 

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 
 from pipe.auth import Credentials
 from pipe.config import Config
-from pipe.containers import bases, build, build_cache, engine, index, native
+from pipe.containers import bases, engine, index, native
 from pipe.containers.archive import ArchivedImage, open_archive
 from pipe.containers.mediatypes import OCI_INDEX
 from pipe.containers.oci_push import PushResult, PushStats, in_parallel, point_tags, verify_tags
@@ -65,10 +65,15 @@ def publish_image(
     build_request = None if settings.local_image or archive else prepare_build(config)
     configured_cache = None
     if build_request is not None:
+        # The build's modules (BuildKit, the cache) load only for a build: a run pushing an image
+        # it was given starts sooner without them.
+        from pipe.containers import build, build_cache
+
         configured_cache = build_cache.configured_sources(settings.cache_from, config.context, target.reference)
 
     reader = RegistryReader.from_config(config, log, masker)
-    existing = reader.list_tags()
+    guesses = () if config.dry_run else tags_to_guess(config)
+    existing, prefetched = native.list_tags_reading_manifests(reader, guesses)
     log.info("%s has %d tag(s) in the registry.", target.reference, len(existing))
     plan = plan_tags(settings.tags, config.context, existing)
     log_plan(plan, target, log)
@@ -76,7 +81,7 @@ def publish_image(
         return dry_run(config, target, plan, log)
 
     # What the tags point at now, to tell a re-run from a move once the digest is known.
-    before = native.current_tags(reader, plan.tags, existing)
+    before = native.current_tags(reader, plan.tags, existing, prefetched)
     if archive is not None:
         return push_image_archive(config, target, plan, archive, before, existing, log, masker)
     api = engine.connect(config.environment)
@@ -101,6 +106,16 @@ def publish_image(
     else:
         digest = push_all(api, reader.auth.credentials, target, plan, log)
     return publication(target, plan, digest, before, image_id)
+
+
+def tags_to_guess(config: Config) -> tuple[str, ...]:
+    """Every tag the run may push (each floating tag of a release, as if all moved) and latest:
+    their manifests are read while the tag list is, not after it."""
+    try:
+        planned = plan_tags(config.docker.tags, config.context, ()).tags
+    except ConfigError:
+        return ()  # reported once the tag list is read, as it always was
+    return tuple(dict.fromkeys((*planned, "latest")))
 
 
 def dockerfile_bases(build_request: engine.BuildRequest | None) -> list[str]:

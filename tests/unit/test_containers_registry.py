@@ -44,7 +44,7 @@ def response(status: int, body: object = None, headers: dict | None = None) -> t
 
 
 def reader(transport: ScriptedRegistry, masker: SecretMasker | None = None, **variables: str) -> RegistryReader:
-    env = base_env(PACKAGE_TYPE="docker", REGISTRY_URL=BASE, BITBUCKET_PACKAGES_TOKEN=TOKEN, **variables)
+    env = base_env(**{"PACKAGE_TYPE": "docker", "REGISTRY_URL": BASE, "BITBUCKET_PACKAGES_TOKEN": TOKEN} | variables)
     config = replace(load_config(env, Path.cwd()), transport=transport)
     return RegistryReader.from_config(config, LOG, masker or SecretMasker())
 
@@ -80,14 +80,36 @@ def test_bearer_challenge_fetches_a_token_for_the_run_and_masks_it(variables, sc
     assert masker.mask(f"token {ISSUED}") == "token [secure]"
 
 
-def test_basic_challenge_answers_with_the_credentials():
+def test_a_basic_registry_gets_the_credentials_with_the_first_request():
+    """No 401 round trip first: over https the first request carries the credentials."""
+    transport = ScriptedRegistry([("GET", f"{BASE}/v2/", response(200, {"tags": ["a"]}))])
+    assert reader(transport).list_tags() == ["a"]
+    assert len(transport.requests) == 1
+    assert transport.requests[0].headers["Authorization"] == CREDENTIALS.basic_header
+
+
+def test_credentials_sent_first_and_refused_are_reported_not_sent_again():
+    transport = ScriptedRegistry(
+        [("GET", f"{BASE}/v2/", response(401, headers={"WWW-Authenticate": 'Basic realm="r"'}))]
+    )
+    with pytest.raises(RegistryError) as caught:
+        reader(transport).list_tags()
+    assert caught.value.status == 401
+    assert "check BITBUCKET_PACKAGES_USERNAME and BITBUCKET_PACKAGES_TOKEN" in caught.value.message
+    assert len(transport.requests) == 1
+
+
+def test_plain_http_to_another_host_gets_the_credentials_only_when_it_asks_for_basic():
+    insecure = "http://registry.internal"
     transport = ScriptedRegistry(
         [
-            ("GET", f"{BASE}/v2/", response(401, headers={"WWW-Authenticate": 'Basic realm="r"'})),
-            ("GET", f"{BASE}/v2/", response(200, {"tags": ["a"]})),
+            ("GET", f"{insecure}/v2/", response(401, headers={"WWW-Authenticate": 'Basic realm="r"'})),
+            ("GET", f"{insecure}/v2/", response(200, {"tags": ["a"]})),
         ]
     )
-    assert reader(transport).list_tags() == ["a"]
+    client = reader(transport, REGISTRY_URL=insecure, ALLOW_INSECURE_HTTP="true")
+    assert client.list_tags() == ["a"]
+    assert "Authorization" not in transport.requests[0].headers
     assert transport.requests[1].headers["Authorization"] == CREDENTIALS.basic_header
 
 
@@ -130,7 +152,6 @@ def test_denied_read_says_to_link_the_package():
     denied = {"errors": [{"code": "DENIED", "message": "requested access to the resource is denied"}]}
     transport = ScriptedRegistry(
         [
-            ("GET", f"{BASE}/v2/", response(401, headers={"WWW-Authenticate": 'Basic realm="r"'})),
             ("GET", f"{BASE}/v2/", response(403, denied)),
         ]
     )

@@ -115,3 +115,11 @@ def test_a_run_loads_no_docker_client_until_it_talks_to_an_engine(entries):
     assert set(entries) <= loaded
     if not entries[0].startswith("pipe.containers"):
         assert not {name for name in loaded if name.startswith("pipe.containers")}
+
+
+def test_an_image_run_loads_the_build_modules_only_for_a_build():
+    """A push of an image the run was given (IMAGE_ARCHIVE, LOCAL_IMAGE) starts without BuildKit's
+    and the build cache's modules: they load when a Dockerfile is built."""
+    loaded = loaded_after("import pipe.cli, pipe.containers.publish")
+    build_modules = {"pipe.containers.build", "pipe.containers.buildkit", "pipe.containers.build_cache"}
+    assert not build_modules & loaded
