@@ -84,13 +84,10 @@ def snapshot_version(base_version: str, timestamp: str, build_number: int) -> st
     return f"{base_version.removesuffix('-SNAPSHOT')}-{timestamp}-{build_number}"
 
 
-def parse_artifact_name(name: str, pom: Pom) -> tuple[str, str] | None:
-    """(classifier, extension) when `name` is `<artifactId>-<version>[-<classifier>].<ext>`, else None.
-    A multi-part extension is kept whole (`x-1.0.jar.asc` → ('', 'jar.asc'))."""
-    prefix = f"{pom.artifact_id}-{pom.version}"
-    if not name.startswith(prefix):
-        return None
-    rest = name[len(prefix) :]
+def split_classifier_extension(rest: str) -> tuple[str, str] | None:
+    """What follows `<artifactId>-<version>` in a file name: `.ext` → ('', 'ext'), or
+    `-classifier.ext` → ('classifier', 'ext'); a multi-part extension is kept whole (`.jar.asc` →
+    ('', 'jar.asc')). None for anything else."""
     classifier = ""
     if rest.startswith("-"):
         classifier, dot, extension = rest[1:].partition(".")
@@ -100,9 +97,19 @@ def parse_artifact_name(name: str, pom: Pom) -> tuple[str, str] | None:
         extension = rest[1:]
     else:
         return None
-    if not extension or extension.split(".")[-1] in _NOT_ARTIFACTS:
+    return (classifier, extension) if extension else None
+
+
+def parse_artifact_name(name: str, pom: Pom) -> tuple[str, str] | None:
+    """(classifier, extension) when `name` is `<artifactId>-<version>[-<classifier>].<ext>` and not
+    a checksum or signature of one, else None."""
+    prefix = f"{pom.artifact_id}-{pom.version}"
+    if not name.startswith(prefix):
         return None
-    return classifier, extension
+    parsed = split_classifier_extension(name[len(prefix) :])
+    if parsed is None or parsed[1].split(".")[-1] in _NOT_ARTIFACTS:
+        return None
+    return parsed
 
 
 def discover_artifacts(target: Path, pom: Pom) -> list[Artifact]:

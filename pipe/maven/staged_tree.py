@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipe.errors import InputError
-from pipe.maven.layout import CHECKSUM_EXTENSIONS, Checksums, checksums_of
+from pipe.maven.layout import CHECKSUM_EXTENSIONS, Checksums, checksums_of, split_classifier_extension
 from pipe.maven.paths import METADATA, id_problem, name_problem, printable, repository_path, version_problem
 from pipe.maven.repository import in_parallel
 
@@ -259,21 +259,14 @@ def parse_staged_name(name: str, artifact_id: str, version: str) -> tuple[str, s
 
 
 def classifier_extension(rest: str) -> tuple[str, str] | None:
-    """What follows the version: `.ext` or `-classifier.ext` (a multi-part extension kept whole,
-    `jar.asc`). An extension starting with a number is another version's file (`lib-1.0.1.jar`
-    in the folder of 1.0), not an extension."""
-    classifier = ""
-    if rest.startswith("-"):
-        classifier, dot, extension = rest[1:].partition(".")
-        if not classifier or not dot:
-            return None
-    elif rest.startswith("."):
-        extension = rest[1:]
-    else:
+    """What follows the version, as `layout.split_classifier_extension` reads it; an extension
+    starting with a number is another version's file (`lib-1.0.1.jar` in the folder of 1.0), not
+    an extension, and an empty part is no extension either."""
+    parsed = split_classifier_extension(rest)
+    if parsed is None:
         return None
-    if not extension or extension.split(".")[0].isdigit() or "" in extension.split("."):
-        return None
-    return classifier, extension
+    parts = parsed[1].split(".")
+    return None if parts[0].isdigit() or "" in parts else parsed
 
 
 def verify_checksums(versions: list[StagedVersion], shown_root: str) -> dict[Path, Checksums]:
