@@ -25,7 +25,7 @@ from pipe.config import Config
 from pipe.errors import InputError, RegistryError
 from pipe.masking import SecretMasker
 from pipe.maven.deploy import conflict_error, release_states, shown
-from pipe.maven.layout import Checksums, checksums_of_bytes, snapshot_timestamp
+from pipe.maven.layout import Checksums, checksums_of_bytes, snapshot_timestamp, snapshot_version
 from pipe.maven.metadata import (
     ArtifactMetadata,
     SnapshotFile,
@@ -38,7 +38,6 @@ from pipe.maven.metadata import (
 from pipe.maven.paths import METADATA, repository_path
 from pipe.maven.repository import METADATA_ROUNDS, MavenRepository, Upload, in_parallel, settle_time
 from pipe.maven.staged_tree import (
-    SNAPSHOT_SUFFIX,
     StagedFile,
     StagedVersion,
     listed,
@@ -67,7 +66,7 @@ class VersionPlan:
         """group:artifact:version, the timestamped build for SNAPSHOTs."""
         version = self.staged.version
         if self.build is not None:
-            version = f"{version.removesuffix(SNAPSHOT_SUFFIX)}-{self.build[0]}-{self.build[1]}"
+            version = snapshot_version(version, *self.build)
         return f"{self.staged.group_id}:{self.staged.artifact_id}:{version}"
 
 
@@ -151,16 +150,12 @@ def plan_version(
         if plan.build is not None and file.build is None:
             # `<artifactId>-1.0-SNAPSHOT<rest>` → `<artifactId>-1.0-<timestamp>-<build><rest>`
             rest = name[len(version.artifact_id) + 1 + len(version.version) :]
-            name = f"{version.artifact_id}-{built_version(version, plan.build)}{rest}"
+            name = f"{version.artifact_id}-{snapshot_version(version.version, *plan.build)}{rest}"
         path = repository_path(version.group_id, version.artifact_id, version.version, name)
         plan.uploads.append(Upload(path, file.describe(), checksums[file.source], source=file.source))
         if plan.build is not None and file.build in (None, plan.build):
-            plan.entries.append((file.classifier, file.extension, built_version(version, plan.build)))
+            plan.entries.append((file.classifier, file.extension, snapshot_version(version.version, *plan.build)))
     return plan
-
-
-def built_version(version: StagedVersion, build: tuple[str, int]) -> str:
-    return f"{version.version.removesuffix(SNAPSHOT_SUFFIX)}-{build[0]}-{build[1]}"
 
 
 def deploy_order(files: list[StagedFile]) -> list[StagedFile]:
