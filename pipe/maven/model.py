@@ -28,7 +28,7 @@ from pipe.errors import InputError
 from pipe.maven.activation import ProfileState, select_profiles
 from pipe.maven.flatten import flattened
 from pipe.maven.interpolation import CI_FRIENDLY, REFERENCE, Values
-from pipe.maven.pom import Pom, check_coordinates, check_ids, read_root
+from pipe.maven.pom import Pom, check_coordinates, check_ids, module_paths, read_root
 from pipe.maven.xmltree import at, child, children, local, text
 from pipe.versioning import strip_v
 
@@ -122,7 +122,7 @@ class ProjectReader:
 
     def built(self, path: Path, profile: ET.Element) -> bool:
         """Evidence that the build ran with `profile`: one of its modules has built files in target/."""
-        for entry in _module_entries(profile):
+        for entry in module_paths(profile):
             target = (path.parent / entry).resolve()
             pom = target / "pom.xml" if target.is_dir() else target
             artifact = _declared_artifact_id(pom)
@@ -133,7 +133,7 @@ class ProjectReader:
 
     def warn_undecided(self, pom: PomFile) -> None:
         for state in pom.undecided:
-            modules = _module_entries(state.profile)
+            modules = module_paths(state.profile)
             where = f"profile {state.id} of {self.show(pom.path)}"
             if modules:
                 self.warnings.append(
@@ -149,7 +149,7 @@ class ProjectReader:
     def warn_built_but_inactive(self, path: Path, inactive: list[ProfileState]) -> None:
         """Built modules of a profile that is decided inactive: the build may have had a -D the pipe was not given."""
         for state in inactive:
-            modules = ", ".join(_module_entries(state.profile))
+            modules = ", ".join(module_paths(state.profile))
             if modules and self.built(path, state.profile):
                 self.warnings.append(
                     f"module {modules} of profile {state.id} of {self.show(path)} has "
@@ -224,10 +224,6 @@ def _touches_deploy(profile: ET.Element) -> bool:
     property or a CI-friendly version property."""
     written = ET.tostring(profile, encoding="unicode")
     return any(name in written for name in ("maven-deploy-plugin", SKIP_PROPERTY, *CI_FRIENDLY))
-
-
-def _module_entries(element: ET.Element) -> list[str]:
-    return [e for e in ((m.text or "").strip() for m in children(child(element, "modules"), "module")) if e]
 
 
 def _declared_artifact_id(path: Path) -> str:

@@ -94,7 +94,8 @@ def check_coordinates(coordinates: dict[str, str], packaging: str, label: str) -
 
 
 def module_paths(root: ET.Element) -> list[str]:
-    """The `<modules>` of an aggregator POM, as written (folders or POM files, relative to it)."""
+    """The `<modules>` of an aggregator POM or of one of its profiles, as written (folders or POM files,
+    relative to the POM)."""
     return [
         entry
         for entry in ((module.text or "").strip() for module in children(child(root, "modules"), "module"))
