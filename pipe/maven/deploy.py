@@ -242,46 +242,64 @@ def write_metadata(repository: MavenRepository, plan: Plan, now: datetime, log: 
         )
         written = True
     read_started = time.monotonic()
-    current = repository.read_artifact_metadata(pom.group_id, pom.artifact_id)
+    empty = ArtifactMetadata(pom.group_id, pom.artifact_id)
+    current, data, held = read_artifact_metadata(repository, pom.group_id, pom.artifact_id, [pom.version], empty)
     path = repository_path(pom.group_id, pom.artifact_id, name=METADATA)
     if pom.version in current.versions and not plan.uploads:
-        content = repository.read(path, f"reading {path}") or b""
-        if repository.checksums_match(path, checksums_of_bytes(content)):
+        if held:
             log.info("%s already lists %s; metadata left as it is.", path, pom.version)
             return written
         # An earlier run broke off between the metadata and its checksum files: complete them.
-        repository.put_metadata(path, content)
+        repository.put_metadata(path, data or b"")
         return True
-    write_artifact_metadata(repository, pom, current, stamp, log, read_started)
+    write_artifact_metadata(repository, pom.group_id, pom.artifact_id, [pom.version], current, stamp, log, read_started)
     return True
+
+
+def read_artifact_metadata(
+    repository: MavenRepository, group_id: str, artifact_id: str, versions: list[str], missing: ArtifactMetadata
+) -> tuple[ArtifactMetadata, bytes | None, bool]:
+    """The repository's artifact-level metadata (`missing` when it has none), its bytes, and whether it
+    lists every one of `versions` with matching checksum files."""
+    path = repository_path(group_id, artifact_id, name=METADATA)
+    data = repository.read(path, f"reading {path}")
+    if data is None:
+        return missing, None, False
+    current = parse_artifact_metadata(data, repository.url(path), group_id, artifact_id)
+    listed = all(version in current.versions for version in versions)
+    return current, data, listed and repository.checksums_match(path, checksums_of_bytes(data))
 
 
 def write_artifact_metadata(
     repository: MavenRepository,
-    pom: Pom,
+    group_id: str,
+    artifact_id: str,
+    versions: list[str],
     current: ArtifactMetadata,
     stamp: str,
     log: logging.Logger,
     read_started: float,
 ) -> None:
-    """Merge, write, and check that the write held: a deploy of another version writing at the same
-    moment may have overwritten ours (a lost update), or crossed our checksum files with its own.
-    After a short, jittered pause the file is re-read; until it lists this version with matching
-    checksums, it is merged and written again (a bounded number of times)."""
-    path = repository_path(pom.group_id, pom.artifact_id, name=METADATA)
+    """Merge `versions` into the artifact's list, write, and check that the write held: another deploy
+    writing at the same moment may have overwritten ours (a lost update), or crossed our checksum
+    files with its own. After a short, jittered pause the file is re-read; until it lists every one
+    of `versions` with matching checksums, it is merged and written again (a bounded number of times)."""
+    path = repository_path(group_id, artifact_id, name=METADATA)
     for round_number in range(1, METADATA_ROUNDS + 1):
-        repository.put_metadata(path, render_artifact_metadata(merge_version(current, pom.version, stamp)))
+        merged = current
+        for version in versions:
+            merged = merge_version(merged, version, stamp)
+        repository.put_metadata(path, render_artifact_metadata(merged))
         time.sleep(settle_time(read_started))
         read_started = time.monotonic()
-        data = repository.read(path, f"reading {path}")
-        if data is not None:
-            current = parse_artifact_metadata(data, repository.url(path), pom.group_id, pom.artifact_id)
-            if pom.version in current.versions and repository.checksums_match(path, checksums_of_bytes(data)):
-                return
-        log.info("%s was changed by another deploy at the same time; merging again (%d).", METADATA, round_number)
+        current, _, held = read_artifact_metadata(repository, group_id, artifact_id, versions, current)
+        if held:
+            return
+        log.info("%s was changed by another deploy at the same time; merging again (%d).", path, round_number)
+    which = "the version" if len(versions) == 1 else "the versions"
     raise RegistryError(
-        f"{repository.url(path)} kept changing under other deploys and does not list {pom.version}: the files are "
-        "uploaded; re-run the step to add the version to the metadata."
+        f"{repository.url(path)} kept changing under other deploys and does not list {', '.join(versions)}: the "
+        f"files are uploaded; re-run the step to add {which} to the metadata."
     )
 
 

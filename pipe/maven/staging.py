@@ -16,27 +16,29 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 from pipe.config import Config
-from pipe.errors import InputError, RegistryError
+from pipe.errors import InputError
 from pipe.masking import SecretMasker
-from pipe.maven.deploy import conflict_error, release_states, shown
-from pipe.maven.layout import Checksums, checksums_of_bytes, snapshot_timestamp, snapshot_version
+from pipe.maven.deploy import (
+    conflict_error,
+    read_artifact_metadata,
+    release_states,
+    shown,
+    write_artifact_metadata,
+)
+from pipe.maven.layout import Checksums, snapshot_timestamp, snapshot_version
 from pipe.maven.metadata import (
     ArtifactMetadata,
     SnapshotFile,
     merge_snapshot,
-    merge_version,
-    parse_artifact_metadata,
-    render_artifact_metadata,
     render_snapshot_metadata,
 )
 from pipe.maven.paths import METADATA, repository_path
-from pipe.maven.repository import METADATA_ROUNDS, MavenRepository, Upload, in_parallel, settle_time
+from pipe.maven.repository import MavenRepository, Upload, in_parallel
 from pipe.maven.staged_tree import (
     StagedFile,
     StagedVersion,
@@ -203,8 +205,7 @@ def write_metadata(repository: MavenRepository, plans: list[VersionPlan], stamp:
     for plan in plans:
         if plan.build is not None:
             write_snapshot_metadata(repository, plan, plan.build, stamp, log)
-    ordered = sorted((plan.staged.version for plan in plans), key=MavenVersion)
-    write_artifact_metadata(repository, plans[0].staged, ordered, any(plan.uploads for plan in plans), stamp, log)
+    write_versions(repository, plans, stamp, log)
 
 
 def write_snapshot_metadata(
@@ -225,56 +226,19 @@ def write_snapshot_metadata(
     repository.put_metadata(path, render_snapshot_metadata(merged))
 
 
-def write_artifact_metadata(
-    repository: MavenRepository,
-    staged: StagedVersion,
-    versions: list[str],
-    changed: bool,
-    stamp: str,
-    log: logging.Logger,
-) -> None:
-    """Merge the staged versions into the repository's list, write, and check that the write held:
-    another deploy writing at the same moment may have overwritten it (a lost update). After a short,
-    jittered pause the file is re-read; until it lists every staged version with matching checksum
-    files, it is merged and written again (a bounded number of times)."""
-    path = repository_path(staged.group_id, staged.artifact_id, name=METADATA)
+def write_versions(repository: MavenRepository, plans: list[VersionPlan], stamp: str, log: logging.Logger) -> None:
+    """The artifact's list of versions, with every staged one merged in; left as it is when a re-run
+    that uploaded nothing finds it listing them with matching checksum files."""
+    staged = plans[0].staged
+    versions = sorted((plan.staged.version for plan in plans), key=MavenVersion)
     started = time.monotonic()
-    current, held = read_artifact_metadata(repository, staged, path, versions)
-    if held and not changed:
+    empty = ArtifactMetadata(staged.group_id, staged.artifact_id)
+    current, _, held = read_artifact_metadata(repository, staged.group_id, staged.artifact_id, versions, empty)
+    if held and not any(plan.uploads for plan in plans):
+        path = repository_path(staged.group_id, staged.artifact_id, name=METADATA)
         log.info("%s already lists %s; left as it is.", path, ", ".join(versions))
         return
-    for round_number in range(1, METADATA_ROUNDS + 1):
-        repository.put_metadata(path, render_artifact_metadata(merged(current, versions, stamp)))
-        time.sleep(settle_time(started))
-        started = time.monotonic()
-        current, held = read_artifact_metadata(repository, staged, path, versions)
-        if held:
-            return
-        log.info("%s was changed by another deploy at the same time; merging again (%d).", path, round_number)
-    raise RegistryError(
-        f"{repository.url(path)} kept changing under other deploys and does not list {', '.join(versions)}: the "
-        "files are uploaded; re-run the step to add the versions to the metadata."
-    )
-
-
-def read_artifact_metadata(
-    repository: MavenRepository, staged: StagedVersion, path: str, versions: Iterable[str]
-) -> tuple[ArtifactMetadata, bool]:
-    """The repository's artifact-level metadata, and whether it lists `versions` with matching checksum files."""
-    data = repository.read(path, f"reading {path}")
-    if data is None:
-        return ArtifactMetadata(staged.group_id, staged.artifact_id), False
-    current = parse_artifact_metadata(data, repository.url(path), staged.group_id, staged.artifact_id)
-    held = all(version in current.versions for version in versions) and repository.checksums_match(
-        path, checksums_of_bytes(data)
-    )
-    return current, held
-
-
-def merged(current: ArtifactMetadata, versions: list[str], stamp: str) -> ArtifactMetadata:
-    for version in versions:
-        current = merge_version(current, version, stamp)
-    return current
+    write_artifact_metadata(repository, staged.group_id, staged.artifact_id, versions, current, stamp, log, started)
 
 
 # --- the result -----------------------------------------------------------------------------------

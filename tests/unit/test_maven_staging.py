@@ -15,6 +15,7 @@ import pytest
 from pipe.config import load_config
 from pipe.errors import PipeError
 from pipe.masking import SecretMasker
+from pipe.maven import deploy as maven_deploy
 from pipe.maven import publish as maven_publisher
 from pipe.maven.metadata import parse_artifact_metadata, parse_snapshot_metadata
 from pipe.outputs import Publication
@@ -146,6 +147,39 @@ def test_a_rerun_uploads_nothing_and_leaves_the_metadata(tmp_path):
 
     assert len(puts(repository)) == uploaded
     assert result.summary == f"1 version (com.acme:lib:1.0.0) is already published at {URL} with the same content"
+
+
+class MetadataOverwritten(FakeMavenRepository):
+    """Another deploy's metadata wins every race: each write of the artifact's list is replaced by one
+    that names only 0.9.0."""
+
+    def handle(self, sent):
+        answer = super().handle(sent)
+        if sent.method == "PUT" and sent.path.endswith("/com/acme/lib/maven-metadata.xml"):
+            self.files["com/acme/lib/maven-metadata.xml"] = (
+                b"<metadata><groupId>com.acme</groupId><artifactId>lib</artifactId><versioning>"
+                b"<versions><version>0.9.0</version></versions></versioning></metadata>"
+            )
+        return answer
+
+
+def test_metadata_that_keeps_changing_under_other_deploys_ends_in_one_line(tmp_path, monkeypatch):
+    monkeypatch.setattr(maven_deploy, "settle_time", lambda started: 0)
+    clone, staging = workdir_with_staging(tmp_path)
+    stage_maven_release(staging)
+    repository = MetadataOverwritten()
+    variables = {"PACKAGE_TYPE": "maven", "REGISTRY_URL": URL, "MAVEN_STAGING_DIR": "build/staging-deploy"}
+
+    run = run_in_process(base_env(**variables), clone, transport=repository)
+
+    assert run.code == 1
+    assert [line for line in run.lines if line.startswith("✖")] == [run.last_line]
+    assert run.last_line == (
+        f"✖ {URL}com/acme/lib/maven-metadata.xml kept changing under other deploys and does not list 1.0.0: the "
+        "files are uploaded; re-run the step to add the version to the metadata."
+    )
+    assert puts(repository).count("com/acme/lib/maven-metadata.xml") == 5
+    assert_no_secret(run.output)
 
 
 def test_a_release_published_with_other_content_stops_before_any_upload(tmp_path):
