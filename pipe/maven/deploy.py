@@ -201,18 +201,16 @@ def plan_snapshot(
 
 
 def show_files(plan: Plan, config: Config, log: logging.Logger) -> None:
-    for upload in plan.uploads:
-        log.info("  upload %s (%s, %s bytes, from %s)", upload.path, upload.label, upload.size, _from(upload, config))
-    for upload in plan.skipped:
-        log.info(
-            "  skip   %s (%s: already published with the same SHA-1)",
-            upload.path,
-            upload.label,
-        )
+    show_uploads(plan.uploads, plan.skipped, config, log)
 
 
-def _from(upload: Upload, config: Config) -> str:
-    return shown(upload.source, config) if upload.source else "generated"
+def show_uploads(uploads: list[Upload], skipped: list[Upload], config: Config, log: logging.Logger) -> None:
+    """One line per file: what goes up, from where, and what is already published."""
+    for upload in uploads:
+        source = shown(upload.source, config) if upload.source else "generated"
+        log.info("  upload %s (%s, %s bytes, from %s)", upload.path, upload.label, upload.size, source)
+    for upload in skipped:
+        log.info("  skip   %s (%s: already published with the same SHA-1)", upload.path, upload.label)
 
 
 def upload_in_order(repository: MavenRepository, plan: Plan) -> None:

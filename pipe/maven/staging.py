@@ -27,6 +27,7 @@ from pipe.maven.deploy import (
     conflict_error,
     read_artifact_metadata,
     release_states,
+    show_uploads,
     shown,
     write_artifact_metadata,
 )
@@ -169,11 +170,7 @@ def show_plans(plans: list[VersionPlan], config: Config, log: logging.Logger) ->
     log.info("Repository: %s", config.registry.url)
     for plan in plans:
         log.info("Version %s:", plan.coordinates)
-        for upload in plan.uploads:
-            source = shown(upload.source, config) if upload.source else "generated"
-            log.info("  upload %s (%s, %s bytes, from %s)", upload.path, upload.label, upload.size, source)
-        for upload in plan.skipped:
-            log.info("  skip   %s (%s: already published with the same SHA-1)", upload.path, upload.label)
+        show_uploads(plan.uploads, plan.skipped, config, log)
 
 
 # --- writing --------------------------------------------------------------------------------------
