@@ -191,14 +191,17 @@ def single_pom(root: Path, tool: str, index: int, settings: Path, url: str, atta
     return project, deploy_file_command(project, "bench-lib", "1.0.0", classifiers, settings, root / "m2", url)
 
 
-def reactor(root: Path, tool: str, index: int, settings: Path, url: str, modules: int, size_kb: int) -> Scenario:
-    """A parent aggregator and `modules` jar modules, each depending on the one before, and the mvn
-    command that deploys them."""
-    group = f"org.bbpp.bench.{tool}{uuid.uuid4().hex[:10]}"
-    project = root / f"reactor-{tool}-{index}"
+def write_chain_reactor(project: Path, group: str, modules: int, size_kb: int) -> None:
+    """A parent aggregator and `modules` jar modules, each depending on the one before."""
     names = [f"module{number:02d}" for number in range(1, modules + 1)]
     needs = {name: names[number - 1 : number] if number else [] for number, name in enumerate(names)}
     write_reactor(project, group, "bench-parent", "1.0.0", needs, size_kb)
+
+
+def reactor(root: Path, tool: str, index: int, settings: Path, url: str, modules: int, size_kb: int) -> Scenario:
+    """A chain reactor (`write_chain_reactor`) in a fresh group, and the mvn command that deploys it."""
+    project = root / f"reactor-{tool}-{index}"
+    write_chain_reactor(project, f"org.bbpp.bench.{tool}{uuid.uuid4().hex[:10]}", modules, size_kb)
     return project, reactor_deploy_command(project, settings, root / "m2", url)
 
 

@@ -22,18 +22,16 @@ import tempfile
 import uuid
 from pathlib import Path
 
-from bench.maven_deploy import maven_settings, pipe_command_env, reactor_deploy_command, timed, write_reactor
+from bench.maven_deploy import maven_settings, pipe_command_env, reactor_deploy_command, timed, write_chain_reactor
 from tests.sandbox_env import load_sandbox_env
 
 STAGING = "target/staging-deploy"
 
 
 def reactor(root: Path, name: str, modules: int, size_kb: int) -> Path:
-    """A parent aggregator and `modules` jar modules, each depending on the one before, in a fresh group."""
+    """A chain reactor (`write_chain_reactor`) in a fresh group."""
     project = root / name
-    names = [f"module{number:02d}" for number in range(1, modules + 1)]
-    needs = {module: names[number - 1 : number] if number else [] for number, module in enumerate(names)}
-    write_reactor(project, f"org.bbpp.bench.{uuid.uuid4().hex[:12]}", "bench-parent", "1.0.0", needs, size_kb)
+    write_chain_reactor(project, f"org.bbpp.bench.{uuid.uuid4().hex[:12]}", modules, size_kb)
     return project
 
 

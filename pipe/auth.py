@@ -2,8 +2,9 @@
 
 Both are plain user + secret on the wire (HTTP Basic, or Basic to a token endpoint), so one
 type serves every registry. The secret never appears in `repr` or `str`. Basic is encoded as
-UTF-8 everywhere: a token with characters outside latin-1 reaches the registry (which refuses
-it: one ✖ about the credentials) instead of failing inside the HTTP library.
+UTF-8 everywhere, as RFC 7617 and `docker` do: a token with a non-ASCII character (config admits
+those up to U+00FF) reaches the registry and its token endpoint as the same bytes, where requests'
+own `(user, token)` pair would send latin-1 to the token endpoint alone.
 """
 
 from __future__ import annotations

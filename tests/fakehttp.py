@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, urlsplit
 
@@ -183,25 +182,3 @@ class ScriptedTransport(FakeTransport):
         headers = outcome[1] if len(outcome) > 1 else {}
         body = outcome[2] if len(outcome) > 2 else b"{}"
         return self.answer(request, status, body, headers)
-
-
-class RoutedTransport(FakeTransport):
-    """Answers by route: `route(method, path_regex, handler)` where the handler takes the `Sent`
-    request and the regex match and returns (status, body, headers). Unrouted requests get 404."""
-
-    Handler = Callable[[Sent, re.Match[str]], tuple[int, object, dict[str, str]]]
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.routes: list[tuple[str, re.Pattern[str], RoutedTransport.Handler]] = []
-
-    def route(self, method: str, path_regex: str, handler: RoutedTransport.Handler) -> None:
-        self.routes.append((method, re.compile(path_regex), handler))
-
-    def handle(self, sent: Sent) -> tuple[int, bytes | dict | list | str, dict[str, str]]:
-        for method, pattern, handler in self.routes:
-            match = pattern.fullmatch(sent.path)
-            if method == sent.method and match:
-                status, body, headers = handler(sent, match)
-                return status, body, headers  # type: ignore[return-value]
-        return 404, {"error": "not found"}, {}

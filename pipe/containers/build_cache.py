@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from pipe.auth import Credentials
-from pipe.containers.engine import engine_errors
+from pipe.containers.engine import engine_auth, engine_errors, stream_error
 from pipe.containers.tags import check_tag, expand_template, placeholder_values
 from pipe.context import PipelinesRun
 from pipe.errors import ConfigError
@@ -151,9 +151,9 @@ def pull(api: docker.APIClient, reference: str, auth: Mapping[str, str] | None) 
     digest = None
     try:
         for chunk in api.pull(repository, tag=tag, stream=True, decode=True, auth_config=dict(auth) if auth else None):
-            if "error" in chunk or "errorDetail" in chunk:
-                message = (chunk.get("errorDetail") or {}).get("message") or chunk.get("error")
-                raise PullFailed(" ".join(str(message).split()))
+            message = stream_error(chunk)
+            if message is not None:
+                raise PullFailed(" ".join(message.split()))
             status = str(chunk.get("status") or "")
             if status.startswith("Digest: "):
                 digest = status.removeprefix("Digest: ").strip()
@@ -168,7 +168,7 @@ def auth_for(reference: str, registry_host: str, credentials: Credentials) -> di
     """The pipe's credentials go to the pipe's registry only, never to another host."""
     if reference.partition("/")[0] != registry_host:
         return None
-    return {"username": credentials.username, "password": credentials.token}
+    return engine_auth(credentials)
 
 
 def bring_in(

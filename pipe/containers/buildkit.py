@@ -23,7 +23,7 @@ from typing import IO, TYPE_CHECKING
 import requests
 
 from pipe.containers.buildkit_progress import TRACE_ID, BuildProgress, decode_trace
-from pipe.containers.engine import ENGINE_HINT, STREAM_TIMEOUT, BuildRequest, short_reason
+from pipe.containers.engine import ENGINE_HINT, STREAM_TIMEOUT, BuildRequest, short_reason, stream_error
 from pipe.errors import EngineError
 
 if TYPE_CHECKING:
@@ -207,10 +207,10 @@ def follow(stream: Iterable[Mapping], log: logging.Logger) -> str:
     progress = BuildProgress(log)
     image_id = None
     for chunk in stream:
-        if "error" in chunk or "errorDetail" in chunk:
+        message = stream_error(chunk)
+        if message is not None:
             progress.finish()
-            message = (chunk.get("errorDetail") or {}).get("message") or chunk.get("error") or "unknown error"
-            raise build_failure(" ".join(str(message).split()), progress.failed_step)
+            raise build_failure(" ".join(message.split()), progress.failed_step)
         if chunk.get("id") == TRACE_ID:
             status = decode_trace(chunk.get("aux"))
             if status is not None:

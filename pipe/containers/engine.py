@@ -145,6 +145,19 @@ def build(api: docker.APIClient, request: BuildRequest, log: logging.Logger) -> 
         raise EngineError(f"lost the Docker engine during the build ({short_reason(error)}): {ENGINE_HINT}.") from None
 
 
+def stream_error(chunk: Mapping) -> str | None:
+    """The error a line of the engine's streamed answer reports (`{"error": …}` or `errorDetail`),
+    None for any other line: docker-py raises nothing for these."""
+    if "error" not in chunk and "errorDetail" not in chunk:
+        return None
+    return str((chunk.get("errorDetail") or {}).get("message") or chunk.get("error") or "unknown error")
+
+
+def engine_auth(credentials: Credentials) -> dict[str, str]:
+    """The pipe's credentials as the engine's `auth_config`: given per request, never stored."""
+    return {"username": credentials.username, "password": credentials.token}
+
+
 def follow_build(stream: Iterable[Mapping], log: logging.Logger) -> str:
     """Log the builder's output and return the image id; an error line ends the build with the
     instruction that failed and the builder's words."""
@@ -152,8 +165,8 @@ def follow_build(stream: Iterable[Mapping], log: logging.Logger) -> str:
     image_id = None
     pending = ""
     for chunk in stream:
-        if "error" in chunk or "errorDetail" in chunk:
-            message = (chunk.get("errorDetail") or {}).get("message") or chunk.get("error") or "unknown error"
+        message = stream_error(chunk)
+        if message is not None:
             where = f" at {step.strip()}" if step else ""
             if "requires buildkit" in message.lower():
                 # "the --mount option requires BuildKit. Refer to <docs> to learn how to …": the first sentence.
@@ -234,9 +247,8 @@ def push(
     """Push one tag; its manifest digest as the registry reported it."""
     from docker.errors import APIError
 
-    auth = {"username": credentials.username, "password": credentials.token}
     try:
-        stream = api.push(repository, tag=tag, auth_config=auth, stream=True, decode=True)
+        stream = api.push(repository, tag=tag, auth_config=engine_auth(credentials), stream=True, decode=True)
         return follow_push(stream, f"{repository}:{tag}", image, log)
     except APIError as error:
         raise push_error(f"{repository}:{tag}", str(error.explanation or error), image) from None
@@ -249,8 +261,8 @@ def push(
 def follow_push(stream: Iterable[Mapping], reference: str, image: str, log: logging.Logger) -> str:
     digest = None
     for chunk in stream:
-        if "error" in chunk or "errorDetail" in chunk:
-            message = (chunk.get("errorDetail") or {}).get("message") or chunk.get("error") or "unknown error"
+        message = stream_error(chunk)
+        if message is not None:
             raise push_error(reference, message, image)
         aux = chunk.get("aux")
         if isinstance(aux, Mapping) and aux.get("Digest"):

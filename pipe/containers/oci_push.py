@@ -281,19 +281,9 @@ class ImagePusher:
     def prepare_once(self, layer: Layer, meter, level: int) -> Blob:
         """`prepare_layer` for the first layer with this diff id; later ones wait for its blob."""
         key = layer.diff_id or layer.digest or str(id(layer))
-        with self._blobs_lock:
-            mine = key not in self._prepared
-            if mine:
-                self._prepared[key] = Future()
-            shared = self._prepared[key]
-        if not mine:
-            return shared.result()
-        try:
-            blob = prepare_layer(layer, self.scratch, meter, level, self.compressing)
-        except BaseException as error:
-            shared.set_exception(error)
-            raise
-        shared.set_result(blob)
+        _, blob = self.once(
+            self._prepared, key, lambda: prepare_layer(layer, self.scratch, meter, level, self.compressing)
+        )
         return blob
 
     def link_known(self, known: KnownLayer) -> str | None:
@@ -315,21 +305,31 @@ class ImagePusher:
 
     def push_blob(self, blob: Blob, meter_factory) -> tuple[str, object]:
         """Push `blob` once even when several layers or platforms share it."""
-        with self._blobs_lock:
-            mine = blob.digest not in self._blobs
-            if mine:
-                self._blobs[blob.digest] = Future()
-            shared = self._blobs[blob.digest]
-        if not mine:
-            return "present", shared.result()
-        try:
+
+        def send() -> tuple[str, object]:
             meter = meter_factory()
-            outcome = self.writer.with_retries(lambda: self.send_blob(blob, meter), f"pushing blob {blob.digest}")
-            shared.set_result(meter)
-            return outcome, meter
+            return self.writer.with_retries(lambda: self.send_blob(blob, meter), f"pushing blob {blob.digest}"), meter
+
+        mine, (outcome, meter) = self.once(self._blobs, blob.digest, send)
+        return (outcome if mine else "present"), meter
+
+    def once(self, jobs: dict[str, Future], key: str, make: Callable[[], T]) -> tuple[bool, T]:
+        """`make()` for the first caller with `key`; later callers wait for its result (or its
+        error). Whether this call made it, and the result."""
+        with self._blobs_lock:
+            mine = key not in jobs
+            if mine:
+                jobs[key] = Future()
+            shared = jobs[key]
+        if not mine:
+            return False, shared.result()
+        try:
+            result = make()
         except BaseException as error:
             shared.set_exception(error)
             raise
+        shared.set_result(result)
+        return True, result
 
     def send_blob(self, blob: Blob, meter) -> str:
         """One attempt: skip it if present, else upload."""

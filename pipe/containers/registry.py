@@ -21,7 +21,7 @@ import logging
 import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING
-from urllib.parse import urlencode, urljoin
+from urllib.parse import urlencode, urljoin, urlsplit
 
 import requests
 
@@ -39,7 +39,7 @@ from pipe.http import (
     retry,
     session_budget,
 )
-from pipe.masking import SecretMasker
+from pipe.masking import SecretMasker, strip_userinfo
 
 if TYPE_CHECKING:
     from pipe.config import Config
@@ -178,10 +178,37 @@ class RegistryReader:
                 return tags
             if response.status_code != 200:
                 raise registry_error(response, action, self.hints)
-            tags.extend(response.json().get("tags") or [])
+            tags.extend(self._page_of_tags(response, action))
             next_link = response.links.get("next", {}).get("url")
-            url = urljoin(url, next_link) if next_link else None
+            url = self._next_page(url, next_link, action) if next_link else None
         return tags
+
+    @staticmethod
+    def _page_of_tags(response: requests.Response, action: str) -> list[str]:
+        """The page's `tags`, or one ✖ when the answer is no tag list (a proxy's page, say)."""
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        tags = body.get("tags") if isinstance(body, dict) else None
+        if tags is None and isinstance(body, dict):
+            return []
+        if not isinstance(tags, list) or not all(isinstance(tag, str) for tag in tags):
+            raise RegistryError(
+                f'{action} failed: {response.url} answered 200 with no tag list ({{"tags": [...]}}): '
+                "check REGISTRY_URL."
+            )
+        return tags
+
+    def _next_page(self, url: str, next_link: str, action: str) -> str:
+        """The next page's URL; the credentials go along, so it must stay on the registry."""
+        following = urljoin(url, next_link)
+        if urlsplit(following)[:2] != urlsplit(self.base)[:2]:
+            raise RegistryError(
+                f"{action} stopped: the registry's next page of tags is on another host "
+                f"({strip_userinfo(following)}), where the pipe does not send its credentials: check REGISTRY_URL."
+            )
+        return following
 
     def tag_digest(self, tag: str) -> str | None:
         """The manifest digest `tag` points at, or None when the tag does not exist."""

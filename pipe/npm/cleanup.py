@@ -21,9 +21,9 @@ from pipe.config import Config
 from pipe.errors import RegistryError
 from pipe.http import retry
 from pipe.masking import SecretMasker
-from pipe.npm.manifest import unscoped, validate_name
+from pipe.npm.manifest import read_npm_version, unscoped, validate_name
 from pipe.npm.package import read_source
-from pipe.npm.registry import NpmRegistry
+from pipe.npm.registry import NpmRegistry, is_safe_segment
 from pipe.outputs import Publication
 from pipe.versioning import SemVer
 
@@ -58,15 +58,29 @@ def without_version(packument: dict, version: str) -> dict:
 
 
 def tarball_file(packument: dict, name: str, version: str) -> str:
+    """The tarball's file name as the registry's `dist.tarball` gives it; npm's own name for it when
+    that is missing or is no plain file name (it goes into the delete's URL)."""
     url = ((packument.get("versions") or {}).get(version) or {}).get("dist", {}).get("tarball")
     path = urlsplit(url).path if isinstance(url, str) else ""
-    return path.rsplit("/", 1)[-1] or f"{unscoped(name)}-{version}.tgz"
+    given = path.rsplit("/", 1)[-1]
+    return given if is_safe_segment(given) else f"{unscoped(name)}-{version}.tgz"
+
+
+# Why a version the registry lists is left alone: only versions npm accepts are ever deleted, so
+# that nothing read back from the registry can turn a delete's URL elsewhere.
+NOT_AN_NPM_VERSION = "kept: not a version npm accepts (left alone, never deleted by URL)"
+
+
+def npm_versions(versions: list[str]) -> tuple[list[str], list[str]]:
+    """(the versions npm accepts, the others)."""
+    valid = [v for v in versions if isinstance(read_npm_version(v), SemVer) and is_safe_segment(v)]
+    return valid, [v for v in versions if v not in valid]
 
 
 def plan(packument: dict, config: Config, now: datetime) -> list[core.Decision]:
     """Decisions for every version, newest release first; the last version always stays."""
     times = packument.get("time") if isinstance(packument.get("time"), dict) else {}
-    versions = list(packument.get("versions") or {})
+    versions, refused = npm_versions(list(packument.get("versions") or {}))
     candidates = core.plan_order(
         core.Candidate(v, core.parse_time(times.get(v)), core.semver_release(v)) for v in versions
     )
@@ -78,7 +92,7 @@ def plan(packument: dict, config: Config, now: datetime) -> list[core.Decision]:
     if decisions and all(d.delete for d in decisions):
         newest = max(candidates, key=lambda c: c.published or epoch).name
         decisions = [core.Decision(d.name, False, LAST_VERSION) if d.name == newest else d for d in decisions]
-    return decisions
+    return decisions + [core.Decision(version, False, NOT_AN_NPM_VERSION) for version in refused]
 
 
 def unpublish(registry: NpmRegistry, name: str, version: str, file: str) -> None:

@@ -34,8 +34,8 @@ class Placement:
     outer_rules: tuple[str, ...] = ()
 
 
-def find_workspace(folder: Path, top: Path) -> WorkspaceRoot | None:
-    """The workspace enclosing `folder`, or None."""
+def find_workspace(folder: Path, top: Path) -> tuple[WorkspaceRoot, list[Member]] | None:
+    """The workspace enclosing `folder` and its packages, or None."""
     found = enclosing_root(folder, top)
     if found is None:
         return None
@@ -44,18 +44,18 @@ def find_workspace(folder: Path, top: Path) -> WorkspaceRoot | None:
     workspace = workspace_at(root, shown, package)
     if workspace is None:
         return None
+    members = discover(root, list(workspace.patterns), workspace.source)
     if not workspace.pnpm:
         relative = folder.resolve().relative_to(root).as_posix()
-        members = discover(root, list(workspace.patterns), workspace.source)
         if not any(m.relative == relative for m in members):
             return None  # a folder below a workspace root that is not one of its packages
-    return workspace
+    return workspace, members
 
 
 def place(folder: Path, shown: str, package: PackageJson, top: Path, log: logging.Logger) -> Placement | None:
     """How to publish the package in `folder`; None when no workspace encloses it and it needs none."""
-    workspace = find_workspace(folder, top)
-    if workspace is None:
+    found = find_workspace(folder, top)
+    if found is None:
         if needs_resolution(package.data):
             raise InputError(
                 f"{package.source} has workspace: or catalog: ranges, but no workspace above {shown} declares its "
@@ -63,13 +63,13 @@ def place(folder: Path, shown: str, package: PackageJson, top: Path, log: loggin
                 "NPM_PACKAGE at the workspace root, or replace those ranges with versions."
             )
         return None
+    workspace, members = found
     log.info(
         "%s is a package of the %s workspace at %s: its workspace: and catalog: ranges are resolved from it.",
         shown,
         "pnpm" if workspace.pnpm else "npm",
         workspace.shown,
     )
-    members = discover(workspace.folder, list(workspace.patterns), workspace.source)
     me = Member(folder, shown, package)
     private = private_runtime_dependencies(me, members)
     if private:

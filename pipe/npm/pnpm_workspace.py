@@ -20,7 +20,7 @@ import yaml
 
 from pipe.errors import InputError
 from pipe.npm.manifest import PackageJson, parse_package_json
-from pipe.npm.workspace_graph import matched_folders, workspace_patterns
+from pipe.npm.workspace_graph import candidate_folders, glob_matches, workspace_patterns
 
 WORKSPACE_FILE = "pnpm-workspace.yaml"
 # pnpm's own default when pnpm-workspace.yaml has no `packages`: every package below the root.
@@ -168,10 +168,11 @@ def check_every_glob_matches(workspace: WorkspaceRoot) -> None:
     be published, so the run stops instead."""
     if not workspace.explicit:
         return
+    candidates = candidate_folders(workspace.folder, list(workspace.patterns))
     for pattern in workspace.patterns:
         if pattern.startswith("!"):
             continue
-        found = matched_folders(workspace.folder, [pattern])
+        found = [folder for folder in candidates if glob_matches(pattern, folder)]
         if not any((workspace.folder / folder / "package.json").is_file() for folder in found):
             raise InputError(
                 f'{workspace.source} has the glob "{pattern}", which matches no folder with a package.json: fix the '

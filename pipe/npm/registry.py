@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -42,6 +43,25 @@ DOWNLOAD_CHUNK = 1024 * 1024
 # Registries answer "this version already exists" with one of these (npmjs 403, Verdaccio and
 # GitHub 409, some 400): the packument, re-read, says what really happened.
 CONFLICT_STATUSES = (400, 403, 409)
+
+
+# A part of a URL the registry's own answers supply (a tarball's file name, a document revision):
+# plain characters only, so that it can neither leave its place in the path nor add a query.
+_SAFE_SEGMENT = re.compile(r"[A-Za-z0-9_~+-][A-Za-z0-9._~+-]*")
+
+
+def is_safe_segment(value: object) -> bool:
+    return isinstance(value, str) and _SAFE_SEGMENT.fullmatch(value) is not None and ".." not in value
+
+
+def checked_segment(value: str, what: str, action: str) -> str:
+    """`value` when it is a safe URL segment; else the run stops before the request is sent."""
+    if not is_safe_segment(value):
+        raise RegistryError(
+            f"{action} stopped: the registry gave {what} '{value[:80]}', which cannot be part of a URL "
+            "safely; nothing was sent. Check the package in the registry."
+        )
+    return value
 
 
 def escape_name(name: str) -> str:
@@ -278,8 +298,8 @@ class NpmRegistry:
     def write_packument(self, name: str, document: Mapping, rev: str, version: str) -> None:
         """Writes the packument back over revision `rev`. A 409 (the packument changed since it
         was read) is transient like a broken connection: the caller reads again and decides."""
-        url = f"{self.package_url(name)}/-rev/{rev}"
         action = f"unpublishing {name}@{version}"
+        url = f"{self.package_url(name)}/-rev/{checked_segment(rev, 'the revision', action)}"
         body = json.dumps(dict(document), ensure_ascii=False).encode("utf-8")
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
         with reaching(url, action, transient=True):
@@ -290,8 +310,9 @@ class NpmRegistry:
 
     def delete_tarball(self, name: str, file: str, rev: str, version: str) -> None:
         """Deletes a tarball the packument no longer lists; one already gone (404) is fine."""
-        url = f"{self.package_url(name)}/-/{file}/-rev/{rev}"
         action = f"deleting the tarball of {name}@{version}"
+        file, rev = checked_segment(file, "the file name", action), checked_segment(rev, "the revision", action)
+        url = f"{self.package_url(name)}/-/{file}/-rev/{rev}"
         with reaching(url, action, transient=True):
             response = self.session.delete(url, allow_redirects=False)
         if not accepted(response) and response.status_code != 404:

@@ -149,12 +149,18 @@ def _candidate_folders(root: Path, depth: int) -> list[str]:
     return found
 
 
-def matched_folders(root: Path, patterns: list[str]) -> list[str]:
-    """The folders the patterns name, in pattern order (sorted within one pattern), each once."""
+def candidate_folders(root: Path, patterns: list[str]) -> list[str]:
+    """The folders below `root` deep enough for any of the patterns to name them: one walk serves
+    every pattern."""
     positive = [_normalised(p) for p in patterns if not p.startswith("!")]
     deep = any("**" in p for p in positive)
     depth = MAX_GLOBSTAR_DEPTH if deep else max((p.count("/") + 1 for p in positive), default=0)
-    candidates = _candidate_folders(root, depth)
+    return _candidate_folders(root, depth)
+
+
+def matched_folders(root: Path, patterns: list[str]) -> list[str]:
+    """The folders the patterns name, in pattern order (sorted within one pattern), each once."""
+    candidates = candidate_folders(root, patterns)
     chosen: list[str] = []
     for pattern in patterns:
         negated = pattern.startswith("!")

@@ -89,6 +89,15 @@ def npm_package(folder: Path, name: str, version: str) -> None:
     (folder / "index.js").write_text(f"module.exports = {json.dumps(version)};\n")
 
 
+def npm_env(sandbox, url: str) -> dict[str, str]:
+    return base_env(
+        PACKAGE_TYPE="npm",
+        REGISTRY_URL=url,
+        BITBUCKET_PACKAGES_USERNAME=sandbox.writer_user,
+        BITBUCKET_PACKAGES_TOKEN=sandbox.writer_token,
+    )
+
+
 def npm_broken_state(sandbox, name: str, verified: set[str] | None = None) -> list[str]:
     """Read straight from Verdaccio: every listed version has a tarball matching its integrity,
     and every dist-tag names a listed version. Versions in `verified` were found whole before

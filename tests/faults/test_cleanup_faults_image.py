@@ -3,11 +3,10 @@ request and run through random faults: each run either finishes or fails with on
 registry is consistent whatever happened, and a re-run without faults ends where an uninterrupted
 cleanup ends.
 
-Consistent means, for images: every listed tag resolves to a manifest, and every kept tag is
-whole (its manifest, an index's images, their config and layer blobs); for npm: every listed
-version's tarball is there and matches its integrity, every dist-tag names a listed version,
-and every kept version is still listed. Each cut is tried twice: the registry never saw the
-request (503 from there on), and the registry did it but the answer was lost (reset)."""
+Consistent means: every listed tag resolves to a manifest, and every kept tag is whole (its
+manifest, an index's images, their config and layer blobs). Each cut is tried twice: the registry
+never saw the request (503 from there on), and the registry did it but the answer was lost
+(reset)."""
 
 from __future__ import annotations
 

@@ -3,11 +3,10 @@ request and run through random faults: each run either finishes or fails with on
 registry is consistent whatever happened, and a re-run without faults ends where an uninterrupted
 cleanup ends.
 
-Consistent means, for images: every listed tag resolves to a manifest, and every kept tag is
-whole (its manifest, an index's images, their config and layer blobs); for npm: every listed
-version's tarball is there and matches its integrity, every dist-tag names a listed version,
-and every kept version is still listed. Each cut is tried twice: the registry never saw the
-request (503 from there on), and the registry did it but the answer was lost (reset)."""
+Consistent means: every listed version's tarball is there and matches its integrity, every
+dist-tag names a listed version, and every kept version is still listed. Each cut is tried twice:
+the registry never saw the request (503 from there on), and the registry did it but the answer
+was lost (reset)."""
 
 from __future__ import annotations
 
@@ -15,22 +14,17 @@ from pathlib import Path
 
 import requests
 
-from tests.conftest import base_env, run_in_process
+from tests.conftest import run_in_process
 from tests.faults.cleanup_driver import RANDOM_RUNS, Case, drive
 from tests.faults.proxy import FaultProxy
-from tests.faults.publishing import npm_broken_state, npm_package
+from tests.faults.publishing import npm_broken_state, npm_env, npm_package
 
 NPM_VERSIONS = ("1.0.0", "1.1.0", "2.0.0", "2.1.0-beta.1")
 NPM_KEPT = {"2.0.0", "2.1.0-beta.1"}
 
 
 def npm_populate(sandbox, name: str, folder: Path) -> dict[str, str]:
-    env = base_env(
-        PACKAGE_TYPE="npm",
-        REGISTRY_URL=sandbox.npm_registry,
-        BITBUCKET_PACKAGES_USERNAME=sandbox.writer_user,
-        BITBUCKET_PACKAGES_TOKEN=sandbox.writer_token,
-    )
+    env = npm_env(sandbox, sandbox.npm_registry)
     for version in NPM_VERSIONS:
         npm_package(folder, name, version)
         published = run_in_process(env, folder)

@@ -7,12 +7,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.conftest import base_env, run_in_process
+from tests.conftest import run_in_process
 from tests.faults.proxy import FaultProxy
 from tests.faults.publishing import (
     RATES,
     assert_every_run_classified,
     npm_broken_state,
+    npm_env,
     npm_package,
     publish_through,
     tally,
@@ -29,12 +30,7 @@ def test_npm_publishes_through_faults(sandbox, unique, tmp_path: Path):
             version = f"1.0.{run}"
             folder = tmp_path / version
             npm_package(folder, name, version)
-            env = base_env(
-                PACKAGE_TYPE="npm",
-                REGISTRY_URL=proxy.url,
-                BITBUCKET_PACKAGES_USERNAME=sandbox.writer_user,
-                BITBUCKET_PACKAGES_TOKEN=sandbox.writer_token,
-            )
+            env = npm_env(sandbox, proxy.url)
             outcome = publish_through(proxy, RATES[run % len(RATES)], run, env, folder, sandbox)
             outcomes.append(outcome)
             broken += npm_broken_state(sandbox, name, verified)
@@ -43,19 +39,11 @@ def test_npm_publishes_through_faults(sandbox, unique, tmp_path: Path):
         assert_every_run_classified(outcomes)
 
         # Faults stop: the re-run of every failed release completes it.
-        reruns = 0
         for version in failed_versions:
-            env = base_env(
-                PACKAGE_TYPE="npm",
-                REGISTRY_URL=proxy.url,
-                BITBUCKET_PACKAGES_USERNAME=sandbox.writer_user,
-                BITBUCKET_PACKAGES_TOKEN=sandbox.writer_token,
-            )
-            rerun = run_in_process(env, tmp_path / version)
+            rerun = run_in_process(npm_env(sandbox, proxy.url), tmp_path / version)
             assert rerun.code == 0, rerun.output
-            reruns += 1
     broken += npm_broken_state(sandbox, name)
-    tally("npm", outcomes, broken, reruns)
+    tally("npm", outcomes, broken, len(failed_versions))
     assert broken == []
 
     # The real client sees every version, and installs the newest and a failed-then-re-run one.

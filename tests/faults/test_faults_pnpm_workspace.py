@@ -12,9 +12,16 @@ from pathlib import Path
 
 import requests
 
-from tests.conftest import base_env, run_in_process
+from tests.conftest import run_in_process
 from tests.faults.proxy import FaultProxy
-from tests.faults.publishing import RATES, assert_every_run_classified, npm_broken_state, publish_through, tally
+from tests.faults.publishing import (
+    RATES,
+    assert_every_run_classified,
+    npm_broken_state,
+    npm_env,
+    publish_through,
+    tally,
+)
 
 PNPM_RUNS = 48
 
@@ -53,15 +60,6 @@ def dependency_problems(sandbox, lib: str, app: str) -> list[str]:
     return problems
 
 
-def env_for(sandbox, registry: str) -> dict[str, str]:
-    return base_env(
-        PACKAGE_TYPE="npm",
-        REGISTRY_URL=registry,
-        BITBUCKET_PACKAGES_USERNAME=sandbox.writer_user,
-        BITBUCKET_PACKAGES_TOKEN=sandbox.writer_token,
-    )
-
-
 def test_pnpm_workspace_publishes_through_faults(sandbox, unique, tmp_path: Path):
     lib, app = unique("pnpmws-lib"), unique("pnpmws-app")
     outcomes, broken, failed, verified = [], [], [], {lib: set(), app: set()}
@@ -69,7 +67,7 @@ def test_pnpm_workspace_publishes_through_faults(sandbox, unique, tmp_path: Path
         for run in range(PNPM_RUNS):
             folder = tmp_path / f"1.0.{run}"
             workspace(folder, lib, app, f"1.0.{run}")
-            outcome = publish_through(proxy, RATES[run % len(RATES)], run, env_for(sandbox, proxy.url), folder, sandbox)
+            outcome = publish_through(proxy, RATES[run % len(RATES)], run, npm_env(sandbox, proxy.url), folder, sandbox)
             outcomes.append(outcome)
             broken += npm_broken_state(sandbox, lib, verified[lib]) + npm_broken_state(sandbox, app, verified[app])
             broken += dependency_problems(sandbox, lib, app)
@@ -77,7 +75,7 @@ def test_pnpm_workspace_publishes_through_faults(sandbox, unique, tmp_path: Path
                 failed.append(folder)
         assert_every_run_classified(outcomes)
         for folder in failed:
-            rerun = run_in_process(env_for(sandbox, proxy.url), folder)
+            rerun = run_in_process(npm_env(sandbox, proxy.url), folder)
             assert rerun.code == 0, rerun.output
     broken += npm_broken_state(sandbox, lib) + npm_broken_state(sandbox, app) + dependency_problems(sandbox, lib, app)
     tally("pnpm-ws", outcomes, broken, len(failed))

@@ -77,6 +77,15 @@ class Sandbox:
             check=check,
         )
 
+    def require_installed(self, consumer: Path, spec: str, module: str) -> subprocess.CompletedProcess[str]:
+        """Install `spec` with the real npm client into `consumer` and print what `require(module)`
+        exports there, as a consumer of the published package sees it."""
+        installed = self.run("npm-install", str(consumer), spec)
+        assert installed.returncode == 0, installed.stderr
+        return subprocess.run(
+            ["node", "-e", f"console.log(require('{module}'))"], cwd=consumer, capture_output=True, text=True
+        )
+
     @classmethod
     def from_env(cls, values: dict[str, str]) -> Sandbox:
         return cls(

@@ -273,12 +273,7 @@ def test_a_single_package_of_a_pnpm_workspace_is_published_as_pnpm_publishes_it(
     shipped = assert_same_as_pnpm_pack(sandbox, pnpm, workdir / "packages/app", f"{app}@3.0.0", tmp_path / "app")
     assert shipped["dependencies"] == {lib: "^1.2.0"}
 
-    consumer = tmp_path / "consumer"
-    installed = sandbox.run("npm-install", str(consumer), f"{app}@3.0.0")
-    assert installed.returncode == 0, installed.stderr
-    value = subprocess.run(
-        ["node", "-e", f"console.log(require('{app}'))"], cwd=consumer, capture_output=True, text=True
-    )
+    value = sandbox.require_installed(tmp_path / "consumer", f"{app}@3.0.0", app)
     assert value.stdout.strip() == "app+lib", value.stderr
 
 

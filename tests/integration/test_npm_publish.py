@@ -58,13 +58,8 @@ def test_publish_then_view_and_install_with_npm(sandbox, unique, workdir: Path, 
     assert view["dist-tags"] == {"latest": "1.0.0"}
     assert f"NPM_INTEGRITY={view['dist']['integrity']}\n" in outputs.read_text()
 
-    consumer = tmp_path / "consumer"
-    installed = sandbox.run("npm-install", str(consumer), f"{name}@1.0.0")
-    assert installed.returncode == 0, installed.stderr
-    value = subprocess.run(
-        ["node", "-e", f"console.log(require('{name}'))"], cwd=consumer, capture_output=True, text=True, check=True
-    )
-    assert value.stdout.strip() == "42"
+    value = sandbox.require_installed(tmp_path / "consumer", f"{name}@1.0.0", name)
+    assert value.stdout.strip() == "42", value.stderr
     assert not (workdir / ".npmrc").exists()
     assert_no_secret_in_tree(workdir, sandbox.writer_user, sandbox.writer_token)
 

@@ -5,7 +5,6 @@ from inside the workspace. Consumers install with npm."""
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -44,10 +43,7 @@ def test_a_cycle_keeps_everything_else_in_dependency_order(sandbox, unique, work
         "⚠ These packages depend on each other in a cycle, so among themselves only their runtime dependencies "
         f"order them (else workspace order): {b}, {c}."
     ]
-    consumer = tmp_path / "consumer"
-    installed = sandbox.run("npm-install", str(consumer), f"{a}@1.0.0")
-    assert installed.returncode == 0, installed.stderr
-    value = subprocess.run(["node", "-e", f"console.log(require('{a}'))"], cwd=consumer, capture_output=True, text=True)
+    value = sandbox.require_installed(tmp_path / "consumer", f"{a}@1.0.0", a)
     assert value.stdout.strip() == "a+b", value.stderr
 
 
@@ -79,12 +75,7 @@ def test_a_public_root_with_workspaces_is_published_after_its_workspace_packages
     files, _manifest = contents(downloaded(sandbox, f"{root}@1.0.0", tmp_path / "root"))
     assert files == expected
 
-    consumer = tmp_path / "consumer"
-    installed = sandbox.run("npm-install", str(consumer), f"{root}@1.0.0")
-    assert installed.returncode == 0, installed.stderr
-    value = subprocess.run(
-        ["node", "-e", f"console.log(require('{root}'))"], cwd=consumer, capture_output=True, text=True
-    )
+    value = sandbox.require_installed(tmp_path / "consumer", f"{root}@1.0.0", root)
     assert value.stdout.strip() == "root+lib", value.stderr
 
 
@@ -117,10 +108,5 @@ def test_a_single_package_of_an_npm_workspace_is_packed_as_npm_packs_it_there(
     assert files == {entry["path"]: entry["mode"] for entry in report[0]["files"]}
     assert manifest["dependencies"] == {lib: "^1.1.0"}
 
-    consumer = tmp_path / "consumer"
-    installed = sandbox.run("npm-install", str(consumer), f"{app}@1.0.0")
-    assert installed.returncode == 0, installed.stderr
-    value = subprocess.run(
-        ["node", "-e", f"console.log(require('{app}'))"], cwd=consumer, capture_output=True, text=True
-    )
+    value = sandbox.require_installed(tmp_path / "consumer", f"{app}@1.0.0", app)
     assert value.stdout.strip() == "app+lib", value.stderr

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 from tests.conftest import assert_no_secret_in_tree
@@ -52,11 +51,7 @@ def test_workspace_publishes_public_packages_in_dependency_order(sandbox, unique
     assert sandbox.run("npm-view", "root").returncode != 0
 
     consumer = tmp_path / "consumer"
-    installed = sandbox.run("npm-install", str(consumer), app)
-    assert installed.returncode == 0, installed.stderr
-    value = subprocess.run(
-        ["node", "-e", f"console.log(require('{names['app']}'))"], cwd=consumer, capture_output=True, text=True
-    )
+    value = sandbox.require_installed(consumer, app, names["app"])
     assert value.stdout.strip() == "app+lib", value.stderr
     shipped = json.loads((consumer / "node_modules" / names["app"] / "package.json").read_text())
     assert shipped["dependencies"] == {names["lib"]: "^1.0.0"}

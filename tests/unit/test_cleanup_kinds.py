@@ -287,3 +287,31 @@ def test_a_refused_unpublish_says_what_deleting_needs(workdir: Path) -> None:
         unpublish(fake, "1.0.0", workdir)
     assert raised.value.message.startswith("unpublishing widget@1.0.0 failed: ")
     assert "deleting needs Write permission on the linked repository" in raised.value.message
+
+
+# What the registry sends back goes into the unpublish's URLs only when it is a plain segment.
+
+
+def test_versions_npm_does_not_accept_are_kept_and_named_in_the_plan(workdir: Path) -> None:
+    document = packument({"1.0.0": 30, "2.0.0": 1, "../victim": 30, "%2e%2e": 30, "1.0.0/../..": 30}, {})
+    decisions = {d.name: d for d in npm.plan(document, npm_config(workdir, DELETE_MATCHING="*"), NOW)}
+    assert [name for name, d in decisions.items() if d.delete] == ["1.0.0"]
+    for hostile in ("../victim", "%2e%2e", "1.0.0/../.."):
+        assert decisions[hostile].reason == npm.NOT_AN_NPM_VERSION
+
+
+@pytest.mark.parametrize("tarball", ["http://r/widget/-/%2e%2e", "http://r/widget/-/..", "http://r/widget/-/"])
+def test_a_tarball_url_that_is_no_plain_file_name_is_deleted_by_npm_s_own_name(tarball: str) -> None:
+    document = packument({"1.0.0": 9}, {})
+    document["versions"]["1.0.0"]["dist"]["tarball"] = tarball
+    assert npm.tarball_file(document, "widget", "1.0.0") == "widget-1.0.0.tgz"
+
+
+@pytest.mark.parametrize("rev", ["3-abc/../../other", "3-abc?x=1", "..", "3-abc#x"])
+def test_a_revision_that_would_change_the_url_stops_before_any_write(workdir: Path, rev: str) -> None:
+    document = packument({"1.0.0": 9, "2.0.0": 1}, {"latest": "2.0.0"}) | {"_rev": rev}
+    fake = FakeVerdaccio(document, ["done"])
+    with pytest.raises(RegistryError) as raised:
+        unpublish(fake, "1.0.0", workdir)
+    assert raised.value.message.startswith("unpublishing widget@1.0.0 stopped: the registry gave the revision ")
+    assert [method for method, _ in fake.calls] == ["GET"]

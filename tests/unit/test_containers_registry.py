@@ -193,3 +193,27 @@ def test_tag_digest_asks_for_manifest_media_types():
     )
     assert reader(transport).tag_digest("1.0.0") == "sha256:ab"
     assert "application/vnd.oci.image.manifest.v1+json" in transport.requests[0].headers["Accept"]
+
+
+def test_a_next_page_on_another_host_is_not_followed_with_the_credentials():
+    link = '<https://elsewhere.example/v2/acme/widget/tags/list?last=b>; rel="next"'
+    transport = ScriptedRegistry([("GET", f"{BASE}/v2/", response(200, {"tags": ["a", "b"]}, headers={"Link": link}))])
+    with pytest.raises(RegistryError) as raised:
+        reader(transport).list_tags()
+    assert raised.value.message == (
+        "reading the tags of acme/widget stopped: the registry's next page of tags is on another host "
+        "(https://elsewhere.example/v2/acme/widget/tags/list?last=b), where the pipe does not send its "
+        "credentials: check REGISTRY_URL."
+    )
+    assert [sent.url.split("?")[0] for sent in transport.requests] == [f"{BASE}/v2/acme/widget/tags/list"]
+
+
+@pytest.mark.parametrize("body", [b"<html>sign in</html>", b'{"tags": "1.0.0"}', b'{"tags": [1, 2]}', b"[]"])
+def test_an_answer_that_is_no_tag_list_is_one_line(body: bytes):
+    transport = ScriptedRegistry([("GET", f"{BASE}/v2/", response(200, body))])
+    with pytest.raises(RegistryError) as raised:
+        reader(transport).list_tags()
+    assert raised.value.message == (
+        f"reading the tags of acme/widget failed: {BASE}/v2/acme/widget/tags/list?n=1000 answered 200 with no "
+        'tag list ({"tags": [...]}): check REGISTRY_URL.'
+    )

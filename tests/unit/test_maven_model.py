@@ -25,8 +25,7 @@ DEPLOY_PLUGIN = "<groupId>org.apache.maven.plugins</groupId><artifactId>maven-de
 
 
 def reactor(path: Path, **user: str):
-    modules, warnings = read_reactor(path, lambda p: str(p), BuildContext(user, user.get("revision")))
-    return modules, warnings
+    return read_reactor(path, str, BuildContext(user, user.get("revision")))
 
 
 def names(path: Path, **user: str) -> list[str]:
